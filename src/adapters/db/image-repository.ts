@@ -1,0 +1,357 @@
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import type { Database } from './schema.ts';
+import type { Image, Visibility } from '../../domain/image.ts';
+import type { ImageStatus } from '../../domain/image-status.ts';
+import type { ImageFields } from '../../domain/image-rules.ts';
+import type { ImageQuery, SortSpec, TimeFilter } from '../../domain/image-query.ts';
+import type { ListScope, MemberStatus } from '../../domain/visibility.ts';
+
+type ImageRow = Selectable<Database['images']>;
+type EB = ExpressionBuilder<Database, 'images'>;
+
+/** What a committed upload sets on the image row. */
+export interface ImageData {
+  blobId: string;
+  size: number;
+  virtualSize: number | null;
+  checksum: string;
+  osHashAlgo: string;
+  osHashValue: string;
+}
+
+const SORT_COLUMNS = {
+  name: 'name',
+  status: 'status',
+  container_format: 'container_format',
+  disk_format: 'disk_format',
+  size: 'size',
+  id: 'id',
+  created_at: 'created_at',
+  updated_at: 'updated_at',
+  min_disk: 'min_disk',
+  min_ram: 'min_ram',
+  virtual_size: 'virtual_size',
+  visibility: 'visibility',
+  owner: 'owner',
+} as const satisfies Record<SortSpec['key'], keyof ImageRow>;
+
+function toImage(row: ImageRow, tags: string[], properties: Record<string, string>): Image {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status as ImageStatus,
+    visibility: row.visibility as Visibility,
+    owner: row.owner,
+    protected: Boolean(row.protected),
+    osHidden: Boolean(row.os_hidden),
+    containerFormat: row.container_format,
+    diskFormat: row.disk_format,
+    size: row.size,
+    virtualSize: row.virtual_size,
+    checksum: row.checksum,
+    osHashAlgo: row.os_hash_algo,
+    osHashValue: row.os_hash_value,
+    minDisk: row.min_disk,
+    minRam: row.min_ram,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    blobId: row.blob_id,
+    tags,
+    properties,
+  };
+}
+
+function fieldColumns(fields: ImageFields) {
+  return {
+    name: fields.name,
+    visibility: fields.visibility,
+    owner: fields.owner,
+    protected: fields.protected ? 1 : 0,
+    os_hidden: fields.osHidden ? 1 : 0,
+    container_format: fields.containerFormat,
+    disk_format: fields.diskFormat,
+    min_disk: fields.minDisk,
+    min_ram: fields.minRam,
+  };
+}
+
+/** Images, their tags, properties and members in the service database. */
+export class ImageRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(id: string, fields: ImageFields, status: ImageStatus, now: string): Promise<Image> {
+    await this.db
+      .insertInto('images')
+      .values({ id, ...fieldColumns(fields), status, created_at: now, updated_at: now, deleted_at: null, blob_id: null,
+        size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null })
+      .execute();
+    await this.replaceTagsAndProperties(id, fields);
+    return (await this.find(id))!;
+  }
+
+  /** Whether an id was ever used, deleted images included (Glance never reuses ids). */
+  async idTaken(id: string): Promise<boolean> {
+    const row = await this.db.selectFrom('images').select('id').where('id', '=', id).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async find(id: string): Promise<Image | null> {
+    const row = await this.db.selectFrom('images').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
+    if (!row) return null;
+    const [image] = await this.hydrate([row]);
+    return image!;
+  }
+
+  async membership(imageId: string, projectId: string): Promise<MemberStatus | null> {
+    const row = await this.db
+      .selectFrom('image_members')
+      .select('status')
+      .where('image_id', '=', imageId)
+      .where('member_id', '=', projectId)
+      .executeTakeFirst();
+    return (row?.status as MemberStatus | undefined) ?? null;
+  }
+
+  /** Writes the settable fields; succeeds only if the row is still as it was read. */
+  async update(image: Image, fields: ImageFields, now: string): Promise<boolean> {
+    const res = await this.db
+      .updateTable('images')
+      .set({ ...fieldColumns(fields), updated_at: now })
+      .where('id', '=', image.id)
+      .where('deleted', '=', 0)
+      .where('updated_at', '=', image.updatedAt)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    await this.replaceTagsAndProperties(image.id, fields);
+    return true;
+  }
+
+  /** The conditional status change every transition goes through. */
+  async transition(id: string, from: readonly ImageStatus[], to: ImageStatus, now: string, data?: ImageData | null): Promise<boolean> {
+    let q = this.db.updateTable('images').set({ status: to, updated_at: now });
+    if (data) {
+      q = q.set({
+        blob_id: data.blobId,
+        size: data.size,
+        virtual_size: data.virtualSize,
+        checksum: data.checksum,
+        os_hash_algo: data.osHashAlgo,
+        os_hash_value: data.osHashValue,
+      });
+    }
+    const res = await q.where('id', '=', id).where('deleted', '=', 0).where('status', 'in', [...from]).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async markDeleted(id: string, now: string): Promise<boolean> {
+    const res = await this.db
+      .updateTable('images')
+      .set({ status: 'deleted', deleted: 1, deleted_at: now, updated_at: now, blob_id: null })
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async addTag(id: string, tag: string, now: string): Promise<void> {
+    await this.db
+      .insertInto('image_tags')
+      .values({ image_id: id, tag })
+      .onConflict((oc) => oc.columns(['image_id', 'tag']).doNothing())
+      .execute();
+    await this.touch(id, now);
+  }
+
+  async removeTag(id: string, tag: string, now: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('image_tags').where('image_id', '=', id).where('tag', '=', tag).executeTakeFirst();
+    if (Number(res.numDeletedRows) === 0) return false;
+    await this.touch(id, now);
+    return true;
+  }
+
+  async tagCount(id: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('image_tags')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('image_id', '=', id)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Ids of images stuck in `saving`, e.g. after a crash of the process that received them. */
+  async idsInStatus(status: ImageStatus): Promise<string[]> {
+    const rows = await this.db.selectFrom('images').select('id').where('status', '=', status).where('deleted', '=', 0).execute();
+    return rows.map((r) => r.id);
+  }
+
+  async list(scope: ListScope, query: ImageQuery, marker: Image | null): Promise<Image[]> {
+    let q = this.db.selectFrom('images').selectAll().where('deleted', '=', 0);
+    q = q.where((eb) => visibilityCondition(eb, scope));
+    q = q.where((eb) => filterConditions(eb, query));
+    if (marker) q = q.where((eb) => afterMarker(eb, query.sort, marker));
+    for (const s of query.sort) {
+      const col = SORT_COLUMNS[s.key];
+      // One null order on both databases: nulls come first when ascending.
+      q = q.orderBy(col, (ob) => (s.dir === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()));
+    }
+    const rows = await q.limit(query.limit).execute();
+    return this.hydrate(rows);
+  }
+
+  private async touch(id: string, now: string): Promise<void> {
+    await this.db.updateTable('images').set({ updated_at: now }).where('id', '=', id).execute();
+  }
+
+  private async replaceTagsAndProperties(id: string, fields: ImageFields): Promise<void> {
+    await this.db.deleteFrom('image_tags').where('image_id', '=', id).execute();
+    await this.db.deleteFrom('image_properties').where('image_id', '=', id).execute();
+    if (fields.tags.length) {
+      await this.db.insertInto('image_tags').values(fields.tags.map((tag) => ({ image_id: id, tag }))).execute();
+    }
+    const props = Object.entries(fields.properties);
+    if (props.length) {
+      await this.db
+        .insertInto('image_properties')
+        .values(props.map(([name, value]) => ({ image_id: id, name, value })))
+        .execute();
+    }
+  }
+
+  private async hydrate(rows: ImageRow[]): Promise<Image[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const [tagRows, propRows] = await Promise.all([
+      this.db.selectFrom('image_tags').select(['image_id', 'tag']).where('image_id', 'in', ids).orderBy('tag').execute(),
+      this.db.selectFrom('image_properties').select(['image_id', 'name', 'value']).where('image_id', 'in', ids).execute(),
+    ]);
+    const tags = new Map<string, string[]>();
+    for (const t of tagRows) (tags.get(t.image_id) ?? tags.set(t.image_id, []).get(t.image_id)!).push(t.tag);
+    const props = new Map<string, Record<string, string>>();
+    for (const p of propRows) (props.get(p.image_id) ?? props.set(p.image_id, {}).get(p.image_id)!)[p.name] = p.value;
+    return rows.map((r) => toImage(r, tags.get(r.id) ?? [], props.get(r.id) ?? {}));
+  }
+}
+
+function memberOf(eb: EB, projectId: string, status: MemberStatus | 'all'): Expression<SqlBool> {
+  let sub = eb
+    .selectFrom('image_members')
+    .select('image_members.image_id')
+    .whereRef('image_members.image_id', '=', 'images.id')
+    .where('image_members.member_id', '=', projectId);
+  if (status !== 'all') sub = sub.where('image_members.status', '=', status);
+  return eb.exists(sub);
+}
+
+/** Glance's list visibility rules (domain/visibility.ts) as a condition. */
+function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
+  const own = eb('images.owner', '=', scope.projectId);
+  const sharedWithMe = eb.and([eb('images.visibility', '=', 'shared'), memberOf(eb, scope.projectId, scope.memberStatus)]);
+  const anything = sql<SqlBool>`1 = 1`;
+  switch (scope.visibility) {
+    case null:
+      if (scope.admin) return eb('images.visibility', '!=', 'community');
+      return eb.or([own, eb('images.visibility', '=', 'public'), sharedWithMe]);
+    case 'all':
+      if (scope.admin) return anything;
+      return eb.or([own, eb('images.visibility', 'in', ['public', 'community']), sharedWithMe]);
+    case 'public':
+    case 'community':
+      return eb('images.visibility', '=', scope.visibility);
+    case 'private':
+      return eb.and([eb('images.visibility', '=', 'private'), scope.admin ? anything : own]);
+    case 'shared': {
+      const mine = scope.admin ? anything : own;
+      return eb.and([eb('images.visibility', '=', 'shared'), eb.or([mine, memberOf(eb, scope.projectId, scope.memberStatus)])]);
+    }
+  }
+}
+
+const TIME_OPS = { gt: '>', gte: '>=', lt: '<', lte: '<=', eq: '=', neq: '<>' } as const;
+
+function timeConditions(eb: EB, column: 'images.created_at' | 'images.updated_at', filters: TimeFilter[]) {
+  return filters.map((f) => eb(column, TIME_OPS[f.op], f.value));
+}
+
+function filterConditions(eb: EB, query: ImageQuery): Expression<SqlBool> {
+  const f = query.filters;
+  const all: Expression<SqlBool>[] = [];
+  if (f.ids) all.push(eb('images.id', 'in', f.ids.length ? f.ids : ['']));
+  if (f.names) all.push(eb('images.name', 'in', f.names.length ? f.names : ['']));
+  if (f.statuses) all.push(eb('images.status', 'in', f.statuses));
+  if (f.containerFormats) all.push(eb('images.container_format', 'in', f.containerFormats));
+  if (f.diskFormats) all.push(eb('images.disk_format', 'in', f.diskFormats));
+  if (f.owner !== undefined) all.push(eb('images.owner', '=', f.owner));
+  if (f.sizeMin !== undefined) all.push(eb('images.size', '>=', f.sizeMin));
+  if (f.sizeMax !== undefined) all.push(eb('images.size', '<=', f.sizeMax));
+  if (f.protected !== undefined) all.push(eb('images.protected', '=', f.protected ? 1 : 0));
+  all.push(eb('images.os_hidden', '=', f.osHidden ? 1 : 0));
+  all.push(...timeConditions(eb, 'images.created_at', f.createdAt));
+  all.push(...timeConditions(eb, 'images.updated_at', f.updatedAt));
+  for (const tag of f.tags) {
+    all.push(
+      eb.exists(
+        eb.selectFrom('image_tags').select('image_tags.image_id').whereRef('image_tags.image_id', '=', 'images.id').where('image_tags.tag', '=', tag),
+      ),
+    );
+  }
+  for (const [name, value] of Object.entries(f.properties)) {
+    all.push(
+      eb.exists(
+        eb
+          .selectFrom('image_properties')
+          .select('image_properties.image_id')
+          .whereRef('image_properties.image_id', '=', 'images.id')
+          .where('image_properties.name', '=', name)
+          .where('image_properties.value', '=', value),
+      ),
+    );
+  }
+  return eb.and(all);
+}
+
+function markerValue(marker: Image, key: SortSpec['key']): string | number | null {
+  const row: Record<SortSpec['key'], string | number | null> = {
+    name: marker.name,
+    status: marker.status,
+    container_format: marker.containerFormat,
+    disk_format: marker.diskFormat,
+    size: marker.size,
+    id: marker.id,
+    created_at: marker.createdAt,
+    updated_at: marker.updatedAt,
+    min_disk: marker.minDisk,
+    min_ram: marker.minRam,
+    virtual_size: marker.virtualSize,
+    visibility: marker.visibility,
+    owner: marker.owner,
+  };
+  return row[key];
+}
+
+/**
+ * Keyset paging: rows strictly after the marker in the sort order, with nulls
+ * first when ascending and last when descending (the order `list` uses).
+ */
+function afterMarker(eb: EB, sort: SortSpec[], marker: Image): Expression<SqlBool> {
+  const ors: Expression<SqlBool>[] = [];
+  for (let i = 0; i < sort.length; i++) {
+    const ands: Expression<SqlBool>[] = [];
+    for (let j = 0; j < i; j++) {
+      const { key } = sort[j]!;
+      const v = markerValue(marker, key);
+      const col = `images.${SORT_COLUMNS[key]}` as const;
+      ands.push(v === null ? eb(col, 'is', null) : eb(col, '=', v));
+    }
+    const { key, dir } = sort[i]!;
+    const v = markerValue(marker, key);
+    const col = `images.${SORT_COLUMNS[key]}` as const;
+    if (dir === 'asc') {
+      ands.push(v === null ? eb(col, 'is not', null) : eb(col, '>', v));
+    } else {
+      if (v === null) continue;
+      ands.push(eb.or([eb(col, '<', v), eb(col, 'is', null)]));
+    }
+    ors.push(eb.and(ands));
+  }
+  return ors.length ? eb.or(ors) : sql<SqlBool>`1 = 0`;
+}

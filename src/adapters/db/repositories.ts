@@ -1,0 +1,23 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from './schema.ts';
+import { BlobRepository } from './blob-repository.ts';
+import { IdentityRepository } from './identity-repository.ts';
+import { ImageRepository } from './image-repository.ts';
+
+/** Every repository over one connection or one transaction. */
+export class Repositories {
+  readonly images: ImageRepository;
+  readonly blobs: BlobRepository;
+  readonly identity: IdentityRepository;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.images = new ImageRepository(db);
+    this.blobs = new BlobRepository(db);
+    this.identity = new IdentityRepository(db);
+  }
+
+  /** Runs the work in one transaction; repositories passed in see only its writes. */
+  transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx: Transaction<Database>) => work(new Repositories(trx)));
+  }
+}

@@ -1,0 +1,55 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * A store of immutable byte objects addressed by key. Nothing file-system
+ * shaped leaks through: the file driver and the S3 driver both satisfy the
+ * conformance suite in test/conformance/blob-store.suite.ts.
+ */
+export interface BlobStore {
+  /** Human name for logs and /healthz ("file", "s3"). */
+  readonly kind: string;
+  /**
+   * Starts an upload session. The bytes written are invisible to read/stat/list
+   * until commit() resolves; abort() (or a stream error) leaves nothing behind.
+   */
+  openWriter(key: string): Promise<BlobWriter>;
+  /** Streams the object, or the inclusive byte range of it. Rejects with BlobNotFoundError. */
+  read(key: string, range?: ByteRange): Promise<Readable>;
+  stat(key: string): Promise<{ size: number } | null>;
+  /** Server-side copy; the destination is committed when the promise resolves. */
+  copy(from: string, to: string): Promise<void>;
+  /** Idempotent: deleting a missing key succeeds. */
+  delete(key: string): Promise<void>;
+  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /** Cheap liveness probe for /healthz. */
+  ping(): Promise<void>;
+}
+
+/** Inclusive on both ends, as HTTP Range is. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobWriter {
+  /** Write the object's bytes here; end it before commit(). */
+  readonly stream: Writable;
+  /** Makes the object visible under its key, atomically. Returns its size. */
+  commit(): Promise<{ size: number }>;
+  /** Discards everything written so far. Safe to call more than once, and after a failed commit. */
+  abort(): Promise<void>;
+}
+
+export class BlobNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`blob not found: ${key}`);
+    this.name = 'BlobNotFoundError';
+  }
+}
+
+/** Keys are chosen by the service, but checked anyway: no traversal, no empty segments. */
+export function assertValidKey(key: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/.test(key) || key.length > 512) {
+    throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+  }
+}

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Config } from '../config/config.ts';
+import { DomainError } from '../domain/errors.ts';
+import type { HealthReport } from '../services/health.ts';
+import type { IdentityService } from '../services/identity.ts';
+import type { ImageDataService } from '../services/image-data.ts';
+import type { ImageService } from '../services/images.ts';
+import type { AuthMode } from './context.ts';
+import { sendError, toDomainError } from './errors.ts';
+import { registerKeystoneRoutes } from './identity/keystone-routes.ts';
+import type { Metrics } from './metrics.ts';
+import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
+import { registerImageRoutes } from './openstack/images-routes.ts';
+
+export interface AppDeps {
+  config: Config;
+  identity: IdentityService;
+  images: ImageService;
+  imageData: ImageDataService;
+  metrics: Metrics;
+  health: () => Promise<HealthReport>;
+  /** false silences request logs (tests). */
+  logger: boolean;
+}
+
+/** JSON bodies are metadata: generous for 128 properties of 64 KiB, small next to image data. */
+const JSON_BODY_LIMIT = 10 * 1024 * 1024;
+const JSON_TYPES = [
+  'application/json',
+  'application/openstack-images-v2.1-json-patch',
+  'application/openstack-images-v2.0-json-patch',
+];
+
+function isLoopback(ip: string): boolean {
+  return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
+
+/** Builds the HTTP application: both API families, identity, health, metrics and OpenAPI. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    logger: deps.logger ? { level: config.logLevel } : false,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    genReqId: () => `req-${randomUUID()}`,
+    trustProxy: config.trustedProxies.length ? config.trustedProxies : false,
+    bodyLimit: JSON_BODY_LIMIT,
+    // Image uploads may take hours; idle connections are still closed by keepAliveTimeout.
+    requestTimeout: 0,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+  });
+  app.decorateRequest('ctx', null);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'IMS: Image Management Service', version: '0.1.0', description: 'OpenStack Image API v2 and Huawei Cloud IMS API over one model' },
+      components: { securitySchemes: { token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
+      security: [{ token: [] }],
+    },
+  });
+
+  // Clients send content types on bodiless requests (the Huawei SDK sends
+  // application/json on GET and DELETE, glanceclient application/octet-stream):
+  // an empty body is accepted whatever its type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '' || (body as string).trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new DomainError('InvalidJson', 'Malformed JSON in request body.'), undefined);
+    }
+  });
+  // Image data is never buffered: the route reads the request stream itself.
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (req, body, done) => {
+    if ((body as Buffer).length === 0) return done(null, undefined);
+    done(new DomainError('UnsupportedMediaType', `Unsupported content type: ${req.headers['content-type'] ?? ''}`), undefined);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-openstack-request-id', request.id).header('x-request-id', request.id);
+    const mode: AuthMode = request.routeOptions.config.auth ?? 'project';
+    if (mode === 'anonymous' || request.routeOptions.url === undefined) return;
+    const header = request.headers['x-auth-token'];
+    const claims = await deps.identity.validate(typeof header === 'string' ? header : undefined);
+    if (mode === 'project') request.ctx = deps.identity.contextFor(claims, request.id);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.requestDuration
+      .labels(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
+      .observe(reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err, request: FastifyRequest, reply) => {
+    const known = toDomainError(err);
+    // A body we stopped reading must not be drained into a kept-alive connection.
+    if (!request.raw.complete) void reply.header('connection', 'close');
+    if (known) {
+      if (known.status >= 500) request.log.error({ err }, 'request failed');
+      return sendError(request, reply, known);
+    }
+    request.log.error({ err }, 'unexpected error');
+    return sendError(request, reply, new DomainError('Internal', 'The server could not complete the request.'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new DomainError('RouteNotFound', `The resource ${request.method} ${request.url.split('?')[0]} could not be found.`)),
+  );
+
+  registerDiscoveryRoutes(app, config.publicUrl);
+  registerKeystoneRoutes(app, deps.identity, config.publicUrl, config.region);
+  registerImageRoutes(app, deps.images, deps.imageData);
+
+  app.get('/healthz', { config: { auth: 'anonymous' }, schema: { tags: ['operations'], summary: 'Health: database and store' } }, async (_req, reply) => {
+    const report = await deps.health();
+    return reply.code(report.status === 'ok' ? 200 : 503).send(report);
+  });
+
+  app.get('/metrics', { config: { auth: 'anonymous' }, schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (request, reply) => {
+    const allowed = isLoopback(request.ip) || config.metricsAllow.includes(request.ip);
+    if (!allowed) {
+      const header = request.headers['x-auth-token'];
+      const ctx = deps.identity.contextFor(await deps.identity.validate(typeof header === 'string' ? header : undefined), request.id);
+      if (!ctx.roles.includes('admin')) throw new DomainError('Forbidden', 'Metrics are for administrators');
+    }
+    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  app.get('/openapi.json', { config: { auth: 'anonymous' }, schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

@@ -1,0 +1,27 @@
+import type {} from '@fastify/swagger';
+import type { FastifyRequest } from 'fastify';
+import type { RequestContext } from '../domain/context.ts';
+import { DomainError } from '../domain/errors.ts';
+
+/** How a route authenticates its caller. */
+export type AuthMode = 'anonymous' | 'token' | 'project';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ctx: RequestContext | null;
+  }
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+  }
+}
+
+/** The caller of a project-scoped route (the auth hook has set it). */
+export function callerOf(request: FastifyRequest): RequestContext {
+  if (!request.ctx) throw new DomainError('Unauthorized', 'The request you have made requires authentication.');
+  return request.ctx;
+}
+
+/** The base media type of the request, without parameters. */
+export function mediaType(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}

@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import { imageSchema, imagesSchema, memberSchema, membersSchema } from './glance-schemas.ts';
+import { imageVersions } from './versions.ts';
+
+const anonymous = { auth: 'anonymous' as const };
+
+/** Version discovery and the JSON schemas clients fetch before anything else. */
+export function registerDiscoveryRoutes(app: FastifyInstance, publicUrl: string): void {
+  const schema = { tags: ['discovery'], summary: 'Image API version document' };
+  app.get('/', { config: anonymous, schema }, async (_req, reply) => reply.code(300).send(imageVersions(publicUrl)));
+  app.get('/versions', { config: anonymous, schema }, async () => imageVersions(publicUrl));
+  app.get('/v2', { config: anonymous, schema }, async () => imageVersions(publicUrl));
+
+  const tags = ['schemas'];
+  app.get('/v2/schemas/image', { schema: { tags, summary: 'Image schema' } }, async () => imageSchema());
+  app.get('/v2/schemas/images', { schema: { tags, summary: 'Image list schema' } }, async () => imagesSchema());
+  app.get('/v2/schemas/member', { schema: { tags, summary: 'Image member schema' } }, async () => memberSchema());
+  app.get('/v2/schemas/members', { schema: { tags, summary: 'Image member list schema' } }, async () => membersSchema());
+}

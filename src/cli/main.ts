@@ -1,0 +1,101 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import { migrate, openDatabase } from '../adapters/db/database.ts';
+import { createServer } from '../server.ts';
+
+const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
+
+Usage:
+  ims serve [--no-worker]   Start the API (and the job worker unless --no-worker)
+  ims migrate               Bring the database schema up to date and exit
+  ims --help                Show this help
+
+Configuration comes from the environment:
+  IMS_HOST (127.0.0.1)  IMS_PORT (9292)  IMS_DATA_DIR (./data)
+  IMS_DATABASE_URL (empty: SQLite in the data dir; postgres://... for PostgreSQL)
+  IMS_REGION (RegionOne)  IMS_ADMIN_PASSWORD (first start only; generated and printed if unset)
+  IMS_MAX_IMAGE_SIZE (1TiB)  IMS_PUBLIC_URL (http://IMS_HOST:IMS_PORT)
+  IMS_TRUSTED_PROXIES (addresses or CIDRs whose X-Forwarded-For is believed)
+  IMS_TOKEN_TTL (24h)  IMS_LOG_LEVEL (info)  IMS_METRICS_ALLOW (extra /metrics scrapers)
+`;
+
+function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ims: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function serve(noWorker: boolean): Promise<void> {
+  const config = configOrExit();
+  if (noWorker) config.worker = false;
+  const server = await createServer(config);
+  if (server.generatedAdminPassword) {
+    // Shown once, on the first start; it is stored only as a hash.
+    process.stdout.write(
+      `\n  IMS created the user "admin" (domain Default, project admin).\n  Its password, shown only this once: ${server.generatedAdminPassword}\n\n`,
+    );
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.app.log.info({ signal }, 'shutting down: no new connections, waiting for requests in flight');
+    const force = setTimeout(() => {
+      server.app.log.error('requests still in flight after 60 s; exiting');
+      process.exit(1);
+    }, 60_000);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        server.app.log.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await server.app.listen({ host: config.host, port: config.port });
+}
+
+async function runMigrations(): Promise<void> {
+  const config = configOrExit();
+  const db = openDatabase(config.databaseUrl, config.dataDir);
+  try {
+    const applied = await migrate(db);
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database schema is up to date\n');
+  } finally {
+    await db.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, 'no-worker': { type: 'boolean' } },
+  });
+  const command = positionals[0];
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'serve':
+      await serve(values['no-worker'] === true);
+      return -1;
+    case 'migrate':
+      await runMigrations();
+      return 0;
+    default:
+      process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}

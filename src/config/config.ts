@@ -1,0 +1,121 @@
+import path from 'node:path';
+
+/** Everything IMS reads from its environment, validated once at start-up. */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Empty: SQLite file in the data dir. */
+  databaseUrl: string;
+  region: string;
+  /** Only used on first start, when the admin user is created. */
+  adminPassword: string | undefined;
+  maxImageSize: number;
+  publicUrl: string;
+  trustedProxies: string[];
+  tokenTtlSeconds: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
+  metricsAllow: string[];
+  /** Run the job worker inside `ims serve`. */
+  worker: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const TiB = 1024 ** 4;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Parses `24h`, `90m`, `3600s` or a bare number of seconds. */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) return null;
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+/** Parses `1099511627776`, `1TiB`, `512 MiB`, `2G` (binary units). */
+export function parseSize(text: string): number | null {
+  const m = /^(\d+)\s*([KMGTP]?)(i?B)?$/i.exec(text.trim());
+  if (!m) return null;
+  const power = ' KMGTP'.indexOf((m[2] || ' ').toUpperCase());
+  const n = Number(m[1]) * 1024 ** power;
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/**
+ * Reads the configuration from an environment. Collects every problem before
+ * failing, so an operator fixes them all in one go.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const get = (name: string) => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+
+  const host = get('IMS_HOST') ?? '127.0.0.1';
+  const portText = get('IMS_PORT') ?? '9292';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) problems.push(`IMS_PORT must be a port number 0-65535, got "${portText}"`);
+
+  const dataDir = path.resolve(get('IMS_DATA_DIR') ?? './data');
+  const databaseUrl = get('IMS_DATABASE_URL') ?? '';
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('IMS_DATABASE_URL must be empty (SQLite in the data dir) or a postgres:// URL');
+  }
+
+  const region = get('IMS_REGION') ?? 'RegionOne';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(region)) problems.push(`IMS_REGION "${region}" is not a valid region id`);
+
+  const maxText = get('IMS_MAX_IMAGE_SIZE');
+  const maxImageSize = maxText === undefined ? TiB : parseSize(maxText);
+  if (maxImageSize === null || maxImageSize <= 0) problems.push(`IMS_MAX_IMAGE_SIZE must be a size such as 1TiB, got "${maxText}"`);
+
+  const ttlText = get('IMS_TOKEN_TTL');
+  const tokenTtlSeconds = ttlText === undefined ? 24 * 3600 : parseDuration(ttlText);
+  if (tokenTtlSeconds === null || tokenTtlSeconds < 1) problems.push(`IMS_TOKEN_TTL must be a duration such as 24h, got "${ttlText}"`);
+
+  const logLevel = (get('IMS_LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`IMS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+
+  let publicUrl = get('IMS_PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  try {
+    const u = new URL(publicUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+    publicUrl = publicUrl.replace(/\/+$/, '');
+  } catch {
+    problems.push(`IMS_PUBLIC_URL must be an http(s) URL, got "${publicUrl}"`);
+  }
+
+  const list = (name: string) => (get(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const trustedProxies = list('IMS_TRUSTED_PROXIES');
+  const metricsAllow = list('IMS_METRICS_ALLOW');
+
+  const workerText = (get('IMS_WORKER') ?? 'true').toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(workerText)) problems.push('IMS_WORKER must be true or false');
+
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    host,
+    port,
+    dataDir,
+    databaseUrl,
+    region,
+    adminPassword: get('IMS_ADMIN_PASSWORD'),
+    maxImageSize: maxImageSize!,
+    publicUrl,
+    trustedProxies,
+    tokenTtlSeconds: tokenTtlSeconds!,
+    logLevel: logLevel as Config['logLevel'],
+    metricsAllow,
+    worker: workerText === 'true' || workerText === '1',
+  };
+}

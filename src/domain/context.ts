@@ -1,0 +1,20 @@
+export const ROLES = ['admin', 'member', 'reader'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** The caller, resolved once per request by the identity layer. */
+export interface RequestContext {
+  requestId: string;
+  region: string;
+  accountId: string;
+  projectId: string;
+  userId: string;
+  roles: Role[];
+  via: 'token' | 'aksk';
+  /** Id of the token used, so that it can be revoked. */
+  tokenId?: string;
+}
+
+export const isAdmin = (ctx: RequestContext): boolean => ctx.roles.includes('admin');
+/** Reader-only callers may look but never change anything. */
+export const canWrite = (ctx: RequestContext): boolean =>
+  ctx.roles.includes('admin') || ctx.roles.includes('member');

@@ -1,0 +1,59 @@
+/**
+ * The one catalogue of errors. Services throw DomainError with a code from
+ * here; each API family renders it in its own dialect (Glance, Keystone, IMS).
+ */
+export const ERROR_CATALOGUE = {
+  BadRequest: { status: 400, ims: 'IMG.0001' },
+  InvalidJson: { status: 400, ims: 'IMG.0001' },
+  EmptyBody: { status: 400, ims: 'IMG.0007' },
+  ValidationFailed: { status: 400, ims: 'IMG.0001' },
+  MarkerNotFound: { status: 400, ims: 'IMG.0001' },
+  Unauthorized: { status: 401, ims: 'APIGW.0301' },
+  Forbidden: { status: 403, ims: 'IMG.0026' },
+  ReadOnlyProperty: { status: 403, ims: 'IMG.0035' },
+  ReservedProperty: { status: 403, ims: 'IMG.0035' },
+  ImageProtected: { status: 403, ims: 'IMG.0028' },
+  ImageDeactivated: { status: 403, ims: 'IMG.0046' },
+  NotFound: { status: 404, ims: 'IMG.0121' },
+  ImageNotFound: { status: 404, ims: 'IMG.0027' },
+  RouteNotFound: { status: 404, ims: 'IMG.0017' },
+  MethodNotAllowed: { status: 405, ims: 'IMG.0105' },
+  NotAcceptable: { status: 406, ims: 'IMG.0001' },
+  Conflict: { status: 409, ims: 'IMG.0035' },
+  InvalidStatusTransition: { status: 409, ims: 'IMG.0046' },
+  ImageAlreadyHasData: { status: 409, ims: 'IMG.0046' },
+  DuplicateImageId: { status: 409, ims: 'IMG.0035' },
+  LengthRequired: { status: 411, ims: 'IMG.0001' },
+  PayloadTooLarge: { status: 413, ims: 'IMG.0059' },
+  QuotaExceeded: { status: 413, ims: 'IMG.0015' },
+  TooManyTags: { status: 413, ims: 'IMG.0116' },
+  RangeNotSatisfiable: { status: 416, ims: 'IMG.0001' },
+  UnsupportedMediaType: { status: 415, ims: 'IMG.0001' },
+  UploadFailed: { status: 400, ims: 'IMG.0057' },
+  Internal: { status: 500, ims: 'IMG.0061' },
+  ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
+} as const satisfies Record<string, { status: number; ims: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** A failure the caller can act on. The message is safe to show to the caller. */
+export class DomainError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: { imsCode?: string; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+    this.status = ERROR_CATALOGUE[code].status;
+  }
+
+  get imsCode(): string {
+    return this.details.imsCode ?? ERROR_CATALOGUE[this.code].ims;
+  }
+}
+
+export const fail = (code: ErrorCode, message: string, details?: DomainError['details']): never => {
+  throw new DomainError(code, message, details);
+};

@@ -1,0 +1,222 @@
+import { fail } from './errors.ts';
+import { IMAGE_STATUSES, type ImageStatus } from './image-status.ts';
+import { VISIBILITIES, type Visibility } from './image.ts';
+import { MEMBER_STATUSES, type MemberStatus } from './visibility.ts';
+
+export const SORT_KEYS = [
+  'name',
+  'status',
+  'container_format',
+  'disk_format',
+  'size',
+  'id',
+  'created_at',
+  'updated_at',
+  'min_disk',
+  'min_ram',
+  'virtual_size',
+  'visibility',
+  'owner',
+] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export type SortDir = 'asc' | 'desc';
+export interface SortSpec {
+  key: SortKey;
+  dir: SortDir;
+}
+
+export const TIME_OPERATORS = ['gt', 'gte', 'lt', 'lte', 'eq', 'neq'] as const;
+export type TimeOperator = (typeof TIME_OPERATORS)[number];
+export interface TimeFilter {
+  op: TimeOperator;
+  /** Normalised to the stored form (ISO 8601, UTC, milliseconds). */
+  value: string;
+}
+
+export interface ImageFilters {
+  ids?: string[];
+  names?: string[];
+  statuses?: ImageStatus[];
+  containerFormats?: string[];
+  diskFormats?: string[];
+  owner?: string;
+  tags: string[];
+  sizeMin?: number;
+  sizeMax?: number;
+  protected?: boolean;
+  /** Glance hides `os_hidden` images unless asked. */
+  osHidden: boolean;
+  createdAt: TimeFilter[];
+  updatedAt: TimeFilter[];
+  /** Exact matches on custom properties. */
+  properties: Record<string, string>;
+}
+
+export interface ImageQuery {
+  limit: number;
+  marker?: string;
+  sort: SortSpec[];
+  visibility: Visibility | 'all' | null;
+  memberStatus: MemberStatus | 'all';
+  filters: ImageFilters;
+}
+
+export const LIST_LIMITS = { default: 25, max: 1000 } as const;
+
+export type QueryInput = Record<string, string | string[] | undefined>;
+
+const bad = (message: string): never => fail('ValidationFailed', message);
+
+const one = (input: QueryInput, key: string): string | undefined => {
+  const v = input[key];
+  if (Array.isArray(v)) return v.length > 1 ? bad(`Query parameter '${key}' may be given only once`) : v[0];
+  return v;
+};
+const many = (input: QueryInput, key: string): string[] => {
+  const v = input[key];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+};
+
+/** Splits `in:a,"b,c",d` into values; a plain value is a one-element list. */
+export function parseInList(value: string): string[] {
+  if (!value.startsWith('in:')) return [value];
+  const out: string[] = [];
+  const re = /\s*(?:"((?:[^"\\]|\\.)*)"|([^,]*))\s*(?:,|$)/gy;
+  const body = value.slice(3);
+  let m: RegExpExecArray | null;
+  while (re.lastIndex < body.length && (m = re.exec(body)) !== null) {
+    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? '').trim());
+    if (m[0] === '') break;
+  }
+  if (body.endsWith(',')) out.push('');
+  return out.filter((v) => v !== '');
+}
+
+/** Normalises any ISO 8601 date-time to `YYYY-MM-DDTHH:MM:SS.sssZ`. */
+export function normalizeTime(text: string): string | null {
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(text)) return null;
+  const hasZone = /(Z|[+-]\d{2}:?\d{2})$/.test(text);
+  const d = new Date(hasZone || text.length === 10 ? text : `${text}Z`);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+function parseTimeFilter(key: string, raw: string): TimeFilter {
+  const m = /^(gt|gte|lt|lte|eq|neq):(.+)$/.exec(raw);
+  const [op, text] = m ? [m[1] as TimeOperator, m[2]!] : ['eq' as const, raw];
+  const value = normalizeTime(text);
+  if (value === null) return bad(`Invalid value for '${key}': expected [operator:]ISO-8601 time, such as gt:2024-01-01T00:00:00Z`);
+  return { op, value };
+}
+
+function parseBool(key: string, raw: string): boolean {
+  const v = raw.toLowerCase();
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  return bad(`Invalid value for '${key}': must be true or false`);
+}
+
+function parseSizeBound(key: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) return bad(`Invalid value for '${key}': must be a non-negative integer`);
+  return Number(raw);
+}
+
+function checkEach<T extends string>(key: string, values: string[], allowed: readonly T[]): T[] {
+  for (const v of values) if (!allowed.includes(v as T)) bad(`Invalid value for '${key}': '${v}'`);
+  return values as T[];
+}
+
+function parseSort(input: QueryInput): SortSpec[] {
+  const combined = one(input, 'sort');
+  const keys = many(input, 'sort_key').flatMap((k) => k.split(','));
+  const dirs = many(input, 'sort_dir').flatMap((d) => d.split(','));
+  const checkKey = (k: string): SortKey =>
+    (SORT_KEYS as readonly string[]).includes(k) ? (k as SortKey) : bad(`Invalid sort key: ${k}`);
+  const checkDir = (d: string): SortDir => (d === 'asc' || d === 'desc' ? d : bad(`Invalid sort direction: ${d}`));
+  let sort: SortSpec[];
+  if (combined !== undefined) {
+    if (keys.length || dirs.length) bad("The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'");
+    sort = combined.split(',').map((part) => {
+      const [k, d, extra] = part.trim().split(':');
+      if (extra !== undefined) bad(`Invalid sort parameter: ${part}`);
+      return { key: checkKey(k ?? ''), dir: checkDir(d ?? 'desc') };
+    });
+  } else if (keys.length) {
+    if (dirs.length > 1 && dirs.length !== keys.length) bad('The number of sort_dir values must match the number of sort_key values');
+    sort = keys.map((k, i) => ({ key: checkKey(k), dir: checkDir(dirs[dirs.length === 1 ? 0 : i] ?? 'desc') }));
+  } else {
+    if (dirs.length > 1) bad('sort_dir given more than once without sort_key');
+    sort = [{ key: 'created_at', dir: checkDir(dirs[0] ?? 'desc') }];
+  }
+  const seen = new Set<string>();
+  for (const s of sort) {
+    if (seen.has(s.key)) bad(`Sort key ${s.key} given more than once`);
+    seen.add(s.key);
+  }
+  // id last makes the order total, so markers page without gaps or repeats.
+  if (!seen.has('id')) sort.push({ key: 'id', dir: sort[sort.length - 1]!.dir });
+  return sort;
+}
+
+/** Parameters that are not filters on custom properties. */
+const RESERVED_QUERY_KEYS = new Set([
+  'limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility', 'member_status', 'id', 'name', 'status',
+  'container_format', 'disk_format', 'owner', 'tag', 'size_min', 'size_max', 'protected', 'os_hidden',
+  'created_at', 'updated_at',
+]);
+
+/** Turns Glance's `GET /v2/images` query string into a checked query. */
+export function parseImageQuery(input: QueryInput): ImageQuery {
+  const limitText = one(input, 'limit');
+  let limit: number = LIST_LIMITS.default;
+  if (limitText !== undefined) {
+    if (!/^\d+$/.test(limitText)) bad("Invalid value for 'limit': must be a non-negative integer");
+    limit = Math.min(Number(limitText), LIST_LIMITS.max);
+  }
+  const visibilityText = one(input, 'visibility');
+  const visibility =
+    visibilityText === undefined
+      ? null
+      : checkEach('visibility', [visibilityText], [...VISIBILITIES, 'all'] as const)[0]!;
+  const memberStatus = checkEach('member_status', [one(input, 'member_status') ?? 'accepted'], [...MEMBER_STATUSES, 'all'] as const)[0]!;
+
+  const inList = (key: string) => {
+    const v = one(input, key);
+    return v === undefined ? undefined : parseInList(v);
+  };
+  const filters: ImageFilters = {
+    tags: many(input, 'tag'),
+    osHidden: parseBool('os_hidden', one(input, 'os_hidden') ?? 'false'),
+    createdAt: many(input, 'created_at').map((v) => parseTimeFilter('created_at', v)),
+    updatedAt: many(input, 'updated_at').map((v) => parseTimeFilter('updated_at', v)),
+    properties: {},
+  };
+  const ids = inList('id');
+  if (ids) filters.ids = ids;
+  const names = inList('name');
+  if (names) filters.names = names;
+  const statuses = inList('status');
+  if (statuses) filters.statuses = checkEach('status', statuses, IMAGE_STATUSES);
+  const containerFormats = inList('container_format');
+  if (containerFormats) filters.containerFormats = containerFormats;
+  const diskFormats = inList('disk_format');
+  if (diskFormats) filters.diskFormats = diskFormats;
+  const owner = one(input, 'owner');
+  if (owner !== undefined) filters.owner = owner;
+  const sizeMin = one(input, 'size_min');
+  if (sizeMin !== undefined) filters.sizeMin = parseSizeBound('size_min', sizeMin);
+  const sizeMax = one(input, 'size_max');
+  if (sizeMax !== undefined) filters.sizeMax = parseSizeBound('size_max', sizeMax);
+  const prot = one(input, 'protected');
+  if (prot !== undefined) filters.protected = parseBool('protected', prot);
+
+  for (const key of Object.keys(input)) {
+    if (RESERVED_QUERY_KEYS.has(key)) continue;
+    const v = one(input, key);
+    if (v !== undefined) filters.properties[key] = v;
+  }
+
+  const query: ImageQuery = { limit, sort: parseSort(input), visibility, memberStatus, filters };
+  const marker = one(input, 'marker');
+  if (marker !== undefined) query.marker = marker;
+  return query;
+}

@@ -1,0 +1,73 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/config.ts';
+import { systemClock, type Clock } from './adapters/clock.ts';
+import { migrate, openDatabase, ping, type Db } from './adapters/db/database.ts';
+import { Repositories } from './adapters/db/repositories.ts';
+import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
+import { buildApp } from './api/app.ts';
+import { Metrics } from './api/metrics.ts';
+import { checkHealth } from './services/health.ts';
+import { IdentityService } from './services/identity.ts';
+import { ImageDataService } from './services/image-data.ts';
+import { ImageService } from './services/images.ts';
+
+export interface Server {
+  app: FastifyInstance;
+  db: Db;
+  identity: IdentityService;
+  /** The admin password when this start generated it (first start without IMS_ADMIN_PASSWORD). */
+  generatedAdminPassword: string | null;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  logger?: boolean;
+  clock?: Clock;
+}
+
+/** The composition root: adapters, services and the HTTP app, wired once. */
+export async function createServer(config: Config, options: ServerOptions = {}): Promise<Server> {
+  const clock = options.clock ?? systemClock;
+  const db = openDatabase(config.databaseUrl, config.dataDir);
+  try {
+    await migrate(db);
+    const repos = new Repositories(db.kysely);
+    const store = new FileBlobStore(path.join(config.dataDir, 'images'));
+    const metrics = new Metrics();
+    const identity = new IdentityService(repos.identity, clock, config);
+    const { generatedPassword } = await identity.bootstrap(config.adminPassword);
+    const images = new ImageService(repos, store, clock);
+    const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
+
+    // With the embedded database this process is the only one: whatever was
+    // mid-upload when it last stopped is over.
+    if (db.dialect === 'sqlite') {
+      await imageData.recoverInterruptedUploads();
+      await store.purgeStaleUploads(0);
+    }
+
+    const app = await buildApp({
+      config,
+      identity,
+      images,
+      imageData,
+      metrics,
+      health: () => checkHealth(() => ping(db), store),
+      logger: options.logger ?? true,
+    });
+    return {
+      app,
+      db,
+      identity,
+      generatedAdminPassword: generatedPassword,
+      async close() {
+        await app.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}
