@@ -110,8 +110,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sendError(request, reply, new DomainError('RouteNotFound', `The resource ${request.method} ${request.url.split('?')[0]} could not be found.`)),
   );
 
-  registerDiscoveryRoutes(app, config.publicUrl);
-  registerKeystoneRoutes(app, deps.identity, config.publicUrl, config.region);
+  // Read when answering: with port 0 the public URL is known only after listen.
+  const publicUrl = () => config.publicUrl;
+  registerDiscoveryRoutes(app, publicUrl);
+  registerKeystoneRoutes(app, deps.identity, publicUrl, config.region);
   registerImageRoutes(app, deps.images, deps.imageData);
 
   app.get('/healthz', { config: { auth: 'anonymous' }, schema: { tags: ['operations'], summary: 'Health: database and store' } }, async (_req, reply) => {

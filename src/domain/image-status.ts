@@ -24,7 +24,8 @@ export const STATUS_TRANSITIONS: Readonly<Record<ImageStatus, readonly ImageStat
   importing: ['active', 'deleted', 'queued'],
   active: ['pending_delete', 'deleted', 'deactivated'],
   killed: ['deleted'],
-  pending_delete: ['deleted'],
+  // Glance 18 (Rocky) added pending_delete → active: glance-scrubber --restore.
+  pending_delete: ['deleted', 'active'],
   deleted: [],
   deactivated: ['active', 'deleted'],
 };

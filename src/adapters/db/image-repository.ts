@@ -266,10 +266,29 @@ function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
   }
 }
 
-const TIME_OPS = { gt: '>', gte: '>=', lt: '<', lte: '<=', eq: '=', neq: '<>' } as const;
-
+/**
+ * Times are shown to the second, so they are compared to the second: `gt` a
+ * shown `created_at` excludes that image, though it is stored with milliseconds.
+ */
 function timeConditions(eb: EB, column: 'images.created_at' | 'images.updated_at', filters: TimeFilter[]) {
-  return filters.map((f) => eb(column, TIME_OPS[f.op], f.value));
+  return filters.map((f) => {
+    const start = `${f.value.slice(0, 19)}.000Z`;
+    const next = new Date(Date.parse(start) + 1000).toISOString();
+    switch (f.op) {
+      case 'gt':
+        return eb(column, '>=', next);
+      case 'gte':
+        return eb(column, '>=', start);
+      case 'lt':
+        return eb(column, '<', start);
+      case 'lte':
+        return eb(column, '<', next);
+      case 'eq':
+        return eb.and([eb(column, '>=', start), eb(column, '<', next)]);
+      case 'neq':
+        return eb.or([eb(column, '<', start), eb(column, '>=', next)]);
+    }
+  });
 }
 
 function filterConditions(eb: EB, query: ImageQuery): Expression<SqlBool> {

@@ -77,9 +77,9 @@ const subjectToken = (request: FastifyRequest) => {
 };
 
 /** The Keystone v3 calls that clients need to get and check a token. */
-export function registerKeystoneRoutes(app: FastifyInstance, identity: IdentityService, publicUrl: string, region: string): void {
+export function registerKeystoneRoutes(app: FastifyInstance, identity: IdentityService, publicUrlOf: () => string, region: string): void {
   app.get('/v3', { config: { auth: 'anonymous' }, schema: { tags, summary: 'Identity v3 version document' } }, async () => ({
-    version: identityVersion(publicUrl),
+    version: identityVersion(publicUrlOf()),
   }));
 
   app.post(
@@ -91,7 +91,7 @@ export function registerKeystoneRoutes(app: FastifyInstance, identity: IdentityS
         parsed.method === 'password'
           ? await identity.authenticatePassword(parsed.auth)
           : await identity.rescope(await identity.validate(parsed.token), parsed.scope);
-      return reply.code(201).header('x-subject-token', issued.token).send(tokenBody(issued, publicUrl, region));
+      return reply.code(201).header('x-subject-token', issued.token).send(tokenBody(issued, publicUrlOf(), region));
     },
   );
 
@@ -100,7 +100,7 @@ export function registerKeystoneRoutes(app: FastifyInstance, identity: IdentityS
     const claims = await identity.validate(token).catch(() => {
       throw new DomainError('NotFound', 'Could not find token.');
     });
-    return reply.header('x-subject-token', token!).send(tokenBody(await identity.describe(claims), publicUrl, region));
+    return reply.header('x-subject-token', token!).send(tokenBody(await identity.describe(claims), publicUrlOf(), region));
   });
 
   app.delete('/v3/auth/tokens', { config: { auth: 'token' }, schema: { tags, summary: 'Revoke a token' } }, async (request, reply) => {
@@ -112,7 +112,7 @@ export function registerKeystoneRoutes(app: FastifyInstance, identity: IdentityS
   });
 
   app.get('/v3/auth/catalog', { config: { auth: 'token' }, schema: { tags, summary: 'Service catalog' } }, async () => ({
-    catalog: catalog(publicUrl, region),
-    links: { self: `${publicUrl}/v3/auth/catalog`, previous: null, next: null },
+    catalog: catalog(publicUrlOf(), region),
+    links: { self: `${publicUrlOf()}/v3/auth/catalog`, previous: null, next: null },
   }));
 }

@@ -4,12 +4,15 @@ import { imageVersions } from './versions.ts';
 
 const anonymous = { auth: 'anonymous' as const };
 
-/** Version discovery and the JSON schemas clients fetch before anything else. */
-export function registerDiscoveryRoutes(app: FastifyInstance, publicUrl: string): void {
+/**
+ * Version discovery and the JSON schemas clients fetch before anything else.
+ * The public URL is read per request: it may be settled only after listen (port 0).
+ */
+export function registerDiscoveryRoutes(app: FastifyInstance, publicUrl: () => string): void {
   const schema = { tags: ['discovery'], summary: 'Image API version document' };
-  app.get('/', { config: anonymous, schema }, async (_req, reply) => reply.code(300).send(imageVersions(publicUrl)));
-  app.get('/versions', { config: anonymous, schema }, async () => imageVersions(publicUrl));
-  app.get('/v2', { config: anonymous, schema }, async () => imageVersions(publicUrl));
+  app.get('/', { config: anonymous, schema }, async (_req, reply) => reply.code(300).send(imageVersions(publicUrl())));
+  app.get('/versions', { config: anonymous, schema }, async () => imageVersions(publicUrl()));
+  app.get('/v2', { config: anonymous, schema }, async () => imageVersions(publicUrl()));
 
   const tags = ['schemas'];
   app.get('/v2/schemas/image', { schema: { tags, summary: 'Image schema' } }, async () => imageSchema());
