@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.ts';
@@ -33,7 +34,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await migrate(db);
     const repos = new Repositories(db.kysely);
-    const store = new FileBlobStore(path.join(config.dataDir, 'images'));
+    const storeRoot = path.join(config.dataDir, 'images');
+    await mkdir(storeRoot, { recursive: true });
+    const store = new FileBlobStore(storeRoot);
     const metrics = new Metrics();
     const identity = new IdentityService(repos.identity, clock, config);
     const { generatedPassword } = await identity.bootstrap(config.adminPassword);

@@ -62,7 +62,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const host = get('IMS_HOST') ?? '127.0.0.1';
   const portText = get('IMS_PORT') ?? '9292';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) problems.push(`IMS_PORT must be a port number 0-65535, got "${portText}"`);
+  const portBad = !/^\d+$/.test(portText) || port > 65535;
+  if (portBad) problems.push(`IMS_PORT must be a port number 0-65535, got "${portText}"`);
 
   const dataDir = path.resolve(get('IMS_DATA_DIR') ?? './data');
   const databaseUrl = get('IMS_DATABASE_URL') ?? '';
@@ -92,7 +93,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
     publicUrl = publicUrl.replace(/\/+$/, '');
   } catch {
-    problems.push(`IMS_PUBLIC_URL must be an http(s) URL, got "${publicUrl}"`);
+    // A URL derived from a bad IMS_PORT is already reported as that.
+    if (get('IMS_PUBLIC_URL') !== undefined || !portBad) {
+      problems.push(`IMS_PUBLIC_URL must be an http(s) URL, got "${publicUrl}"`);
+    }
   }
 
   const list = (name: string) => (get(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);

@@ -95,6 +95,11 @@ export function parseInList(value: string): string[] {
 /** Normalises any ISO 8601 date-time to `YYYY-MM-DDTHH:MM:SS.sssZ`. */
 export function normalizeTime(text: string): string | null {
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(text)) return null;
+  // Date would roll an impossible day over (2024-02-30 → March 1); refuse it instead.
+  const [y, mo, dd] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const day = new Date(0);
+  day.setUTCFullYear(y, mo - 1, dd);
+  if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== dd) return null;
   const hasZone = /(Z|[+-]\d{2}:?\d{2})$/.test(text);
   const d = new Date(hasZone || text.length === 10 ? text : `${text}Z`);
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
@@ -108,11 +113,11 @@ function parseTimeFilter(key: string, raw: string): TimeFilter {
   return { op, value };
 }
 
+/** Glance accepts exactly `true` and `false` for these filters (and nothing like 1 or yes). */
 function parseBool(key: string, raw: string): boolean {
-  const v = raw.toLowerCase();
-  if (v === 'true' || v === '1' || v === 'yes') return true;
-  if (v === 'false' || v === '0' || v === 'no') return false;
-  return bad(`Invalid value for '${key}': must be true or false`);
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  return bad(`Invalid value '${raw}' for '${key}' filter. Valid values are 'true' or 'false'.`);
 }
 
 function parseSizeBound(key: string, raw: string): number {
@@ -152,8 +157,12 @@ function parseSort(input: QueryInput): SortSpec[] {
     if (seen.has(s.key)) bad(`Sort key ${s.key} given more than once`);
     seen.add(s.key);
   }
-  // id last makes the order total, so markers page without gaps or repeats.
-  if (!seen.has('id')) sort.push({ key: 'id', dir: sort[sort.length - 1]!.dir });
+  // As Glance's database layer does: created_at then id complete the order (id
+  // makes it total, so markers page without gaps or repeats), in the one
+  // direction given, or desc when there were several or none.
+  const dirsGiven = combined !== undefined ? sort.map((s) => s.dir) : dirs;
+  const tieDir: SortDir = dirsGiven.length === 1 ? sort[0]!.dir : 'desc';
+  for (const key of ['created_at', 'id'] as const) if (!seen.has(key)) sort.push({ key, dir: tieDir });
   return sort;
 }
 
@@ -166,6 +175,7 @@ const RESERVED_QUERY_KEYS = new Set([
 
 /** Turns Glance's `GET /v2/images` query string into a checked query. */
 export function parseImageQuery(input: QueryInput): ImageQuery {
+  if (input['changes-since'] !== undefined) bad('The "changes-since" filter is no longer available on v2.');
   const limitText = one(input, 'limit');
   let limit: number = LIST_LIMITS.default;
   if (limitText !== undefined) {
@@ -185,7 +195,8 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
   };
   const filters: ImageFilters = {
     tags: many(input, 'tag'),
-    osHidden: parseBool('os_hidden', one(input, 'os_hidden') ?? 'false'),
+    // Glance lower-cases os_hidden but not protected.
+    osHidden: parseBool('os_hidden', (one(input, 'os_hidden') ?? 'false').toLowerCase()),
     createdAt: many(input, 'created_at').map((v) => parseTimeFilter('created_at', v)),
     updatedAt: many(input, 'updated_at').map((v) => parseTimeFilter('updated_at', v)),
     properties: {},

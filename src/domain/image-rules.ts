@@ -19,7 +19,8 @@ export interface ImageFields {
   properties: Record<string, string>;
 }
 
-const UUID = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
+/** Glance's schema pattern for ids, kernel_id and ramdisk_id: dashes required, either case. */
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 /** Custom properties that Glance's schema constrains (kernel and ramdisk are image ids). */
 const UUID_PROPERTIES = new Set(['kernel_id', 'ramdisk_id']);
 
@@ -234,10 +235,11 @@ export function parsePatch(body: unknown): PatchOp[] {
 }
 
 /**
- * Applies Glance's JSON-patch semantics: `add` on a base attribute replaces it
- * and on an existing custom property is a conflict; `replace` and `remove` of a
- * missing custom property are conflicts; base attributes cannot be removed;
- * formats change only while the image has no data.
+ * Applies Glance's JSON-patch semantics (media type v2.1): `add` sets the
+ * attribute or property whether or not it exists (only the v2.0 draft-4 form
+ * made an existing one a conflict); `replace` and `remove` of a missing custom
+ * property are conflicts; base attributes cannot be removed; formats change
+ * only while the image is `queued` or `importing`.
  */
 export function applyPatch(ctx: RequestContext, image: Image, ops: PatchOp[]): ImageFields {
   const fields = fieldsOf(image);
@@ -254,9 +256,8 @@ export function applyPatch(ctx: RequestContext, image: Image, ops: PatchOp[]): I
       delete fields.properties[name];
       continue;
     }
-    if (change.op === 'add' && isCustom && exists) fail('Conflict', `Property ${name} already present.`);
     if (change.op === 'replace' && isCustom && !exists) fail('Conflict', `Property ${name} does not exist.`);
-    if ((name === 'disk_format' || name === 'container_format') && image.status !== 'queued') {
+    if ((name === 'disk_format' || name === 'container_format') && image.status !== 'queued' && image.status !== 'importing') {
       const current = name === 'disk_format' ? image.diskFormat : image.containerFormat;
       if (change.value !== current) fail('Forbidden', `Attribute ${name} can be only replaced for a queued image.`);
     }

@@ -106,8 +106,6 @@ export class FileBlobStore implements BlobStore {
   }
 
   async ping(): Promise<void> {
-    // A fresh data dir has no store folder until the first upload; that is healthy.
-    await mkdir(this.#root, { recursive: true });
     await access(this.#root, constants.R_OK | constants.W_OK | constants.X_OK);
   }
 
