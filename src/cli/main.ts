@@ -6,9 +6,9 @@ import { createServer } from '../server.ts';
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
 Usage:
-  ims serve [--no-worker]   Start the API (and the job worker unless --no-worker)
-  ims migrate               Bring the database schema up to date and exit
-  ims --help                Show this help
+  ims serve      Start the service (API on IMS_HOST:IMS_PORT)
+  ims migrate    Bring the database schema up to date and exit
+  ims --help     Show this help
 
 Configuration comes from the environment:
   IMS_HOST (127.0.0.1)  IMS_PORT (9292)  IMS_DATA_DIR (./data)
@@ -31,9 +31,8 @@ function configOrExit(): Config {
   }
 }
 
-async function serve(noWorker: boolean): Promise<void> {
+async function serve(): Promise<void> {
   const config = configOrExit();
-  if (noWorker) config.worker = false;
   const server = await createServer(config);
   if (server.generatedAdminPassword) {
     // Shown once, on the first start; it is stored only as a hash.
@@ -80,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: false,
-    options: { help: { type: 'boolean', short: 'h' }, 'no-worker': { type: 'boolean' } },
+    options: { help: { type: 'boolean', short: 'h' } },
   });
   const command = positionals[0];
   if (values.help || command === undefined || command === 'help') {
@@ -89,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'serve':
-      await serve(values['no-worker'] === true);
+      await serve();
       return -1;
     case 'migrate':
       await runMigrations();

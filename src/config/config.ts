@@ -17,8 +17,6 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
   metricsAllow: string[];
-  /** Run the job worker inside `ims serve`. */
-  worker: boolean;
 }
 
 export class ConfigError extends Error {
@@ -103,9 +101,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustedProxies = list('IMS_TRUSTED_PROXIES');
   const metricsAllow = list('IMS_METRICS_ALLOW');
 
-  const workerText = (get('IMS_WORKER') ?? 'true').toLowerCase();
-  if (!['true', 'false', '1', '0'].includes(workerText)) problems.push('IMS_WORKER must be true or false');
-
   if (problems.length) throw new ConfigError(problems);
   return {
     host,
@@ -120,6 +115,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenTtlSeconds: tokenTtlSeconds!,
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
-    worker: workerText === 'true' || workerText === '1',
   };
 }
