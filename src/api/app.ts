@@ -54,7 +54,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'IMS: Image Management Service', version: '0.1.0', description: 'OpenStack Image API v2 and Huawei Cloud IMS API over one model' },
+      info: {
+        title: 'IMS: Image Management Service',
+        version: '0.1.0',
+        description: 'OpenStack Image API v2 and Huawei Cloud IMS API over one model',
+      },
       components: { securitySchemes: { token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
       security: [{ token: [] }],
     },
@@ -76,7 +80,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (req, body, done) => {
     if ((body as Buffer).length === 0) return done(null, undefined);
-    done(new DomainError('UnsupportedMediaType', `Unsupported content type: ${req.headers['content-type'] ?? ''}`), undefined);
+    done(
+      new DomainError(
+        'UnsupportedMediaType',
+        `Unsupported content type: ${req.headers['content-type'] ?? ''}`,
+      ),
+      undefined,
+    );
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -103,11 +113,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return sendError(request, reply, known);
     }
     request.log.error({ err }, 'unexpected error');
-    return sendError(request, reply, new DomainError('Internal', 'The server could not complete the request.'));
+    return sendError(
+      request,
+      reply,
+      new DomainError('Internal', 'The server could not complete the request.'),
+    );
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new DomainError('RouteNotFound', `The resource ${request.method} ${request.url.split('?')[0]} could not be found.`)),
+    sendError(
+      request,
+      reply,
+      new DomainError(
+        'RouteNotFound',
+        `The resource ${request.method} ${request.url.split('?')[0]} could not be found.`,
+      ),
+    ),
   );
 
   // Read when answering: with port 0 the public URL is known only after listen.
@@ -116,22 +137,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerKeystoneRoutes(app, deps.identity, publicUrl, config.region);
   registerImageRoutes(app, deps.images, deps.imageData);
 
-  app.get('/healthz', { config: { auth: 'anonymous' }, schema: { tags: ['operations'], summary: 'Health: database and store' } }, async (_req, reply) => {
-    const report = await deps.health();
-    return reply.code(report.status === 'ok' ? 200 : 503).send(report);
-  });
+  app.get(
+    '/healthz',
+    {
+      config: { auth: 'anonymous' },
+      schema: { tags: ['operations'], summary: 'Health: database and store' },
+    },
+    async (_req, reply) => {
+      const report = await deps.health();
+      return reply.code(report.status === 'ok' ? 200 : 503).send(report);
+    },
+  );
 
-  app.get('/metrics', { config: { auth: 'anonymous' }, schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (request, reply) => {
-    const allowed = isLoopback(request.ip) || config.metricsAllow.includes(request.ip);
-    if (!allowed) {
-      const header = request.headers['x-auth-token'];
-      const ctx = deps.identity.contextFor(await deps.identity.validate(typeof header === 'string' ? header : undefined), request.id);
-      if (!ctx.roles.includes('admin')) throw new DomainError('Forbidden', 'Metrics are for administrators');
-    }
-    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  app.get(
+    '/metrics',
+    { config: { auth: 'anonymous' }, schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
+    async (request, reply) => {
+      const allowed = isLoopback(request.ip) || config.metricsAllow.includes(request.ip);
+      if (!allowed) {
+        const header = request.headers['x-auth-token'];
+        const ctx = deps.identity.contextFor(
+          await deps.identity.validate(typeof header === 'string' ? header : undefined),
+          request.id,
+        );
+        if (!ctx.roles.includes('admin'))
+          throw new DomainError('Forbidden', 'Metrics are for administrators');
+      }
+      return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    },
+  );
 
-  app.get('/openapi.json', { config: { auth: 'anonymous' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { auth: 'anonymous' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
 
   return app;
 }

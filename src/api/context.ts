@@ -17,7 +17,8 @@ declare module 'fastify' {
 
 /** The caller of a project-scoped route (the auth hook has set it). */
 export function callerOf(request: FastifyRequest): RequestContext {
-  if (!request.ctx) throw new DomainError('Unauthorized', 'The request you have made requires authentication.');
+  if (!request.ctx)
+    throw new DomainError('Unauthorized', 'The request you have made requires authentication.');
   return request.ctx;
 }
 

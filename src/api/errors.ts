@@ -23,7 +23,8 @@ const REASONS: Record<number, string> = {
 export function dialectOf(url: string): Dialect {
   const path = url.split('?')[0] ?? '';
   if (path === '/v3' || path.startsWith('/v3/') || path.startsWith('/v3.0/')) return 'keystone';
-  if (/^\/v1(\.1)?\//.test(path) || path.startsWith('/v2/cloudimages') || /^\/v2\/[0-9a-f]{32}\//.test(path)) return 'ims';
+  if (/^\/v1(\.1)?\//.test(path) || path.startsWith('/v2/cloudimages') || /^\/v2\/[0-9a-f]{32}\//.test(path))
+    return 'ims';
   return 'glance';
 }
 
@@ -52,18 +53,30 @@ export function errorBody(dialect: Dialect, err: DomainError, requestId: string)
   const status = err.status;
   switch (dialect) {
     case 'keystone':
-      return { error: { code: status, title: REASONS[status] ?? 'Error', message: err.message }, request_id: requestId };
+      return {
+        error: { code: status, title: REASONS[status] ?? 'Error', message: err.message },
+        request_id: requestId,
+      };
     case 'ims':
       if (status === 401) return { error_code: err.imsCode, error_msg: err.message, request_id: requestId };
       return { error: { code: err.imsCode, message: err.message }, request_id: requestId };
     case 'glance':
-      return { code: `${status} ${REASONS[status] ?? 'Error'}`, title: REASONS[status] ?? 'Error', message: err.message, request_id: requestId };
+      return {
+        code: `${status} ${REASONS[status] ?? 'Error'}`,
+        title: REASONS[status] ?? 'Error',
+        message: err.message,
+        request_id: requestId,
+      };
   }
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
   const dialect = dialectOf(request.url);
   for (const [k, v] of Object.entries(err.details.headers ?? {})) void reply.header(k, v);
-  if (err.status === 401 && dialect !== 'ims') void reply.header('www-authenticate', `Keystone uri="${request.protocol}://${request.host}/v3"`);
-  return reply.code(err.status).type('application/json').send(errorBody(dialect, err, request.id));
+  if (err.status === 401 && dialect !== 'ims')
+    void reply.header('www-authenticate', `Keystone uri="${request.protocol}://${request.host}/v3"`);
+  return reply
+    .code(err.status)
+    .type('application/json')
+    .send(errorBody(dialect, err, request.id));
 }

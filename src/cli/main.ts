@@ -68,7 +68,9 @@ async function runMigrations(): Promise<void> {
   const db = openDatabase(config.databaseUrl, config.dataDir);
   try {
     const applied = await migrate(db);
-    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database schema is up to date\n');
+    process.stdout.write(
+      applied.length ? `applied: ${applied.join(', ')}\n` : 'database schema is up to date\n',
+    );
   } finally {
     await db.close();
   }

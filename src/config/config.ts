@@ -70,15 +70,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const region = get('IMS_REGION') ?? 'RegionOne';
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(region)) problems.push(`IMS_REGION "${region}" is not a valid region id`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(region))
+    problems.push(`IMS_REGION "${region}" is not a valid region id`);
 
   const maxText = get('IMS_MAX_IMAGE_SIZE');
   const maxImageSize = maxText === undefined ? TiB : parseSize(maxText);
-  if (maxImageSize === null || maxImageSize <= 0) problems.push(`IMS_MAX_IMAGE_SIZE must be a size such as 1TiB, got "${maxText}"`);
+  if (maxImageSize === null || maxImageSize <= 0)
+    problems.push(`IMS_MAX_IMAGE_SIZE must be a size such as 1TiB, got "${maxText}"`);
 
   const ttlText = get('IMS_TOKEN_TTL');
   const tokenTtlSeconds = ttlText === undefined ? 24 * 3600 : parseDuration(ttlText);
-  if (tokenTtlSeconds === null || tokenTtlSeconds < 1) problems.push(`IMS_TOKEN_TTL must be a duration such as 24h, got "${ttlText}"`);
+  if (tokenTtlSeconds === null || tokenTtlSeconds < 1)
+    problems.push(`IMS_TOKEN_TTL must be a duration such as 24h, got "${ttlText}"`);
 
   const logLevel = (get('IMS_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -97,7 +100,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
-  const list = (name: string) => (get(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (name: string) =>
+    (get(name) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const trustedProxies = list('IMS_TRUSTED_PROXIES');
   const metricsAllow = list('IMS_METRICS_ALLOW');
 

@@ -20,7 +20,8 @@ export function parseRangeHeader(header: string | undefined): RangeRequest | nul
   if (a === '') return { suffix: Number(b) };
   const start = Number(a);
   const end = b === '' ? null : Number(b);
-  if (!Number.isSafeInteger(start) || (end !== null && (!Number.isSafeInteger(end) || end < start))) return null;
+  if (!Number.isSafeInteger(start) || (end !== null && (!Number.isSafeInteger(end) || end < start)))
+    return null;
   return { start, end };
 }
 

@@ -109,7 +109,10 @@ function parseTimeFilter(key: string, raw: string): TimeFilter {
   const m = /^(gt|gte|lt|lte|eq|neq):(.+)$/.exec(raw);
   const [op, text] = m ? [m[1] as TimeOperator, m[2]!] : ['eq' as const, raw];
   const value = normalizeTime(text);
-  if (value === null) return bad(`Invalid value for '${key}': expected [operator:]ISO-8601 time, such as gt:2024-01-01T00:00:00Z`);
+  if (value === null)
+    return bad(
+      `Invalid value for '${key}': expected [operator:]ISO-8601 time, such as gt:2024-01-01T00:00:00Z`,
+    );
   return { op, value };
 }
 
@@ -121,7 +124,8 @@ function parseBool(key: string, raw: string): boolean {
 }
 
 function parseSizeBound(key: string, raw: string): number {
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) return bad(`Invalid value for '${key}': must be a non-negative integer`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)))
+    return bad(`Invalid value for '${key}': must be a non-negative integer`);
   return Number(raw);
 }
 
@@ -136,18 +140,24 @@ function parseSort(input: QueryInput): SortSpec[] {
   const dirs = many(input, 'sort_dir').flatMap((d) => d.split(','));
   const checkKey = (k: string): SortKey =>
     (SORT_KEYS as readonly string[]).includes(k) ? (k as SortKey) : bad(`Invalid sort key: ${k}`);
-  const checkDir = (d: string): SortDir => (d === 'asc' || d === 'desc' ? d : bad(`Invalid sort direction: ${d}`));
+  const checkDir = (d: string): SortDir =>
+    d === 'asc' || d === 'desc' ? d : bad(`Invalid sort direction: ${d}`);
   let sort: SortSpec[];
   if (combined !== undefined) {
-    if (keys.length || dirs.length) bad("The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'");
+    if (keys.length || dirs.length)
+      bad("The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'");
     sort = combined.split(',').map((part) => {
       const [k, d, extra] = part.trim().split(':');
       if (extra !== undefined) bad(`Invalid sort parameter: ${part}`);
       return { key: checkKey(k ?? ''), dir: checkDir(d ?? 'desc') };
     });
   } else if (keys.length) {
-    if (dirs.length > 1 && dirs.length !== keys.length) bad('The number of sort_dir values must match the number of sort_key values');
-    sort = keys.map((k, i) => ({ key: checkKey(k), dir: checkDir(dirs[dirs.length === 1 ? 0 : i] ?? 'desc') }));
+    if (dirs.length > 1 && dirs.length !== keys.length)
+      bad('The number of sort_dir values must match the number of sort_key values');
+    sort = keys.map((k, i) => ({
+      key: checkKey(k),
+      dir: checkDir(dirs[dirs.length === 1 ? 0 : i] ?? 'desc'),
+    }));
   } else {
     if (dirs.length > 1) bad('sort_dir given more than once without sort_key');
     sort = [{ key: 'created_at', dir: checkDir(dirs[0] ?? 'desc') }];
@@ -168,9 +178,26 @@ function parseSort(input: QueryInput): SortSpec[] {
 
 /** Parameters that are not filters on custom properties. */
 const RESERVED_QUERY_KEYS = new Set([
-  'limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility', 'member_status', 'id', 'name', 'status',
-  'container_format', 'disk_format', 'owner', 'tag', 'size_min', 'size_max', 'protected', 'os_hidden',
-  'created_at', 'updated_at',
+  'limit',
+  'marker',
+  'sort',
+  'sort_key',
+  'sort_dir',
+  'visibility',
+  'member_status',
+  'id',
+  'name',
+  'status',
+  'container_format',
+  'disk_format',
+  'owner',
+  'tag',
+  'size_min',
+  'size_max',
+  'protected',
+  'os_hidden',
+  'created_at',
+  'updated_at',
 ]);
 
 /** Turns Glance's `GET /v2/images` query string into a checked query. */
@@ -187,7 +214,10 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
     visibilityText === undefined
       ? null
       : checkEach('visibility', [visibilityText], [...VISIBILITIES, 'all'] as const)[0]!;
-  const memberStatus = checkEach('member_status', [one(input, 'member_status') ?? 'accepted'], [...MEMBER_STATUSES, 'all'] as const)[0]!;
+  const memberStatus = checkEach('member_status', [one(input, 'member_status') ?? 'accepted'], [
+    ...MEMBER_STATUSES,
+    'all',
+  ] as const)[0]!;
 
   const inList = (key: string) => {
     const v = one(input, key);

@@ -29,14 +29,16 @@ const invalid = (field: string, why: string): never =>
 
 function checkString(field: string, v: unknown, max: number, nullable: boolean): string | null {
   if (v === null && nullable) return null;
-  if (typeof v !== 'string') return invalid(field, nullable ? 'must be a string or null' : 'must be a string');
+  if (typeof v !== 'string')
+    return invalid(field, nullable ? 'must be a string or null' : 'must be a string');
   if ([...v].length > max) return invalid(field, `must be at most ${max} characters`);
   return v;
 }
 
 function checkEnum(field: string, v: unknown, allowed: readonly string[], nullable: boolean): string | null {
   if (v === null && nullable) return null;
-  if (typeof v !== 'string' || !allowed.includes(v)) return invalid(field, `must be one of ${allowed.join(', ')}`);
+  if (typeof v !== 'string' || !allowed.includes(v))
+    return invalid(field, `must be one of ${allowed.join(', ')}`);
   return v;
 }
 
@@ -53,7 +55,8 @@ function checkBool(field: string, v: unknown): boolean {
 }
 
 export function checkTag(tag: unknown): string {
-  if (typeof tag !== 'string' || tag.length === 0) return invalid('tags', 'each tag must be a non-empty string');
+  if (typeof tag !== 'string' || tag.length === 0)
+    return invalid('tags', 'each tag must be a non-empty string');
   if ([...tag].length > IMAGE_LIMITS.maxTagLength) {
     return invalid('tags', `each tag must be at most ${IMAGE_LIMITS.maxTagLength} characters`);
   }
@@ -69,7 +72,10 @@ export function checkTags(v: unknown): string[] {
 
 export function assertTagCount(count: number): void {
   if (count > IMAGE_LIMITS.maxTags) {
-    throw new DomainError('TooManyTags', `Maximum number of tags exceeded: an image has at most ${IMAGE_LIMITS.maxTags}`);
+    throw new DomainError(
+      'TooManyTags',
+      `Maximum number of tags exceeded: an image has at most ${IMAGE_LIMITS.maxTags}`,
+    );
   }
 }
 
@@ -84,7 +90,10 @@ function checkCustom(name: string, v: unknown): string {
 
 function assertPropertyCount(properties: Record<string, string>): void {
   if (Object.keys(properties).length > IMAGE_LIMITS.maxProperties) {
-    fail('QuotaExceeded', `Maximum number of properties exceeded: an image has at most ${IMAGE_LIMITS.maxProperties}`);
+    fail(
+      'QuotaExceeded',
+      `Maximum number of properties exceeded: an image has at most ${IMAGE_LIMITS.maxProperties}`,
+    );
   }
 }
 
@@ -212,24 +221,29 @@ export function fieldsOf(image: Image): ImageFields {
 }
 
 export type PatchOp =
-  | { op: 'add' | 'replace'; path: string; value: unknown }
-  | { op: 'remove'; path: string };
+  { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
 
 /** Parses a JSON-patch document in the Glance media type; the path names one attribute. */
 export function parsePatch(body: unknown): PatchOp[] {
-  if (!Array.isArray(body)) return fail('ValidationFailed', 'A JSON-patch document must be an array of operations');
+  if (!Array.isArray(body))
+    return fail('ValidationFailed', 'A JSON-patch document must be an array of operations');
   return body.map((raw, i): PatchOp => {
-    if (typeof raw !== 'object' || raw === null) return fail('ValidationFailed', `Operation ${i} must be an object`);
+    if (typeof raw !== 'object' || raw === null)
+      return fail('ValidationFailed', `Operation ${i} must be an object`);
     const { op, path } = raw as Record<string, unknown>;
     if (op !== 'add' && op !== 'replace' && op !== 'remove') {
       return fail('ValidationFailed', `Operation ${i}: "op" must be one of add, replace, remove`);
     }
     if (typeof path !== 'string' || !/^\/[^/]+$/.test(path)) {
-      return fail('ValidationFailed', `Operation ${i}: "path" must be a JSON pointer to one attribute, such as "/name"`);
+      return fail(
+        'ValidationFailed',
+        `Operation ${i}: "path" must be a JSON pointer to one attribute, such as "/name"`,
+      );
     }
     const attr = path.slice(1).replace(/~1/g, '/').replace(/~0/g, '~');
     if (op === 'remove') return { op, path: attr };
-    if (!('value' in (raw as object))) return fail('ValidationFailed', `Operation ${i}: "value" is required for ${op}`);
+    if (!('value' in (raw as object)))
+      return fail('ValidationFailed', `Operation ${i}: "value" is required for ${op}`);
     return { op, path: attr, value: (raw as { value: unknown }).value };
   });
 }
@@ -257,9 +271,14 @@ export function applyPatch(ctx: RequestContext, image: Image, ops: PatchOp[]): I
       continue;
     }
     if (change.op === 'replace' && isCustom && !exists) fail('Conflict', `Property ${name} does not exist.`);
-    if ((name === 'disk_format' || name === 'container_format') && image.status !== 'queued' && image.status !== 'importing') {
+    if (
+      (name === 'disk_format' || name === 'container_format') &&
+      image.status !== 'queued' &&
+      image.status !== 'importing'
+    ) {
       const current = name === 'disk_format' ? image.diskFormat : image.containerFormat;
-      if (change.value !== current) fail('Forbidden', `Attribute ${name} can be only replaced for a queued image.`);
+      if (change.value !== current)
+        fail('Forbidden', `Attribute ${name} can be only replaced for a queued image.`);
     }
     setAttribute(fields, name, change.value);
   }

@@ -36,7 +36,10 @@ export function canTransition(from: ImageStatus, to: ImageStatus): boolean {
 
 export function assertTransition(from: ImageStatus, to: ImageStatus): void {
   if (!canTransition(from, to)) {
-    throw new DomainError('InvalidStatusTransition', `Image status transition from ${from} to ${to} is not allowed`);
+    throw new DomainError(
+      'InvalidStatusTransition',
+      `Image status transition from ${from} to ${to} is not allowed`,
+    );
   }
 }
 

@@ -6,7 +6,10 @@ export interface HealthReport {
 }
 
 /** Healthy means the database and the blob store both answer. */
-export async function checkHealth(pingDatabase: () => Promise<void>, store: BlobStore): Promise<HealthReport> {
+export async function checkHealth(
+  pingDatabase: () => Promise<void>,
+  store: BlobStore,
+): Promise<HealthReport> {
   const run = async (probe: () => Promise<void>) => {
     try {
       await probe();

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../adapters/clock.ts';
-import type { IdentityRepository, ProjectRow, RoleRow, UserRow, DomainRow } from '../adapters/db/identity-repository.ts';
+import type {
+  IdentityRepository,
+  ProjectRow,
+  RoleRow,
+  UserRow,
+  DomainRow,
+} from '../adapters/db/identity-repository.ts';
 import { generatePassword, hashPassword, verifyPassword } from '../adapters/identity/passwords.ts';
 import { TokenSigner, type TokenClaims } from '../adapters/identity/tokens.ts';
 import { ROLES, type RequestContext, type Role } from '../domain/context.ts';
@@ -24,7 +30,8 @@ export interface IssuedToken {
   roles: RoleRow[];
 }
 
-const unauthorized = (why = 'The request you have made requires authentication.'): never => fail('Unauthorized', why);
+const unauthorized = (why = 'The request you have made requires authentication.'): never =>
+  fail('Unauthorized', why);
 
 /** Users, projects and tokens: who the caller is and what roles they hold. */
 export class IdentityService {
@@ -42,15 +49,28 @@ export class IdentityService {
    * Returns the admin password when it was generated, so it can be shown once.
    */
   async bootstrap(adminPassword: string | undefined): Promise<{ generatedPassword: string | null }> {
-    this.signer = new TokenSigner(Buffer.from(await this.repo.settingOnce('token_signing_key', TokenSigner.newKey()), 'base64'));
+    this.signer = new TokenSigner(
+      Buffer.from(await this.repo.settingOnce('token_signing_key', TokenSigner.newKey()), 'base64'),
+    );
     const now = this.clock.now().toISOString();
-    await this.repo.insertDomain({ id: DEFAULT_DOMAIN_ID, name: 'Default', description: 'The default domain', enabled: 1, created_at: now });
+    await this.repo.insertDomain({
+      id: DEFAULT_DOMAIN_ID,
+      name: 'Default',
+      description: 'The default domain',
+      enabled: 1,
+      created_at: now,
+    });
     for (const name of ROLES) await this.repo.insertRole({ id: randomUUID().replace(/-/g, ''), name });
     let project = await this.repo.projectByName(DEFAULT_DOMAIN_ID, 'admin');
     if (!project) {
       await this.repo.insertProject({
-        id: randomUUID().replace(/-/g, ''), name: 'admin', domain_id: DEFAULT_DOMAIN_ID, region: this.settings.region,
-        description: 'Bootstrap project for initializing the cloud.', enabled: 1, created_at: now,
+        id: randomUUID().replace(/-/g, ''),
+        name: 'admin',
+        domain_id: DEFAULT_DOMAIN_ID,
+        region: this.settings.region,
+        description: 'Bootstrap project for initializing the cloud.',
+        enabled: 1,
+        created_at: now,
       });
       project = (await this.repo.projectByName(DEFAULT_DOMAIN_ID, 'admin'))!;
     }
@@ -58,8 +78,13 @@ export class IdentityService {
     if (!(await this.repo.userByName(DEFAULT_DOMAIN_ID, 'admin'))) {
       const password = adminPassword ?? (generatedPassword = generatePassword());
       await this.repo.insertUser({
-        id: randomUUID().replace(/-/g, ''), name: 'admin', domain_id: DEFAULT_DOMAIN_ID,
-        password_hash: await hashPassword(password), default_project_id: project.id, enabled: 1, created_at: now,
+        id: randomUUID().replace(/-/g, ''),
+        name: 'admin',
+        domain_id: DEFAULT_DOMAIN_ID,
+        password_hash: await hashPassword(password),
+        default_project_id: project.id,
+        enabled: 1,
+        created_at: now,
       });
       // Two nodes starting at once: the one whose insert lost must not announce its password.
       const winner = (await this.repo.userByName(DEFAULT_DOMAIN_ID, 'admin'))!;
@@ -72,20 +97,36 @@ export class IdentityService {
   }
 
   /** Creates a user with a role on a project, creating the project when needed (tests and admin CLI). */
-  async ensureUser(input: { domainId?: string; projectName: string; userName: string; password: string; role: Role }): Promise<{ user: UserRow; project: ProjectRow }> {
+  async ensureUser(input: {
+    domainId?: string;
+    projectName: string;
+    userName: string;
+    password: string;
+    role: Role;
+  }): Promise<{ user: UserRow; project: ProjectRow }> {
     const domainId = input.domainId ?? DEFAULT_DOMAIN_ID;
     const now = this.clock.now().toISOString();
     if (!(await this.repo.projectByName(domainId, input.projectName))) {
       await this.repo.insertProject({
-        id: randomUUID().replace(/-/g, ''), name: input.projectName, domain_id: domainId, region: this.settings.region,
-        description: '', enabled: 1, created_at: now,
+        id: randomUUID().replace(/-/g, ''),
+        name: input.projectName,
+        domain_id: domainId,
+        region: this.settings.region,
+        description: '',
+        enabled: 1,
+        created_at: now,
       });
     }
     const project = (await this.repo.projectByName(domainId, input.projectName))!;
     if (!(await this.repo.userByName(domainId, input.userName))) {
       await this.repo.insertUser({
-        id: randomUUID().replace(/-/g, ''), name: input.userName, domain_id: domainId,
-        password_hash: await hashPassword(input.password), default_project_id: project.id, enabled: 1, created_at: now,
+        id: randomUUID().replace(/-/g, ''),
+        name: input.userName,
+        domain_id: domainId,
+        password_hash: await hashPassword(input.password),
+        default_project_id: project.id,
+        enabled: 1,
+        created_at: now,
       });
     }
     const user = (await this.repo.userByName(domainId, input.userName))!;
@@ -96,7 +137,11 @@ export class IdentityService {
 
   async authenticatePassword(auth: PasswordAuth): Promise<IssuedToken> {
     const user = await this.findUser(auth.user);
-    const valid = user && user.enabled && user.password_hash && (await verifyPassword(auth.user.password, user.password_hash));
+    const valid =
+      user &&
+      user.enabled &&
+      user.password_hash &&
+      (await verifyPassword(auth.user.password, user.password_hash));
     if (!user || !valid) return unauthorized('The request you have made requires authentication.');
     return this.issue(user, auth.scope, ['password']);
   }
@@ -105,7 +150,10 @@ export class IdentityService {
   async rescope(claims: TokenClaims, scope: PasswordAuth['scope']): Promise<IssuedToken> {
     const user = await this.repo.userById(claims.userId);
     if (!user || !user.enabled) return unauthorized();
-    const issued = await this.issue(user, scope ?? 'unscoped', ['token', ...claims.methods.filter((m) => m !== 'token')]);
+    const issued = await this.issue(user, scope ?? 'unscoped', [
+      'token',
+      ...claims.methods.filter((m) => m !== 'token'),
+    ]);
     // A token obtained from another never outlives it.
     issued.claims.expiresAt = Math.min(issued.claims.expiresAt, claims.expiresAt);
     issued.token = this.signerOrThrow().sign(issued.claims);
@@ -198,18 +246,27 @@ export class IdentityService {
 
   private async findUser(ref: PasswordAuth['user']): Promise<UserRow | undefined> {
     if (ref.id) return this.repo.userById(ref.id);
-    if (!ref.name) return fail('ValidationFailed', 'Invalid input for field identity/password/user: id or name is required');
+    if (!ref.name)
+      return fail(
+        'ValidationFailed',
+        'Invalid input for field identity/password/user: id or name is required',
+      );
     const domain = await this.findDomain(ref.domain);
     if (!domain) return undefined;
     return this.repo.userByName(domain.id, ref.name);
   }
 
-  private async findProject(ref: { id?: string; name?: string; domain?: { id?: string; name?: string } }): Promise<ProjectRow> {
+  private async findProject(ref: {
+    id?: string;
+    name?: string;
+    domain?: { id?: string; name?: string };
+  }): Promise<ProjectRow> {
     let project: ProjectRow | undefined;
     if (ref.id) project = await this.repo.projectById(ref.id);
     else if (ref.name) {
       const domain = await this.findDomain(ref.domain);
-      if (!ref.domain) fail('ValidationFailed', 'Invalid input for field scope/project: a project name needs a domain');
+      if (!ref.domain)
+        fail('ValidationFailed', 'Invalid input for field scope/project: a project name needs a domain');
       project = domain ? await this.repo.projectByName(domain.id, ref.name) : undefined;
     } else fail('ValidationFailed', 'Invalid input for field scope/project: id or name is required');
     if (!project) return unauthorized('The project in the scope was not found or is not accessible.');

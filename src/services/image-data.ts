@@ -40,11 +40,19 @@ export class ImageDataService {
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
   ) {}
 
-  async upload(ctx: RequestContext, id: string, body: Readable, declaredLength: number | null): Promise<Image> {
+  async upload(
+    ctx: RequestContext,
+    id: string,
+    body: Readable,
+    declaredLength: number | null,
+  ): Promise<Image> {
     const image = await this.images.get(ctx, id);
     assertCanModify(ctx, image);
     if (image.status !== 'queued') {
-      fail('ImageAlreadyHasData', `Image ${id} is in status ${image.status}; data can be uploaded only to a queued image`);
+      fail(
+        'ImageAlreadyHasData',
+        `Image ${id} is in status ${image.status}; data can be uploaded only to a queued image`,
+      );
     }
     const limit = this.limits.maxImageSize;
     if (declaredLength !== null && declaredLength > limit) throw tooLarge(limit);
@@ -67,11 +75,22 @@ export class ImageDataService {
       const now = this.clock.now().toISOString();
       await this.db.transaction(async (tx) => {
         await tx.blobs.insert({
-          id: blobId, store_key: key, size, checksum: digests.md5, os_hash_algo: 'sha512',
-          os_hash_value: digests.sha512, refcount: 1, created_at: now,
+          id: blobId,
+          store_key: key,
+          size,
+          checksum: digests.md5,
+          os_hash_algo: 'sha512',
+          os_hash_value: digests.sha512,
+          refcount: 1,
+          created_at: now,
         });
         const ok = await tx.images.transition(id, ['saving'], 'active', now, {
-          blobId, size, virtualSize: null, checksum: digests.md5, osHashAlgo: 'sha512', osHashValue: digests.sha512,
+          blobId,
+          size,
+          virtualSize: null,
+          checksum: digests.md5,
+          osHashAlgo: 'sha512',
+          osHashValue: digests.sha512,
         });
         // Throwing rolls the blob row back; the catch below removes the bytes.
         if (!ok) throw new DomainError('Conflict', `Image ${id} was deleted or changed during the upload`);
@@ -90,7 +109,8 @@ export class ImageDataService {
     if (image.status === 'deactivated' && !isAdmin(ctx)) {
       fail('ImageDeactivated', 'The requested image has been deactivated. Image data download is forbidden.');
     }
-    if (!hasReadableData(image.status) || !image.blobId || image.size === null) return { kind: 'empty', image };
+    if (!hasReadableData(image.status) || !image.blobId || image.size === null)
+      return { kind: 'empty', image };
     const blob = await this.db.blobs.find(image.blobId);
     if (!blob) return fail('Internal', `The data of image ${id} is missing`);
     const total = blob.size;

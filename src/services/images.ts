@@ -6,7 +6,13 @@ import { isAdmin, type RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import type { Image } from '../domain/image.ts';
 import { parseImageQuery, type QueryInput } from '../domain/image-query.ts';
-import { applyPatch, assertTagCount, checkTag, fieldsForNewImage, type PatchOp } from '../domain/image-rules.ts';
+import {
+  applyPatch,
+  assertTagCount,
+  checkTag,
+  fieldsForNewImage,
+  type PatchOp,
+} from '../domain/image-rules.ts';
 import { assertTransition } from '../domain/image-status.ts';
 import { assertCanModify, canSee, listScope } from '../domain/visibility.ts';
 
@@ -35,7 +41,8 @@ export class ImageService {
     const image = await this.db.images.find(id);
     if (!image) return notFound(id);
     if (isAdmin(ctx) || image.owner === ctx.projectId) return image;
-    const membership = image.visibility === 'shared' ? await this.db.images.membership(id, ctx.projectId) : null;
+    const membership =
+      image.visibility === 'shared' ? await this.db.images.membership(id, ctx.projectId) : null;
     if (!canSee(ctx, image, membership)) return notFound(id);
     return image;
   }
@@ -43,12 +50,14 @@ export class ImageService {
   async create(ctx: RequestContext, body: unknown): Promise<Image> {
     const fields = fieldsForNewImage(ctx, body);
     const id = fields.id ?? randomUUID();
-    if (await this.db.images.idTaken(id)) fail('DuplicateImageId', `An image with identifier ${id} already exists`);
+    if (await this.db.images.idTaken(id))
+      fail('DuplicateImageId', `An image with identifier ${id} already exists`);
     try {
       return await this.db.transaction((tx) => tx.images.insert(id, fields, 'queued', this.now()));
     } catch (err) {
       // Two creates with the same client-chosen id: the loser gets the conflict.
-      if (await this.db.images.idTaken(id)) fail('DuplicateImageId', `An image with identifier ${id} already exists`);
+      if (await this.db.images.idTaken(id))
+        fail('DuplicateImageId', `An image with identifier ${id} already exists`);
       throw err;
     }
   }
@@ -58,10 +67,19 @@ export class ImageService {
     let marker: Image | null = null;
     if (query.marker !== undefined) {
       marker = await this.db.images.find(query.marker);
-      const visible = marker && (await this.get(ctx, marker.id).then(() => true, () => false));
+      const visible =
+        marker &&
+        (await this.get(ctx, marker.id).then(
+          () => true,
+          () => false,
+        ));
       if (!visible) fail('MarkerNotFound', `Marker could not be found: ${query.marker}`);
     }
-    const images = await this.db.images.list(listScope(ctx, query.visibility, query.memberStatus), query, marker);
+    const images = await this.db.images.list(
+      listScope(ctx, query.visibility, query.memberStatus),
+      query,
+      marker,
+    );
     const full = query.limit > 0 && images.length === query.limit;
     return { images, nextMarker: full ? images[images.length - 1]!.id : null };
   }
@@ -72,7 +90,9 @@ export class ImageService {
       const image = await this.get(ctx, id);
       assertCanModify(ctx, image);
       const fields = applyPatch(ctx, image, ops);
-      const done = await this.db.transaction((tx) => tx.images.update(image, fields, this.laterThan(image.updatedAt)));
+      const done = await this.db.transaction((tx) =>
+        tx.images.update(image, fields, this.laterThan(image.updatedAt)),
+      );
       if (done) return this.get(ctx, id);
     }
     return fail('Conflict', `Image ${id} is being changed by another request; try again`);
@@ -105,7 +125,10 @@ export class ImageService {
     const [from, to] = active ? (['deactivated', 'active'] as const) : (['active', 'deactivated'] as const);
     if (image.status === to) return;
     if (image.status !== from) {
-      fail('Forbidden', `Not allowed to ${active ? 'reactivate' : 'deactivate'} image in status '${image.status}'`);
+      fail(
+        'Forbidden',
+        `Not allowed to ${active ? 'reactivate' : 'deactivate'} image in status '${image.status}'`,
+      );
     }
     if (!(await this.db.images.transition(id, [from], to, this.laterThan(image.updatedAt)))) {
       fail('Conflict', `Image ${id} changed status while being ${active ? 'reactivated' : 'deactivated'}`);

@@ -28,7 +28,10 @@ describe(`Keystone v3 tokens (${TEST_DB})`, () => {
 
   it('issues a project-scoped token by name with roles and a catalog pointing at itself', async () => {
     const res = await issue(
-      passwordAuth({ name: 'admin', domain: { name: 'Default' }, password: ADMIN_PASSWORD }, { project: { name: 'admin', domain: { name: 'Default' } } }),
+      passwordAuth(
+        { name: 'admin', domain: { name: 'Default' }, password: ADMIN_PASSWORD },
+        { project: { name: 'admin', domain: { name: 'Default' } } },
+      ),
     );
     expect(res.status).toBe(201);
     const token = res.headers.get('x-subject-token');
@@ -41,20 +44,37 @@ describe(`Keystone v3 tokens (${TEST_DB})`, () => {
     const expires = Date.parse(body.expires_at) - Date.parse(body.issued_at);
     expect(expires).toBe(3600 * 1000);
     const image = body.catalog.find((c: Json) => c.type === 'image');
-    expect(image.endpoints).toContainEqual(expect.objectContaining({ interface: 'public', region_id: 'RegionTest', region: 'RegionTest', url: s.config.publicUrl }));
+    expect(image.endpoints).toContainEqual(
+      expect.objectContaining({
+        interface: 'public',
+        region_id: 'RegionTest',
+        region: 'RegionTest',
+        url: s.config.publicUrl,
+      }),
+    );
     const identity = body.catalog.find((c: Json) => c.type === 'identity');
     expect(identity.endpoints[0].url).toBe(`${s.config.publicUrl}/v3`);
   });
 
   it('scopes by project id and by the default project when no scope is given', async () => {
     const alice = await s.tokenFor('p-one', 'alice2', 'member');
-    const byId = await issue(passwordAuth({ name: 'alice2', domain: { id: 'default' }, password: 'pw-alice2' }, { project: { id: alice.projectId } }));
+    const byId = await issue(
+      passwordAuth(
+        { name: 'alice2', domain: { id: 'default' }, password: 'pw-alice2' },
+        { project: { id: alice.projectId } },
+      ),
+    );
     expect(byId.status).toBe(201);
     const roles = (((await byId.json()) as Json).token.roles as Json[]).map((r) => r.name);
     expect(roles).toEqual(['member']);
     const implicit = await issue(passwordAuth({ id: alice.userId, password: 'pw-alice2' }));
     expect(((await implicit.json()) as Json).token.project.id).toBe(alice.projectId);
-    const unscoped = await issue({ auth: { identity: { methods: ['password'], password: { user: { id: alice.userId, password: 'pw-alice2' } } }, scope: 'unscoped' } });
+    const unscoped = await issue({
+      auth: {
+        identity: { methods: ['password'], password: { user: { id: alice.userId, password: 'pw-alice2' } } },
+        scope: 'unscoped',
+      },
+    });
     const body = ((await unscoped.json()) as Json).token;
     expect(body.project).toBeUndefined();
     expect(body.catalog).toBeUndefined();
@@ -67,32 +87,69 @@ describe(`Keystone v3 tokens (${TEST_DB})`, () => {
     const wrong = await issue(passwordAuth({ name: 'admin', domain: { id: 'default' }, password: 'nope' }));
     expect(wrong.status).toBe(401);
     expect(((await wrong.json()) as Json).error).toMatchObject({ code: 401, title: 'Unauthorized' });
-    expect((await issue(passwordAuth({ name: 'ghost', domain: { id: 'default' }, password: 'x' }))).status).toBe(401);
+    expect(
+      (await issue(passwordAuth({ name: 'ghost', domain: { id: 'default' }, password: 'x' }))).status,
+    ).toBe(401);
     const other = await s.tokenFor('p-two', 'carl', 'member');
     void other;
-    const noRole = await issue(passwordAuth({ name: 'carl', domain: { id: 'default' }, password: 'pw-carl' }, { project: { name: 'admin', domain: { id: 'default' } } }));
+    const noRole = await issue(
+      passwordAuth(
+        { name: 'carl', domain: { id: 'default' }, password: 'pw-carl' },
+        { project: { name: 'admin', domain: { id: 'default' } } },
+      ),
+    );
     expect(noRole.status).toBe(401);
     expect((await issue({ auth: {} })).status).toBe(400);
-    expect((await s.request('POST', '/v3/auth/tokens', { token: null, body: '{"auth":', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    expect(
+      (
+        await s.request('POST', '/v3/auth/tokens', {
+          token: null,
+          body: '{"auth":',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(400);
   });
 
   it('validates, rescopes and revokes tokens', async () => {
     const alice = await s.tokenFor('p-three', 'dana', 'member');
-    const check = await s.request('GET', '/v3/auth/tokens', { token: alice.token, headers: { 'x-subject-token': alice.token } });
+    const check = await s.request('GET', '/v3/auth/tokens', {
+      token: alice.token,
+      headers: { 'x-subject-token': alice.token },
+    });
     expect(check.status).toBe(200);
     expect(check.headers.get('x-subject-token')).toBe(alice.token);
     expect(((await check.json()) as Json).token.project.id).toBe(alice.projectId);
 
-    const rescoped = await issue({ auth: { identity: { methods: ['token'], token: { id: alice.token } }, scope: { project: { id: alice.projectId } } } });
+    const rescoped = await issue({
+      auth: {
+        identity: { methods: ['token'], token: { id: alice.token } },
+        scope: { project: { id: alice.projectId } },
+      },
+    });
     expect(rescoped.status).toBe(201);
     const second = rescoped.headers.get('x-subject-token')!;
     expect(((await rescoped.json()) as Json).token.methods).toEqual(['token', 'password']);
 
-    expect((await s.request('DELETE', '/v3/auth/tokens', { token: second, headers: { 'x-subject-token': alice.token } })).status).toBe(204);
+    expect(
+      (
+        await s.request('DELETE', '/v3/auth/tokens', {
+          token: second,
+          headers: { 'x-subject-token': alice.token },
+        })
+      ).status,
+    ).toBe(204);
     const revoked = await s.request('GET', '/v2/images', { token: alice.token });
     expect(revoked.status).toBe(401);
     expect(((await revoked.json()) as Json).message).toContain('revoked');
-    expect((await s.request('GET', '/v3/auth/tokens', { token: second, headers: { 'x-subject-token': alice.token } })).status).toBe(404);
+    expect(
+      (
+        await s.request('GET', '/v3/auth/tokens', {
+          token: second,
+          headers: { 'x-subject-token': alice.token },
+        })
+      ).status,
+    ).toBe(404);
     // the other token is unaffected
     expect((await s.request('GET', '/v2/images', { token: second })).status).toBe(200);
   });

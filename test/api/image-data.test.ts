@@ -17,7 +17,10 @@ beforeAll(async () => {
 afterAll(async () => s?.close());
 
 const newImage = async (body: Json = {}) => {
-  const res = await s.request('POST', '/v2/images', { token: owner.token, body: { disk_format: 'raw', container_format: 'bare', ...body } });
+  const res = await s.request('POST', '/v2/images', {
+    token: owner.token,
+    body: { disk_format: 'raw', container_format: 'bare', ...body },
+  });
   expect(res.status).toBe(201);
   return ((await res.json()) as Json).id as string;
 };
@@ -27,7 +30,8 @@ const upload = (id: string, data: Buffer | string, headers: Record<string, strin
     headers: { 'x-auth-token': owner.token, 'content-type': 'application/octet-stream', ...headers },
     body: data,
   });
-const show = async (id: string) => (await (await s.request('GET', `/v2/images/${id}`, { token: owner.token })).json()) as Json;
+const show = async (id: string) =>
+  (await (await s.request('GET', `/v2/images/${id}`, { token: owner.token })).json()) as Json;
 const waitFor = async (check: () => Promise<boolean>) => {
   for (let i = 0; i < 100; i++) {
     if (await check()) return;
@@ -75,7 +79,8 @@ describe(`image data (${TEST_DB})`, () => {
     const id = await newImage();
     const data = randomBytes(10_000);
     expect((await upload(id, data)).status).toBe(204);
-    const get = (range: string) => s.request('GET', `/v2/images/${id}/file`, { token: owner.token, headers: { range } });
+    const get = (range: string) =>
+      s.request('GET', `/v2/images/${id}/file`, { token: owner.token, headers: { range } });
     let res = await get('bytes=100-199');
     expect(res.status).toBe(206);
     expect(res.headers.get('content-range')).toBe('bytes 100-199/10000');
@@ -146,7 +151,10 @@ describe(`image data (${TEST_DB})`, () => {
     await waitFor(async () => (await show(id)).status === 'queued');
     // ...and a cut within the limit is cleaned up once the server notices
     await cutUpload(id, MAX - 1, 1024 * 1024);
-    await waitFor(async () => (await show(id)).status === 'queued' && (await storedFiles(s.dataDir)).length === before.length);
+    await waitFor(
+      async () =>
+        (await show(id)).status === 'queued' && (await storedFiles(s.dataDir)).length === before.length,
+    );
     const image = await show(id);
     expect(image).toMatchObject({ status: 'queued', size: null, checksum: null });
     expect(await storedFiles(s.dataDir)).toEqual(before);
@@ -159,13 +167,19 @@ describe(`image data (${TEST_DB})`, () => {
     const id = await newImage();
     expect((await upload(id, 'payload')).status).toBe(204);
     const before = await storedFiles(s.dataDir);
-    expect((await s.request('POST', `/v2/images/${id}/actions/deactivate`, { token: owner.token })).status).toBe(204);
+    expect(
+      (await s.request('POST', `/v2/images/${id}/actions/deactivate`, { token: owner.token })).status,
+    ).toBe(204);
     expect((await show(id)).status).toBe('deactivated');
     expect((await s.request('GET', `/v2/images/${id}/file`, { token: owner.token })).status).toBe(403);
     const adminDown = await s.request('GET', `/v2/images/${id}/file`);
     expect(await adminDown.text()).toBe('payload');
-    expect((await s.request('POST', `/v2/images/${id}/actions/reactivate`, { token: owner.token })).status).toBe(204);
-    expect(await (await s.request('GET', `/v2/images/${id}/file`, { token: owner.token })).text()).toBe('payload');
+    expect(
+      (await s.request('POST', `/v2/images/${id}/actions/reactivate`, { token: owner.token })).status,
+    ).toBe(204);
+    expect(await (await s.request('GET', `/v2/images/${id}/file`, { token: owner.token })).text()).toBe(
+      'payload',
+    );
     expect((await s.request('DELETE', `/v2/images/${id}`, { token: owner.token })).status).toBe(204);
     const after = await storedFiles(s.dataDir);
     expect(after.length).toBe(before.length - 1);

@@ -20,16 +20,41 @@ const create = async (body: Json, token = member.token) => {
   expect(res.status, await res.clone().text()).toBe(201);
   return (await res.json()) as Json;
 };
-const patch = (id: string, ops: unknown, token = member.token, type = 'application/openstack-images-v2.1-json-patch') =>
-  s.request('PATCH', `/v2/images/${id}`, { token, body: ops, headers: { 'content-type': type } });
+const patch = (
+  id: string,
+  ops: unknown,
+  token = member.token,
+  type = 'application/openstack-images-v2.1-json-patch',
+) => s.request('PATCH', `/v2/images/${id}`, { token, body: ops, headers: { 'content-type': type } });
 
 describe(`Glance image core (${TEST_DB})`, () => {
   it('creates an image with Glance defaults and shows it', async () => {
-    const image = await create({ name: 'cirros', disk_format: 'qcow2', container_format: 'bare', min_disk: 1, os_distro: 'cirros' });
+    const image = await create({
+      name: 'cirros',
+      disk_format: 'qcow2',
+      container_format: 'bare',
+      min_disk: 1,
+      os_distro: 'cirros',
+    });
     expect(image).toMatchObject({
-      name: 'cirros', status: 'queued', visibility: 'shared', protected: false, os_hidden: false, owner: member.projectId,
-      size: null, virtual_size: null, checksum: null, min_disk: 1, min_ram: 0, disk_format: 'qcow2', container_format: 'bare',
-      tags: [], os_distro: 'cirros', self: `/v2/images/${image.id}`, file: `/v2/images/${image.id}/file`, schema: '/v2/schemas/image',
+      name: 'cirros',
+      status: 'queued',
+      visibility: 'shared',
+      protected: false,
+      os_hidden: false,
+      owner: member.projectId,
+      size: null,
+      virtual_size: null,
+      checksum: null,
+      min_disk: 1,
+      min_ram: 0,
+      disk_format: 'qcow2',
+      container_format: 'bare',
+      tags: [],
+      os_distro: 'cirros',
+      self: `/v2/images/${image.id}`,
+      file: `/v2/images/${image.id}/file`,
+      schema: '/v2/schemas/image',
     });
     expect(image.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     const shown = await s.request('GET', `/v2/images/${image.id}`, { token: member.token });
@@ -50,11 +75,16 @@ describe(`Glance image core (${TEST_DB})`, () => {
     const res = await s.request('GET', `/v2/images/${image.id}`, { token: stranger.token });
     expect(res.status).toBe(404);
     expect(((await res.json()) as Json).message).toContain('No image found');
-    expect((await patch(image.id as string, [{ op: 'replace', path: '/name', value: 'x' }], stranger.token)).status).toBe(404);
+    expect(
+      (await patch(image.id as string, [{ op: 'replace', path: '/name', value: 'x' }], stranger.token))
+        .status,
+    ).toBe(404);
     expect((await s.request('DELETE', `/v2/images/${image.id}`, { token: stranger.token })).status).toBe(404);
     // a reader of the owning project sees it but cannot change it
     expect((await s.request('GET', `/v2/images/${image.id}`, { token: reader.token })).status).toBe(200);
-    expect((await patch(image.id as string, [{ op: 'replace', path: '/name', value: 'x' }], reader.token)).status).toBe(403);
+    expect(
+      (await patch(image.id as string, [{ op: 'replace', path: '/name', value: 'x' }], reader.token)).status,
+    ).toBe(403);
     // the admin sees everything
     expect((await s.request('GET', `/v2/images/${image.id}`)).status).toBe(200);
   });
@@ -86,18 +116,29 @@ describe(`Glance image core (${TEST_DB})`, () => {
     expect((await patch(id, [{ op: 'add', path: '/os_glance_import_task', value: 'x' }])).status).toBe(403);
     expect((await patch(id, [{ op: 'replace', path: '/min_disk', value: 'ten' }])).status).toBe(400);
     expect((await patch(id, [{ op: 'replace', path: '/visibility', value: 'public' }])).status).toBe(403);
-    expect((await patch(id, [{ op: 'replace', path: '/name', value: 'x' }], member.token, 'application/json')).status).toBe(415);
+    expect(
+      (await patch(id, [{ op: 'replace', path: '/name', value: 'x' }], member.token, 'application/json'))
+        .status,
+    ).toBe(415);
     // a refused patch changes nothing
-    const after = (await (await s.request('GET', `/v2/images/${id}`, { token: member.token })).json()) as Json;
+    const after = (await (
+      await s.request('GET', `/v2/images/${id}`, { token: member.token })
+    ).json()) as Json;
     expect(after).toMatchObject({ name: 'renamed', size_hint: 'big', visibility: 'shared' });
   });
 
   it('lets only admins publish, and everyone see public images', async () => {
-    const res = await s.request('POST', '/v2/images', { token: member.token, body: { name: 'pub', visibility: 'public' } });
+    const res = await s.request('POST', '/v2/images', {
+      token: member.token,
+      body: { name: 'pub', visibility: 'public' },
+    });
     expect(res.status).toBe(403);
     const image = await create({ name: 'pub', visibility: 'public' }, s.adminToken);
     expect((await s.request('GET', `/v2/images/${image.id}`, { token: stranger.token })).status).toBe(200);
-    expect((await patch(image.id as string, [{ op: 'replace', path: '/name', value: 'x' }], stranger.token)).status).toBe(403);
+    expect(
+      (await patch(image.id as string, [{ op: 'replace', path: '/name', value: 'x' }], stranger.token))
+        .status,
+    ).toBe(403);
   });
 
   it('adds and removes tags, idempotently, within the limit', async () => {
@@ -105,15 +146,27 @@ describe(`Glance image core (${TEST_DB})`, () => {
     const id = image.id as string;
     expect((await s.request('PUT', `/v2/images/${id}/tags/one`, { token: member.token })).status).toBe(204);
     expect((await s.request('PUT', `/v2/images/${id}/tags/one`, { token: member.token })).status).toBe(204);
-    expect((await s.request('PUT', `/v2/images/${id}/tags/${encodeURIComponent('two words')}`, { token: member.token })).status).toBe(204);
+    expect(
+      (
+        await s.request('PUT', `/v2/images/${id}/tags/${encodeURIComponent('two words')}`, {
+          token: member.token,
+        })
+      ).status,
+    ).toBe(204);
     let shown = (await (await s.request('GET', `/v2/images/${id}`, { token: member.token })).json()) as Json;
     expect(shown.tags).toEqual(['one', 'two words']);
-    expect((await s.request('DELETE', `/v2/images/${id}/tags/one`, { token: member.token })).status).toBe(204);
-    expect((await s.request('DELETE', `/v2/images/${id}/tags/one`, { token: member.token })).status).toBe(404);
+    expect((await s.request('DELETE', `/v2/images/${id}/tags/one`, { token: member.token })).status).toBe(
+      204,
+    );
+    expect((await s.request('DELETE', `/v2/images/${id}/tags/one`, { token: member.token })).status).toBe(
+      404,
+    );
     shown = (await (await s.request('GET', `/v2/images/${id}`, { token: member.token })).json()) as Json;
     expect(shown.tags).toEqual(['two words']);
     const many = Array.from({ length: 127 }, (_, i) => `t${i}`);
-    expect((await patch(id, [{ op: 'replace', path: '/tags', value: [...many, 'two words'] }])).status).toBe(200);
+    expect((await patch(id, [{ op: 'replace', path: '/tags', value: [...many, 'two words'] }])).status).toBe(
+      200,
+    );
     const over = await s.request('PUT', `/v2/images/${id}/tags/one-too-many`, { token: member.token });
     expect(over.status).toBe(413);
   });
@@ -170,7 +223,8 @@ describe(`GET /v2/images (${TEST_DB})`, () => {
     return (await res.json()) as { images: Json[]; first: string; next?: string; schema: string };
   };
   // Public images of other tests show up in every list; look at this project's own.
-  const names = (page: { images: Json[] }) => page.images.filter((i) => i.owner === project.projectId).map((i) => i.id);
+  const names = (page: { images: Json[] }) =>
+    page.images.filter((i) => i.owner === project.projectId).map((i) => i.id);
 
   it('lists own images newest first, hiding os_hidden ones', async () => {
     const page = await list('');
@@ -182,7 +236,12 @@ describe(`GET /v2/images (${TEST_DB})`, () => {
 
   it('filters by name, in-lists, formats, tags, properties, sizes and times', async () => {
     expect(names(await list('?name=img-1&sort_dir=asc'))).toEqual([ids[1], ids[4]]);
-    expect(names(await list('?name=in:img-0,img-2&sort=created_at:asc'))).toEqual([ids[0], ids[2], ids[3], ids[5]]);
+    expect(names(await list('?name=in:img-0,img-2&sort=created_at:asc'))).toEqual([
+      ids[0],
+      ids[2],
+      ids[3],
+      ids[5],
+    ]);
     expect(names(await list('?disk_format=qcow2&sort_dir=asc'))).toEqual([ids[1], ids[3], ids[5]]);
     expect(names(await list('?tag=web&sort_dir=asc'))).toEqual([ids[0], ids[1], ids[2]]);
     expect(names(await list('?tag=web&tag=db'))).toEqual([]);
@@ -191,7 +250,9 @@ describe(`GET /v2/images (${TEST_DB})`, () => {
     expect(names(await list('?visibility=private'))).toEqual([ids[5]]);
     expect(names(await list('?status=queued&limit=2'))).toHaveLength(2);
     expect(names(await list('?size_min=1'))).toEqual([]);
-    const first = (await (await s.request('GET', `/v2/images/${ids[0]}`, { token: project.token })).json()) as Json;
+    const first = (await (
+      await s.request('GET', `/v2/images/${ids[0]}`, { token: project.token })
+    ).json()) as Json;
     const since = await list(`?created_at=gt:${first.created_at as string}&sort_dir=asc`);
     // second resolution: images created in the same second as the first are not "greater"
     expect(names(since).every((id) => ids.includes(id as string) && id !== ids[0])).toBe(true);
@@ -216,8 +277,18 @@ describe(`GET /v2/images (${TEST_DB})`, () => {
   });
 
   it('refuses bad queries with 400', async () => {
-    for (const q of ['?limit=-1', '?limit=x', '?sort_key=nope', '?sort=name:up', '?sort=name&sort_key=name', '?status=bogus',
-      '?created_at=gt:yesterday', '?protected=maybe', '?visibility=everyone', '?marker=00000000-0000-0000-0000-000000000000']) {
+    for (const q of [
+      '?limit=-1',
+      '?limit=x',
+      '?sort_key=nope',
+      '?sort=name:up',
+      '?sort=name&sort_key=name',
+      '?status=bogus',
+      '?created_at=gt:yesterday',
+      '?protected=maybe',
+      '?visibility=everyone',
+      '?marker=00000000-0000-0000-0000-000000000000',
+    ]) {
       const res = await s.request('GET', `/v2/images${q}`, { token: project.token });
       expect(res.status, q).toBe(400);
     }
@@ -226,7 +297,9 @@ describe(`GET /v2/images (${TEST_DB})`, () => {
   it("never lists another project's private or shared images", async () => {
     const page = await list('', stranger.token);
     expect(page.images.some((i) => ids.includes(i.id as string))).toBe(false);
-    expect(names(await list('?visibility=all', stranger.token)).some((id) => ids.includes(id as string))).toBe(false);
+    expect(
+      names(await list('?visibility=all', stranger.token)).some((id) => ids.includes(id as string)),
+    ).toBe(false);
     // a marker the caller cannot see is as good as missing
     const res = await s.request('GET', `/v2/images?marker=${ids[0]}`, { token: stranger.token });
     expect(res.status).toBe(400);

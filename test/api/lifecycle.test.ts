@@ -38,9 +38,14 @@ async function environment(extra: Record<string, string> = {}) {
 }
 
 /** Starts `ims serve` and resolves once it listens, with what it printed so far. */
-async function serve(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; output: () => string; exited: Promise<number | null> }> {
+async function serve(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number; output: () => string; exited: Promise<number | null> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...env, IMS_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: { ...env, IMS_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -50,7 +55,10 @@ async function serve(env: Record<string, string>): Promise<{ child: ChildProcess
     await exited;
   });
   for (let i = 0; i < 200; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { child, port, output: () => out, exited };
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
@@ -64,7 +72,10 @@ async function adminToken(port: number, password: string): Promise<string> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       auth: {
-        identity: { methods: ['password'], password: { user: { name: 'admin', domain: { name: 'Default' }, password } } },
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { name: 'Default' }, password } },
+        },
         scope: { project: { name: 'admin', domain: { name: 'Default' } } },
       },
     }),
@@ -78,7 +89,9 @@ describe(`ims command (${TEST_DB})`, () => {
     const help = await run(process.execPath, [BIN, '--help']);
     expect(help.stdout).toContain('ims serve');
     expect(help.stdout).toContain('IMS_DATABASE_URL');
-    const unknown = await run(process.execPath, [BIN, 'frobnicate']).catch((e: { code: number; stderr: string }) => e);
+    const unknown = await run(process.execPath, [BIN, 'frobnicate']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(unknown).toMatchObject({ code: 2 });
     expect((unknown as { stderr: string }).stderr).toContain('unknown command');
     const bad = await run(process.execPath, [BIN, 'serve'], {
@@ -140,7 +153,10 @@ describe(`ims command (${TEST_DB})`, () => {
     srv.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
     // new connections are refused while the upload goes on
-    const during = await fetch(`${base}/healthz`).then((r) => r.status, () => 'refused');
+    const during = await fetch(`${base}/healthz`).then(
+      (r) => r.status,
+      () => 'refused',
+    );
     expect(during === 'refused' || during === 503).toBe(true);
     req.end(Buffer.alloc(total / 2, 2));
     expect(await response).toBe(204);
@@ -148,7 +164,9 @@ describe(`ims command (${TEST_DB})`, () => {
     // the image is complete after a restart
     const again = await serve(env);
     const t2 = await adminToken(again.port, 'pw');
-    const image = (await (await fetch(`http://127.0.0.1:${again.port}/v2/images/${id}`, { headers: { 'x-auth-token': t2 } })).json()) as Record<string, unknown>;
+    const image = (await (
+      await fetch(`http://127.0.0.1:${again.port}/v2/images/${id}`, { headers: { 'x-auth-token': t2 } })
+    ).json()) as Record<string, unknown>;
     expect(image).toMatchObject({ status: 'active', size: total });
   });
 });

@@ -18,7 +18,11 @@ describe(`discovery, health and operations (${TEST_DB})`, () => {
     const root = await s.request('GET', '/', { token: null, headers: { accept: 'application/json' } });
     expect(root.status).toBe(300);
     const body = (await root.json()) as Json;
-    expect(body.versions[0]).toMatchObject({ id: 'v2.16', status: 'CURRENT', links: [{ rel: 'self', href: `${s.url}/v2/` }] });
+    expect(body.versions[0]).toMatchObject({
+      id: 'v2.16',
+      status: 'CURRENT',
+      links: [{ rel: 'self', href: `${s.url}/v2/` }],
+    });
     expect((await s.request('GET', '/versions', { token: null })).status).toBe(200);
     expect((await s.request('GET', '/v2', { token: null })).status).toBe(200);
   });
@@ -34,7 +38,10 @@ describe(`discovery, health and operations (${TEST_DB})`, () => {
   it('reports health, metrics from loopback, and an OpenAPI document of the routes', async () => {
     const health = await s.request('GET', '/healthz', { token: null });
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', checks: { database: { status: 'ok' }, storage: { status: 'ok' } } });
+    expect(await health.json()).toMatchObject({
+      status: 'ok',
+      checks: { database: { status: 'ok' }, storage: { status: 'ok' } },
+    });
     await s.request('GET', '/v2/images', { token: user.token });
     const metrics = await (await s.request('GET', '/metrics', { token: null })).text();
     expect(metrics).toContain('ims_http_request_duration_seconds_bucket');
@@ -42,7 +49,14 @@ describe(`discovery, health and operations (${TEST_DB})`, () => {
     expect(metrics).toContain('ims_image_bytes_in_total');
     const openapi = (await (await s.request('GET', '/openapi.json', { token: null })).json()) as Json;
     expect(openapi.openapi).toMatch(/^3\./);
-    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v2/images', '/v2/images/{image_id}', '/v2/images/{image_id}/file', '/v3/auth/tokens']));
+    expect(Object.keys(openapi.paths)).toEqual(
+      expect.arrayContaining([
+        '/v2/images',
+        '/v2/images/{image_id}',
+        '/v2/images/{image_id}/file',
+        '/v3/auth/tokens',
+      ]),
+    );
   });
 
   it('renders unknown routes as Glance 404s with the request id', async () => {
@@ -80,9 +94,17 @@ describe(`hostile and odd requests (${TEST_DB})`, () => {
 
   it('refuses read-only and reserved properties on create with 403', async () => {
     for (const [key, value] of [
-      ['status', 'active'], ['size', 1], ['checksum', 'x'], ['os_hash_value', 'x'], ['created_at', '2020-01-01T00:00:00Z'],
-      ['os_glance_importing_to_stores', 'x'], ['location', 'file:///etc/passwd'], ['deleted', true], ['__imagetype', 'gold'],
-      ['self', '/x'], ['virtual_size', 5],
+      ['status', 'active'],
+      ['size', 1],
+      ['checksum', 'x'],
+      ['os_hash_value', 'x'],
+      ['created_at', '2020-01-01T00:00:00Z'],
+      ['os_glance_importing_to_stores', 'x'],
+      ['location', 'file:///etc/passwd'],
+      ['deleted', true],
+      ['__imagetype', 'gold'],
+      ['self', '/x'],
+      ['virtual_size', 5],
     ] as const) {
       const res = await post(JSON.stringify({ name: 'ro', [key]: value }));
       expect(res.status, key).toBe(403);
@@ -100,22 +122,39 @@ describe(`hostile and odd requests (${TEST_DB})`, () => {
   it('accepts content types on requests without a body (Huawei SDK, glanceclient)', async () => {
     const created = (await (await post(JSON.stringify({ name: 'bodiless' }))).json()) as Json;
     for (const type of ['application/json', 'application/octet-stream', 'application/json;charset=UTF-8']) {
-      const get = await s.request('GET', `/v2/images/${created.id}`, { token: user.token, headers: { 'content-type': type } });
+      const get = await s.request('GET', `/v2/images/${created.id}`, {
+        token: user.token,
+        headers: { 'content-type': type },
+      });
       expect(get.status, type).toBe(200);
-      const list = await s.request('GET', '/v2/images', { token: user.token, headers: { 'content-type': type } });
+      const list = await s.request('GET', '/v2/images', {
+        token: user.token,
+        headers: { 'content-type': type },
+      });
       expect(list.status, type).toBe(200);
     }
-    const tag = await s.request('PUT', `/v2/images/${created.id}/tags/t`, { token: user.token, headers: { 'content-type': 'application/json' } });
+    const tag = await s.request('PUT', `/v2/images/${created.id}/tags/t`, {
+      token: user.token,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(tag.status).toBe(204);
-    const del = await s.request('DELETE', `/v2/images/${created.id}`, { token: user.token, headers: { 'content-type': 'application/octet-stream' } });
+    const del = await s.request('DELETE', `/v2/images/${created.id}`, {
+      token: user.token,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(del.status).toBe(204);
     const created2 = (await (await post(JSON.stringify({ name: 'bodiless2' }))).json()) as Json;
-    const del2 = await s.request('DELETE', `/v2/images/${created2.id}`, { token: user.token, headers: { 'content-type': 'application/json' } });
+    const del2 = await s.request('DELETE', `/v2/images/${created2.id}`, {
+      token: user.token,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(del2.status).toBe(204);
   });
 
   it('treats a 2 GiB declared upload cut after 1 MiB as nothing: queued again, no stored leftovers', async () => {
-    const created = (await (await post(JSON.stringify({ name: 'cut', disk_format: 'raw', container_format: 'bare' }))).json()) as Json;
+    const created = (await (
+      await post(JSON.stringify({ name: 'cut', disk_format: 'raw', container_format: 'bare' }))
+    ).json()) as Json;
     const before = await storedFiles(s.dataDir);
     const socket = net.connect(Number(new URL(s.url).port), '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));
@@ -127,21 +166,27 @@ describe(`hostile and odd requests (${TEST_DB})`, () => {
     // the image is saving while bytes arrive...
     let status = '';
     for (let i = 0; i < 50 && status !== 'saving'; i++) {
-      status = ((await (await s.request('GET', `/v2/images/${created.id}`, { token: user.token })).json()) as Json).status;
+      status = (
+        (await (await s.request('GET', `/v2/images/${created.id}`, { token: user.token })).json()) as Json
+      ).status;
       if (status !== 'saving') await new Promise((r) => setTimeout(r, 20));
     }
     expect(status).toBe('saving');
     socket.destroy();
     for (let i = 0; i < 100 && status !== 'queued'; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      status = ((await (await s.request('GET', `/v2/images/${created.id}`, { token: user.token })).json()) as Json).status;
+      status = (
+        (await (await s.request('GET', `/v2/images/${created.id}`, { token: user.token })).json()) as Json
+      ).status;
     }
     expect(status).toBe('queued');
     expect(await storedFiles(s.dataDir)).toEqual(before);
   });
 
   it("refuses another project's token on this project's image as not found", async () => {
-    const created = (await (await post(JSON.stringify({ name: 'mine', visibility: 'private' }))).json()) as Json;
+    const created = (await (
+      await post(JSON.stringify({ name: 'mine', visibility: 'private' }))
+    ).json()) as Json;
     const other = await s.tokenFor('proto-other', 'oscar', 'admin');
     void other;
     const stranger = await s.tokenFor('proto-stranger', 'sam', 'member');

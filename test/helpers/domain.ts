@@ -19,7 +19,8 @@ export function makeContext(overrides: Partial<RequestContext> = {}): RequestCon
   };
 }
 
-export const withRoles = (projectId: string, ...roles: Role[]): RequestContext => makeContext({ projectId, roles });
+export const withRoles = (projectId: string, ...roles: Role[]): RequestContext =>
+  makeContext({ projectId, roles });
 
 /** A queued, shared image owned by project `p-1`. */
 export function makeImage(overrides: Partial<Image> = {}): Image {

@@ -47,14 +47,25 @@ export interface TestServer {
   dataDir: string;
   adminToken: string;
   /** A user with the role on the project (created on first use); returns a project-scoped token. */
-  tokenFor(project: string, user: string, role?: Role): Promise<{ token: string; projectId: string; userId: string }>;
+  tokenFor(
+    project: string,
+    user: string,
+    role?: Role,
+  ): Promise<{ token: string; projectId: string; userId: string }>;
   /** fetch against the server with a token. */
-  request(method: string, p: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  request(
+    method: string,
+    p: string,
+    options?: { token?: string | null; body?: unknown; headers?: Record<string, string> },
+  ): Promise<Response>;
   close(): Promise<void>;
 }
 
 /** Starts a real server on a random loopback port, on a temp data dir and a fresh database. */
-export async function startTestServer(env: Record<string, string> = {}, options: { clock?: Clock } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): Promise<TestServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-test-'));
   const database = TEST_DB === 'postgres' ? await createTestDatabase() : null;
   const config = loadConfig({
@@ -65,7 +76,10 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     IMS_LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = await createServer(config, { logger: false, ...(options.clock ? { clock: options.clock } : {}) });
+  const server = await createServer(config, {
+    logger: false,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   const address = server.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -78,14 +92,21 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         auth: {
-          identity: { methods: ['password'], password: { user: { name: user, domain: { id: 'default' }, password } } },
+          identity: {
+            methods: ['password'],
+            password: { user: { name: user, domain: { id: 'default' }, password } },
+          },
           scope: { project: { name: project, domain: { id: 'default' } } },
         },
       }),
     });
     if (res.status !== 201) throw new Error(`token for ${user}: ${res.status} ${await res.text()}`);
     const body = (await res.json()) as { token: { project: { id: string }; user: { id: string } } };
-    return { token: res.headers.get('x-subject-token')!, projectId: body.token.project.id, userId: body.token.user.id };
+    return {
+      token: res.headers.get('x-subject-token')!,
+      projectId: body.token.project.id,
+      userId: body.token.user.id,
+    };
   };
   const admin = await passwordToken('admin', 'admin', ADMIN_PASSWORD);
 
@@ -96,7 +117,12 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     dataDir,
     adminToken: admin.token,
     async tokenFor(project, user, role = 'member') {
-      await server.identity.ensureUser({ projectName: project, userName: user, password: `pw-${user}`, role });
+      await server.identity.ensureUser({
+        projectName: project,
+        userName: user,
+        password: `pw-${user}`,
+        role,
+      });
       return passwordToken(user, project, `pw-${user}`);
     },
     async request(method, p, opts = {}) {

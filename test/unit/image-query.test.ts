@@ -5,7 +5,8 @@ import type { QueryInput } from '../../src/domain/image-query.ts';
 import { expectDomainError } from '../helpers/domain.ts';
 
 /** Requires a 400 ValidationFailed and returns its message. */
-const badQuery = (input: QueryInput): string => expectDomainError(() => parseImageQuery(input), 'ValidationFailed', 400).message;
+const badQuery = (input: QueryInput): string =>
+  expectDomainError(() => parseImageQuery(input), 'ValidationFailed', 400).message;
 
 describe('parseImageQuery: defaults', () => {
   it("gives Glance's defaults for an empty query", () => {
@@ -88,7 +89,17 @@ describe('parseImageQuery: filters on base attributes', () => {
 
   it('leaves filters that were not asked for unset', () => {
     const { filters } = parseImageQuery({});
-    for (const k of ['ids', 'names', 'statuses', 'containerFormats', 'diskFormats', 'owner', 'sizeMin', 'sizeMax', 'protected']) {
+    for (const k of [
+      'ids',
+      'names',
+      'statuses',
+      'containerFormats',
+      'diskFormats',
+      'owner',
+      'sizeMin',
+      'sizeMax',
+      'protected',
+    ]) {
       expect(filters, k).not.toHaveProperty(k);
     }
   });
@@ -124,7 +135,9 @@ describe('parseImageQuery: filters on base attributes', () => {
     expect(parseImageQuery({ protected: 'true' }).filters.protected).toBe(true);
     expect(parseImageQuery({ protected: 'false' }).filters.protected).toBe(false);
     for (const v of ['1', 'yes', 'True', '']) {
-      expect(badQuery({ protected: v })).toBe(`Invalid value '${v}' for 'protected' filter. Valid values are 'true' or 'false'.`);
+      expect(badQuery({ protected: v })).toBe(
+        `Invalid value '${v}' for 'protected' filter. Valid values are 'true' or 'false'.`,
+      );
     }
   });
 
@@ -167,12 +180,16 @@ describe('parseImageQuery: created_at and updated_at', () => {
     expect(filters.updatedAt).toEqual([{ op: 'gt', value: '2024-06-01T00:00:00.000Z' }]);
   });
 
-  it.each(['gt:yesterday', 'between:2024-01-01', 'gt:', '2024-13-01', '2024-02-30', 'gt:2024-01-01T25:00:00Z'])(
-    'refuses created_at=%j',
-    (v) => {
-      expect(badQuery({ created_at: v })).toContain("Invalid value for 'created_at'");
-    },
-  );
+  it.each([
+    'gt:yesterday',
+    'between:2024-01-01',
+    'gt:',
+    '2024-13-01',
+    '2024-02-30',
+    'gt:2024-01-01T25:00:00Z',
+  ])('refuses created_at=%j', (v) => {
+    expect(badQuery({ created_at: v })).toContain("Invalid value for 'created_at'");
+  });
 
   it('names updated_at in its own errors', () => {
     expect(badQuery({ updated_at: 'lt:never' })).toContain("'updated_at'");
@@ -240,7 +257,9 @@ describe('parseImageQuery: sorting', () => {
   });
 
   it('refuses sort_dir counts that do not match sort_key', () => {
-    expect(badQuery({ sort_key: ['name', 'size', 'status'], sort_dir: ['asc', 'desc'] })).toContain('sort_dir');
+    expect(badQuery({ sort_key: ['name', 'size', 'status'], sort_dir: ['asc', 'desc'] })).toContain(
+      'sort_dir',
+    );
     expect(badQuery({ sort_dir: ['asc', 'desc'] })).toContain('sort_dir');
   });
 
@@ -322,7 +341,9 @@ describe('parseImageQuery: visibility and member_status', () => {
 
 describe('parseImageQuery: custom properties', () => {
   it('turns unknown parameters into exact property filters', () => {
-    expect(parseImageQuery({ os_distro: 'ubuntu', hw_disk_bus: 'scsi', limit: '5' }).filters.properties).toEqual({
+    expect(
+      parseImageQuery({ os_distro: 'ubuntu', hw_disk_bus: 'scsi', limit: '5' }).filters.properties,
+    ).toEqual({
       os_distro: 'ubuntu',
       hw_disk_bus: 'scsi',
     });

@@ -35,7 +35,9 @@ describe('image status machine', () => {
 
   it("is Glance's table, entry for entry", () => {
     for (const from of IMAGE_STATUSES) {
-      expect([...STATUS_TRANSITIONS[from]].sort(), `targets of ${from}`).toEqual([...GLANCE_TABLE[from]].sort());
+      expect([...STATUS_TRANSITIONS[from]].sort(), `targets of ${from}`).toEqual(
+        [...GLANCE_TABLE[from]].sort(),
+      );
     }
   });
 

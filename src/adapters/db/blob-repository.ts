@@ -16,12 +16,20 @@ export class BlobRepository {
   }
 
   async retain(id: string): Promise<void> {
-    await this.db.updateTable('blobs').set((eb) => ({ refcount: eb('refcount', '+', 1) })).where('id', '=', id).execute();
+    await this.db
+      .updateTable('blobs')
+      .set((eb) => ({ refcount: eb('refcount', '+', 1) }))
+      .where('id', '=', id)
+      .execute();
   }
 
   /** Drops one reference; returns the blob when that was the last one (its row is gone then). */
   async release(id: string): Promise<BlobRow | null> {
-    await this.db.updateTable('blobs').set((eb) => ({ refcount: eb('refcount', '-', 1) })).where('id', '=', id).execute();
+    await this.db
+      .updateTable('blobs')
+      .set((eb) => ({ refcount: eb('refcount', '-', 1) }))
+      .where('id', '=', id)
+      .execute();
     const row = await this.find(id);
     if (!row || row.refcount > 0) return null;
     await this.db.deleteFrom('blobs').where('id', '=', id).where('refcount', '<=', 0).execute();

@@ -11,13 +11,21 @@ export class IdentityRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async setting(key: string): Promise<string | null> {
-    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('settings')
+      .select('value')
+      .where('key', '=', key)
+      .executeTakeFirst();
     return row?.value ?? null;
   }
 
   /** Stores a value unless one is there already; returns the one that won (safe across nodes). */
   async settingOnce(key: string, value: string): Promise<string> {
-    await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    await this.db
+      .insertInto('settings')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
     return (await this.setting(key))!;
   }
 
@@ -31,13 +39,23 @@ export class IdentityRepository {
     return this.db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst();
   }
   projectByName(domainId: string, name: string) {
-    return this.db.selectFrom('projects').selectAll().where('domain_id', '=', domainId).where('name', '=', name).executeTakeFirst();
+    return this.db
+      .selectFrom('projects')
+      .selectAll()
+      .where('domain_id', '=', domainId)
+      .where('name', '=', name)
+      .executeTakeFirst();
   }
   userById(id: string) {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
   userByName(domainId: string, name: string) {
-    return this.db.selectFrom('users').selectAll().where('domain_id', '=', domainId).where('name', '=', name).executeTakeFirst();
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('domain_id', '=', domainId)
+      .where('name', '=', name)
+      .executeTakeFirst();
   }
   roleByName(name: string) {
     return this.db.selectFrom('roles').selectAll().where('name', '=', name).executeTakeFirst();
@@ -55,16 +73,32 @@ export class IdentityRepository {
   }
 
   async insertDomain(row: DomainRow): Promise<void> {
-    await this.db.insertInto('domains').values(row).onConflict((oc) => oc.doNothing()).execute();
+    await this.db
+      .insertInto('domains')
+      .values(row)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   }
   async insertProject(row: ProjectRow): Promise<void> {
-    await this.db.insertInto('projects').values(row).onConflict((oc) => oc.doNothing()).execute();
+    await this.db
+      .insertInto('projects')
+      .values(row)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   }
   async insertUser(row: UserRow): Promise<void> {
-    await this.db.insertInto('users').values(row).onConflict((oc) => oc.doNothing()).execute();
+    await this.db
+      .insertInto('users')
+      .values(row)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   }
   async insertRole(row: RoleRow): Promise<void> {
-    await this.db.insertInto('roles').values(row).onConflict((oc) => oc.doNothing()).execute();
+    await this.db
+      .insertInto('roles')
+      .values(row)
+      .onConflict((oc) => oc.doNothing())
+      .execute();
   }
   async assignRole(userId: string, projectId: string, roleId: string): Promise<void> {
     await this.db
@@ -83,7 +117,11 @@ export class IdentityRepository {
   }
 
   async isRevoked(tokenId: string): Promise<boolean> {
-    const row = await this.db.selectFrom('revoked_tokens').select('token_id').where('token_id', '=', tokenId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('revoked_tokens')
+      .select('token_id')
+      .where('token_id', '=', tokenId)
+      .executeTakeFirst();
     return row !== undefined;
   }
 

@@ -1,4 +1,11 @@
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type Selectable,
+  type SqlBool,
+} from 'kysely';
 import type { Database } from './schema.ts';
 import type { Image, Visibility } from '../../domain/image.ts';
 import type { ImageStatus } from '../../domain/image-status.ts';
@@ -82,8 +89,20 @@ export class ImageRepository {
   async insert(id: string, fields: ImageFields, status: ImageStatus, now: string): Promise<Image> {
     await this.db
       .insertInto('images')
-      .values({ id, ...fieldColumns(fields), status, created_at: now, updated_at: now, deleted_at: null, blob_id: null,
-        size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null })
+      .values({
+        id,
+        ...fieldColumns(fields),
+        status,
+        created_at: now,
+        updated_at: now,
+        deleted_at: null,
+        blob_id: null,
+        size: null,
+        virtual_size: null,
+        checksum: null,
+        os_hash_algo: null,
+        os_hash_value: null,
+      })
       .execute();
     await this.replaceTagsAndProperties(id, fields);
     return (await this.find(id))!;
@@ -96,7 +115,12 @@ export class ImageRepository {
   }
 
   async find(id: string): Promise<Image | null> {
-    const row = await this.db.selectFrom('images').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('images')
+      .selectAll()
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .executeTakeFirst();
     if (!row) return null;
     const [image] = await this.hydrate([row]);
     return image!;
@@ -127,7 +151,13 @@ export class ImageRepository {
   }
 
   /** The conditional status change every transition goes through. */
-  async transition(id: string, from: readonly ImageStatus[], to: ImageStatus, now: string, data?: ImageData | null): Promise<boolean> {
+  async transition(
+    id: string,
+    from: readonly ImageStatus[],
+    to: ImageStatus,
+    now: string,
+    data?: ImageData | null,
+  ): Promise<boolean> {
     let q = this.db.updateTable('images').set({ status: to, updated_at: now });
     if (data) {
       q = q.set({
@@ -139,7 +169,11 @@ export class ImageRepository {
         os_hash_value: data.osHashValue,
       });
     }
-    const res = await q.where('id', '=', id).where('deleted', '=', 0).where('status', 'in', [...from]).executeTakeFirst();
+    const res = await q
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .where('status', 'in', [...from])
+      .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -163,7 +197,11 @@ export class ImageRepository {
   }
 
   async removeTag(id: string, tag: string, now: string): Promise<boolean> {
-    const res = await this.db.deleteFrom('image_tags').where('image_id', '=', id).where('tag', '=', tag).executeTakeFirst();
+    const res = await this.db
+      .deleteFrom('image_tags')
+      .where('image_id', '=', id)
+      .where('tag', '=', tag)
+      .executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) return false;
     await this.touch(id, now);
     return true;
@@ -180,7 +218,12 @@ export class ImageRepository {
 
   /** Ids of images stuck in `saving`, e.g. after a crash of the process that received them. */
   async idsInStatus(status: ImageStatus): Promise<string[]> {
-    const rows = await this.db.selectFrom('images').select('id').where('status', '=', status).where('deleted', '=', 0).execute();
+    const rows = await this.db
+      .selectFrom('images')
+      .select('id')
+      .where('status', '=', status)
+      .where('deleted', '=', 0)
+      .execute();
     return rows.map((r) => r.id);
   }
 
@@ -206,7 +249,10 @@ export class ImageRepository {
     await this.db.deleteFrom('image_tags').where('image_id', '=', id).execute();
     await this.db.deleteFrom('image_properties').where('image_id', '=', id).execute();
     if (fields.tags.length) {
-      await this.db.insertInto('image_tags').values(fields.tags.map((tag) => ({ image_id: id, tag }))).execute();
+      await this.db
+        .insertInto('image_tags')
+        .values(fields.tags.map((tag) => ({ image_id: id, tag })))
+        .execute();
     }
     const props = Object.entries(fields.properties);
     if (props.length) {
@@ -221,13 +267,23 @@ export class ImageRepository {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
     const [tagRows, propRows] = await Promise.all([
-      this.db.selectFrom('image_tags').select(['image_id', 'tag']).where('image_id', 'in', ids).orderBy('tag').execute(),
-      this.db.selectFrom('image_properties').select(['image_id', 'name', 'value']).where('image_id', 'in', ids).execute(),
+      this.db
+        .selectFrom('image_tags')
+        .select(['image_id', 'tag'])
+        .where('image_id', 'in', ids)
+        .orderBy('tag')
+        .execute(),
+      this.db
+        .selectFrom('image_properties')
+        .select(['image_id', 'name', 'value'])
+        .where('image_id', 'in', ids)
+        .execute(),
     ]);
     const tags = new Map<string, string[]>();
     for (const t of tagRows) (tags.get(t.image_id) ?? tags.set(t.image_id, []).get(t.image_id)!).push(t.tag);
     const props = new Map<string, Record<string, string>>();
-    for (const p of propRows) (props.get(p.image_id) ?? props.set(p.image_id, {}).get(p.image_id)!)[p.name] = p.value;
+    for (const p of propRows)
+      (props.get(p.image_id) ?? props.set(p.image_id, {}).get(p.image_id)!)[p.name] = p.value;
     return rows.map((r) => toImage(r, tags.get(r.id) ?? [], props.get(r.id) ?? {}));
   }
 }
@@ -245,7 +301,10 @@ function memberOf(eb: EB, projectId: string, status: MemberStatus | 'all'): Expr
 /** Glance's list visibility rules (domain/visibility.ts) as a condition. */
 function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
   const own = eb('images.owner', '=', scope.projectId);
-  const sharedWithMe = eb.and([eb('images.visibility', '=', 'shared'), memberOf(eb, scope.projectId, scope.memberStatus)]);
+  const sharedWithMe = eb.and([
+    eb('images.visibility', '=', 'shared'),
+    memberOf(eb, scope.projectId, scope.memberStatus),
+  ]);
   const anything = sql<SqlBool>`1 = 1`;
   switch (scope.visibility) {
     case null:
@@ -261,7 +320,10 @@ function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
       return eb.and([eb('images.visibility', '=', 'private'), scope.admin ? anything : own]);
     case 'shared': {
       const mine = scope.admin ? anything : own;
-      return eb.and([eb('images.visibility', '=', 'shared'), eb.or([mine, memberOf(eb, scope.projectId, scope.memberStatus)])]);
+      return eb.and([
+        eb('images.visibility', '=', 'shared'),
+        eb.or([mine, memberOf(eb, scope.projectId, scope.memberStatus)]),
+      ]);
     }
   }
 }
@@ -309,7 +371,11 @@ function filterConditions(eb: EB, query: ImageQuery): Expression<SqlBool> {
   for (const tag of f.tags) {
     all.push(
       eb.exists(
-        eb.selectFrom('image_tags').select('image_tags.image_id').whereRef('image_tags.image_id', '=', 'images.id').where('image_tags.tag', '=', tag),
+        eb
+          .selectFrom('image_tags')
+          .select('image_tags.image_id')
+          .whereRef('image_tags.image_id', '=', 'images.id')
+          .where('image_tags.tag', '=', tag),
       ),
     );
   }

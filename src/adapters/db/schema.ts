@@ -60,5 +60,11 @@ export interface Database {
   };
   image_properties: { image_id: string; name: string; value: string };
   image_tags: { image_id: string; tag: string };
-  image_members: { image_id: string; member_id: string; status: string; created_at: string; updated_at: string };
+  image_members: {
+    image_id: string;
+    member_id: string;
+    status: string;
+    created_at: string;
+    updated_at: string;
+  };
 }

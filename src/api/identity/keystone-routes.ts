@@ -7,7 +7,8 @@ import { identityVersion } from '../openstack/versions.ts';
 const tags = ['identity (Keystone v3)'];
 
 /** Keystone shows microseconds. */
-const keystoneTime = (seconds: number) => new Date(seconds * 1000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+const keystoneTime = (seconds: number) =>
+  new Date(seconds * 1000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 const stableId = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
 
 /** The catalog: this one server is both the image service and the identity service. */
@@ -31,13 +32,22 @@ function tokenBody(t: Omit<IssuedToken, 'token'>, publicUrl: string, region: str
   const { claims, user, domain, project, projectDomain, roles } = t;
   const body: Record<string, unknown> = {
     methods: claims.methods,
-    user: { id: user.id, name: user.name, domain: { id: domain.id, name: domain.name }, password_expires_at: null },
+    user: {
+      id: user.id,
+      name: user.name,
+      domain: { id: domain.id, name: domain.name },
+      password_expires_at: null,
+    },
     audit_ids: [claims.jti],
     expires_at: keystoneTime(claims.expiresAt),
     issued_at: keystoneTime(claims.issuedAt),
   };
   if (project) {
-    body.project = { id: project.id, name: project.name, domain: { id: projectDomain!.id, name: projectDomain!.name } };
+    body.project = {
+      id: project.id,
+      name: project.name,
+      domain: { id: projectDomain!.id, name: projectDomain!.name },
+    };
     body.is_domain = false;
     body.roles = roles.map((r) => ({ id: r.id, name: r.name }));
     body.catalog = catalog(publicUrl, region);
@@ -48,19 +58,35 @@ function tokenBody(t: Omit<IssuedToken, 'token'>, publicUrl: string, region: str
 type Ref = { id?: unknown; name?: unknown; domain?: { id?: unknown; name?: unknown } };
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const ref = (r: Ref | undefined) =>
-  r && { id: str(r.id), name: str(r.name), domain: r.domain && { id: str(r.domain.id), name: str(r.domain.name) } };
+  r && {
+    id: str(r.id),
+    name: str(r.name),
+    domain: r.domain && { id: str(r.domain.id), name: str(r.domain.name) },
+  };
 
-function parseAuthRequest(body: unknown): { method: 'password'; auth: PasswordAuth } | { method: 'token'; token: string; scope: PasswordAuth['scope'] } {
+function parseAuthRequest(
+  body: unknown,
+):
+  | { method: 'password'; auth: PasswordAuth }
+  | { method: 'token'; token: string; scope: PasswordAuth['scope'] } {
   const auth = (body as { auth?: Record<string, unknown> } | undefined)?.auth;
-  const identity = auth?.identity as { methods?: unknown; password?: { user?: Ref & { password?: unknown } }; token?: { id?: unknown } } | undefined;
-  if (!identity || !Array.isArray(identity.methods)) fail('ValidationFailed', "Invalid input for field 'identity': 'methods' is a required property");
+  const identity = auth?.identity as
+    | { methods?: unknown; password?: { user?: Ref & { password?: unknown } }; token?: { id?: unknown } }
+    | undefined;
+  if (!identity || !Array.isArray(identity.methods))
+    fail('ValidationFailed', "Invalid input for field 'identity': 'methods' is a required property");
   const scopeRaw = auth!.scope as { project?: Ref } | string | undefined;
   const scope: PasswordAuth['scope'] =
-    scopeRaw === 'unscoped' ? 'unscoped' : scopeRaw && typeof scopeRaw === 'object' && scopeRaw.project ? { project: ref(scopeRaw.project)! } : undefined;
+    scopeRaw === 'unscoped'
+      ? 'unscoped'
+      : scopeRaw && typeof scopeRaw === 'object' && scopeRaw.project
+        ? { project: ref(scopeRaw.project)! }
+        : undefined;
   const methods = identity!.methods as unknown[];
   if (methods.includes('password')) {
     const u = identity!.password?.user;
-    if (!u || typeof u.password !== 'string') return fail('ValidationFailed', "Invalid input for field 'identity/password/user'");
+    if (!u || typeof u.password !== 'string')
+      return fail('ValidationFailed', "Invalid input for field 'identity/password/user'");
     return { method: 'password', auth: { user: { ...ref(u)!, password: u.password }, scope } };
   }
   if (methods.includes('token')) {
@@ -77,42 +103,71 @@ const subjectToken = (request: FastifyRequest) => {
 };
 
 /** The Keystone v3 calls that clients need to get and check a token. */
-export function registerKeystoneRoutes(app: FastifyInstance, identity: IdentityService, publicUrlOf: () => string, region: string): void {
-  app.get('/v3', { config: { auth: 'anonymous' }, schema: { tags, summary: 'Identity v3 version document' } }, async () => ({
-    version: identityVersion(publicUrlOf()),
-  }));
+export function registerKeystoneRoutes(
+  app: FastifyInstance,
+  identity: IdentityService,
+  publicUrlOf: () => string,
+  region: string,
+): void {
+  app.get(
+    '/v3',
+    { config: { auth: 'anonymous' }, schema: { tags, summary: 'Identity v3 version document' } },
+    async () => ({
+      version: identityVersion(publicUrlOf()),
+    }),
+  );
 
   app.post(
     '/v3/auth/tokens',
-    { config: { auth: 'anonymous' }, schema: { tags, summary: 'Issue a token (password or token method)', body: { type: 'object' } } },
+    {
+      config: { auth: 'anonymous' },
+      schema: { tags, summary: 'Issue a token (password or token method)', body: { type: 'object' } },
+    },
     async (request, reply) => {
       const parsed = parseAuthRequest(request.body);
       const issued =
         parsed.method === 'password'
           ? await identity.authenticatePassword(parsed.auth)
           : await identity.rescope(await identity.validate(parsed.token), parsed.scope);
-      return reply.code(201).header('x-subject-token', issued.token).send(tokenBody(issued, publicUrlOf(), region));
+      return reply
+        .code(201)
+        .header('x-subject-token', issued.token)
+        .send(tokenBody(issued, publicUrlOf(), region));
     },
   );
 
-  app.get('/v3/auth/tokens', { config: { auth: 'token' }, schema: { tags, summary: 'Validate a token' } }, async (request, reply) => {
-    const token = subjectToken(request);
-    const claims = await identity.validate(token).catch(() => {
-      throw new DomainError('NotFound', 'Could not find token.');
-    });
-    return reply.header('x-subject-token', token!).send(tokenBody(await identity.describe(claims), publicUrlOf(), region));
-  });
+  app.get(
+    '/v3/auth/tokens',
+    { config: { auth: 'token' }, schema: { tags, summary: 'Validate a token' } },
+    async (request, reply) => {
+      const token = subjectToken(request);
+      const claims = await identity.validate(token).catch(() => {
+        throw new DomainError('NotFound', 'Could not find token.');
+      });
+      return reply
+        .header('x-subject-token', token!)
+        .send(tokenBody(await identity.describe(claims), publicUrlOf(), region));
+    },
+  );
 
-  app.delete('/v3/auth/tokens', { config: { auth: 'token' }, schema: { tags, summary: 'Revoke a token' } }, async (request, reply) => {
-    const claims = await identity.validate(subjectToken(request)).catch(() => {
-      throw new DomainError('NotFound', 'Could not find token.');
-    });
-    await identity.revoke(claims);
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/v3/auth/tokens',
+    { config: { auth: 'token' }, schema: { tags, summary: 'Revoke a token' } },
+    async (request, reply) => {
+      const claims = await identity.validate(subjectToken(request)).catch(() => {
+        throw new DomainError('NotFound', 'Could not find token.');
+      });
+      await identity.revoke(claims);
+      return reply.code(204).send();
+    },
+  );
 
-  app.get('/v3/auth/catalog', { config: { auth: 'token' }, schema: { tags, summary: 'Service catalog' } }, async () => ({
-    catalog: catalog(publicUrlOf(), region),
-    links: { self: `${publicUrlOf()}/v3/auth/catalog`, previous: null, next: null },
-  }));
+  app.get(
+    '/v3/auth/catalog',
+    { config: { auth: 'token' }, schema: { tags, summary: 'Service catalog' } },
+    async () => ({
+      catalog: catalog(publicUrlOf(), region),
+      links: { self: `${publicUrlOf()}/v3/auth/catalog`, previous: null, next: null },
+    }),
+  );
 }

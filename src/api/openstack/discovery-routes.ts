@@ -10,13 +10,21 @@ const anonymous = { auth: 'anonymous' as const };
  */
 export function registerDiscoveryRoutes(app: FastifyInstance, publicUrl: () => string): void {
   const schema = { tags: ['discovery'], summary: 'Image API version document' };
-  app.get('/', { config: anonymous, schema }, async (_req, reply) => reply.code(300).send(imageVersions(publicUrl())));
+  app.get('/', { config: anonymous, schema }, async (_req, reply) =>
+    reply.code(300).send(imageVersions(publicUrl())),
+  );
   app.get('/versions', { config: anonymous, schema }, async () => imageVersions(publicUrl()));
   app.get('/v2', { config: anonymous, schema }, async () => imageVersions(publicUrl()));
 
   const tags = ['schemas'];
   app.get('/v2/schemas/image', { schema: { tags, summary: 'Image schema' } }, async () => imageSchema());
-  app.get('/v2/schemas/images', { schema: { tags, summary: 'Image list schema' } }, async () => imagesSchema());
-  app.get('/v2/schemas/member', { schema: { tags, summary: 'Image member schema' } }, async () => memberSchema());
-  app.get('/v2/schemas/members', { schema: { tags, summary: 'Image member list schema' } }, async () => membersSchema());
+  app.get('/v2/schemas/images', { schema: { tags, summary: 'Image list schema' } }, async () =>
+    imagesSchema(),
+  );
+  app.get('/v2/schemas/member', { schema: { tags, summary: 'Image member schema' } }, async () =>
+    memberSchema(),
+  );
+  app.get('/v2/schemas/members', { schema: { tags, summary: 'Image member list schema' } }, async () =>
+    membersSchema(),
+  );
 }

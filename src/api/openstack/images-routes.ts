@@ -9,7 +9,10 @@ import type { ImageDataService } from '../../services/image-data.ts';
 import { callerOf, mediaType } from '../context.ts';
 import { glanceImage, pageLinks } from './image-view.ts';
 
-const PATCH_TYPES = ['application/openstack-images-v2.1-json-patch', 'application/openstack-images-v2.0-json-patch'];
+const PATCH_TYPES = [
+  'application/openstack-images-v2.1-json-patch',
+  'application/openstack-images-v2.0-json-patch',
+];
 const imageParams = {
   type: 'object',
   properties: { image_id: { type: 'string', description: 'Image id (UUID)' } },
@@ -27,20 +30,38 @@ interface ImageRoute {
 }
 
 /** OpenStack Image API v2: images, their data, actions and tags. */
-export function registerImageRoutes(app: FastifyInstance, images: ImageService, data: ImageDataService): void {
-  app.post('/v2/images', { schema: { tags, summary: 'Create an image (metadata only)', body: { type: 'object' } } }, async (request, reply) => {
-    const image = await images.create(callerOf(request), request.body);
-    return reply.code(201).header('location', `/v2/images/${image.id}`).send(glanceImage(image));
-  });
+export function registerImageRoutes(
+  app: FastifyInstance,
+  images: ImageService,
+  data: ImageDataService,
+): void {
+  app.post(
+    '/v2/images',
+    { schema: { tags, summary: 'Create an image (metadata only)', body: { type: 'object' } } },
+    async (request, reply) => {
+      const image = await images.create(callerOf(request), request.body);
+      return reply.code(201).header('location', `/v2/images/${image.id}`).send(glanceImage(image));
+    },
+  );
 
-  app.get('/v2/images', { schema: { tags, summary: 'List images visible to the caller' } }, async (request) => {
-    const page = await images.list(callerOf(request), request.query as QueryInput);
-    const rawQuery = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
-    return { images: page.images.map(glanceImage), schema: '/v2/schemas/images', ...pageLinks(rawQuery, page.nextMarker) };
-  });
+  app.get(
+    '/v2/images',
+    { schema: { tags, summary: 'List images visible to the caller' } },
+    async (request) => {
+      const page = await images.list(callerOf(request), request.query as QueryInput);
+      const rawQuery = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+      return {
+        images: page.images.map(glanceImage),
+        schema: '/v2/schemas/images',
+        ...pageLinks(rawQuery, page.nextMarker),
+      };
+    },
+  );
 
-  app.get<ImageRoute>('/v2/images/:image_id', { schema: { tags, summary: 'Show an image', params: imageParams } }, async (request) =>
-    glanceImage(await images.get(callerOf(request), request.params.image_id)),
+  app.get<ImageRoute>(
+    '/v2/images/:image_id',
+    { schema: { tags, summary: 'Show an image', params: imageParams } },
+    async (request) => glanceImage(await images.get(callerOf(request), request.params.image_id)),
   );
 
   app.patch<ImageRoute>(
@@ -55,14 +76,24 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService, 
     },
   );
 
-  app.delete<ImageRoute>('/v2/images/:image_id', { schema: { tags, summary: 'Delete an image', params: imageParams } }, async (request, reply) => {
-    await images.delete(callerOf(request), request.params.image_id);
-    return reply.code(204).send();
-  });
+  app.delete<ImageRoute>(
+    '/v2/images/:image_id',
+    { schema: { tags, summary: 'Delete an image', params: imageParams } },
+    async (request, reply) => {
+      await images.delete(callerOf(request), request.params.image_id);
+      return reply.code(204).send();
+    },
+  );
 
   app.post<ImageRoute>(
     '/v2/images/:image_id/actions/deactivate',
-    { schema: { tags, summary: 'Deactivate an image (its data can no longer be downloaded)', params: imageParams } },
+    {
+      schema: {
+        tags,
+        summary: 'Deactivate an image (its data can no longer be downloaded)',
+        params: imageParams,
+      },
+    },
     async (request, reply) => {
       await images.deactivate(callerOf(request), request.params.image_id);
       return reply.code(204).send();
@@ -98,7 +129,13 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService, 
 
   app.put<ImageRoute>(
     '/v2/images/:image_id/file',
-    { schema: { tags, summary: 'Upload image data (application/octet-stream, streamed)', params: imageParams } },
+    {
+      schema: {
+        tags,
+        summary: 'Upload image data (application/octet-stream, streamed)',
+        params: imageParams,
+      },
+    },
     async (request, reply) => {
       if (mediaType(request) !== 'application/octet-stream') {
         throw new DomainError('UnsupportedMediaType', 'Image data must be sent as application/octet-stream');
@@ -112,9 +149,15 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageService, 
 
   app.get<ImageRoute>(
     '/v2/images/:image_id/file',
-    { schema: { tags, summary: 'Download image data (streamed; HTTP Range supported)', params: imageParams } },
+    {
+      schema: { tags, summary: 'Download image data (streamed; HTTP Range supported)', params: imageParams },
+    },
     async (request, reply) => {
-      const result = await data.download(callerOf(request), request.params.image_id, parseRangeHeader(request.headers.range));
+      const result = await data.download(
+        callerOf(request),
+        request.params.image_id,
+        parseRangeHeader(request.headers.range),
+      );
       if (result.kind === 'empty') return reply.code(204).send();
       const { image, stream, range, total } = result;
       void reply.header('content-type', 'application/octet-stream').header('accept-ranges', 'bytes');

@@ -1,5 +1,23 @@
 /** The Image API versions this server speaks, newest first, as Glance lists them. */
-const IMAGE_VERSIONS = ['2.16', '2.15', '2.14', '2.13', '2.12', '2.11', '2.10', '2.9', '2.8', '2.7', '2.6', '2.5', '2.4', '2.3', '2.2', '2.1', '2.0'];
+const IMAGE_VERSIONS = [
+  '2.16',
+  '2.15',
+  '2.14',
+  '2.13',
+  '2.12',
+  '2.11',
+  '2.10',
+  '2.9',
+  '2.8',
+  '2.7',
+  '2.6',
+  '2.5',
+  '2.4',
+  '2.3',
+  '2.2',
+  '2.1',
+  '2.0',
+];
 
 export function imageVersions(publicUrl: string) {
   return {

@@ -109,7 +109,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('value', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('image_properties_pk', ['image_id', 'name'])
     .execute();
-  await db.schema.createIndex('image_properties_name_value').on('image_properties').columns(['name', 'value']).execute();
+  await db.schema
+    .createIndex('image_properties_name_value')
+    .on('image_properties')
+    .columns(['name', 'value'])
+    .execute();
 
   await db.schema
     .createTable('image_tags')
@@ -128,13 +132,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('image_members_pk', ['image_id', 'member_id'])
     .execute();
-  await db.schema.createIndex('image_members_member').on('image_members').columns(['member_id', 'status']).execute();
+  await db.schema
+    .createIndex('image_members_member')
+    .on('image_members')
+    .columns(['member_id', 'status'])
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const t of [
-    'image_members', 'image_tags', 'image_properties', 'images', 'blobs', 'revoked_tokens',
-    'role_assignments', 'roles', 'users', 'projects', 'domains', 'settings',
+    'image_members',
+    'image_tags',
+    'image_properties',
+    'images',
+    'blobs',
+    'revoked_tokens',
+    'role_assignments',
+    'roles',
+    'users',
+    'projects',
+    'domains',
+    'settings',
   ]) {
     await db.schema.dropTable(t).ifExists().execute();
   }
