@@ -4,7 +4,9 @@
  * One run starts `node bin/ims.js serve` as a child process on a free loopback port with a temporary
  * IMS_DATA_DIR, and measures, each against a baseline taken in the same run:
  *   1. upload of a generated file through PUT /v2/images/{id}/file   vs `sha512sum FILE`
+ *      (streamed from disk with node:http; `dd ... conv=fsync` is printed as a disk-write reference)
  *   2. download of that image through GET /v2/images/{id}/file        vs `cat FILE > /dev/null`
+ *      (read on a raw socket and dropped; best of 3 for both)
  *   3. GET /v2/images/{id} req/s over N stored images, from a load generator in a separate process
  *   4. the server's peak RSS while it receives a 4 GiB generated upload
  * and prints a summary table with targets and PASS/MISS. The temp dir and the child processes are
@@ -492,7 +494,7 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<string> 
   children.delete(child);
   const ms = performance.now() - t0;
   return inTime
-    ? `exited ${child.exitCode === null ? `on ${child.signalCode}` : `with code ${child.exitCode}`} ${fmt(ms, 0)} ms after SIGTERM`
+    ? `ended ${child.exitCode === null ? `by ${child.signalCode}` : `with code ${child.exitCode}`} ${fmt(ms, 0)} ms after the bench sent SIGTERM`
     : `did not exit within ${graceMs} ms of SIGTERM; killed`;
 }
 
@@ -647,7 +649,13 @@ async function bench(opts: Options): Promise<Row[]> {
   const rss = new RssSampler(server.pid);
   rss.phase = 'idle';
   try {
+    const readyKiB = rss.sample();
     const token = await getToken(server.port);
+    await sleep(200);
+    log(
+      `server RSS: ${fmt(kibToMB(readyKiB))} MB when ready, ${fmt(kibToMB(rss.sample()))} MB after issuing one token`,
+    );
+    rss.phase = 'baselines';
 
     // -- 1. upload vs sha512sum ---------------------------------------------------------------
     const t0 = performance.now();
@@ -658,6 +666,13 @@ async function bench(opts: Options): Promise<Row[]> {
     const shaHex = sha.stdout.split(/\s+/)[0]!;
     const shaMiBs = opts.sizeMiB / sha.seconds;
     log(`sha512sum: ${fmt(sha.seconds, 2)} s, ${fmt(shaMiBs)} MiB/s`);
+
+    // Not a target: what this disk takes to write (and fsync) the same bytes, which an upload must do too.
+    const ddOut = path.join(tmpDir, 'dd.out');
+    const dd = await timeCommand('dd', [`if=${file}`, `of=${ddOut}`, 'bs=1M', 'conv=fsync', 'status=none']);
+    fs.rmSync(ddOut, { force: true });
+    const ddMiBs = opts.sizeMiB / dd.seconds;
+    log(`disk write reference (dd bs=1M conv=fsync): ${fmt(dd.seconds, 2)} s, ${fmt(ddMiBs)} MiB/s`);
 
     const imageId = await createImage(server.port, token, {
       name: 'bench-payload',
@@ -691,6 +706,13 @@ async function bench(opts: Options): Promise<Row[]> {
       value: `${fmt(upMiBs)}`,
       baseline: `sha512sum ${fmt(shaMiBs)}`,
       target: 'ratio >= 0.80',
+      pass: null,
+    });
+    rows.push({
+      metric: 'disk write reference (MiB/s)',
+      value: fmt(ddMiBs),
+      baseline: 'dd conv=fsync',
+      target: 'info',
       pass: null,
     });
     rows.push({
@@ -843,29 +865,54 @@ async function bench(opts: Options): Promise<Row[]> {
   return rows;
 }
 
-async function downloadImage(
-  port: number,
-  token: string,
-  id: string,
-): Promise<{ bytes: number; seconds: number }> {
+/**
+ * GET .../file on a raw socket, the body counted and dropped. Node's http client (its parser and
+ * IncomingMessage stream) measured at about half of what curl or a raw socket reads from the same
+ * server here, so it would have measured the client rather than the server.
+ */
+function downloadImage(port: number, token: string, id: string): Promise<{ bytes: number; seconds: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = http.get(
-      { host: HOST, port, path: `/v2/images/${id}/file`, agent: false, headers: { 'x-auth-token': token } },
-      (res) => {
-        if (res.statusCode !== 200) {
-          res.resume();
-          reject(new Error(`download: expected HTTP 200, got ${res.statusCode}`));
+    const socket = net.connect({ host: HOST, port });
+    let head: Buffer | null = Buffer.alloc(0);
+    let expected = -1;
+    let bytes = 0;
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    socket.setTimeout(120_000, () => fail(new Error('download: no progress for 120 s')));
+    socket.on('connect', () =>
+      socket.write(
+        `GET /v2/images/${id}/file HTTP/1.1\r\nHost: ${HOST}:${port}\r\nX-Auth-Token: ${token}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    socket.on('data', (chunk: Buffer) => {
+      if (head) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const text = head.toString('latin1', 0, end);
+        const status = Number(text.slice(9, 12));
+        const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(text);
+        if (status !== 200 || !length) {
+          fail(new Error(`download: expected HTTP 200 with a Content-Length, got: ${text.split('\r\n')[0]}`));
           return;
         }
-        let bytes = 0;
-        res.on('data', (c: Buffer) => (bytes += c.length));
-        res.on('end', () => resolve({ bytes, seconds: (performance.now() - t0) / 1000 }));
-        res.on('error', reject);
-      },
+        expected = Number(length[1]);
+        bytes = head.length - end - 4;
+        head = null;
+      } else bytes += chunk.length;
+      if (bytes >= expected) {
+        const seconds = (performance.now() - t0) / 1000;
+        socket.destroy();
+        resolve({ bytes, seconds });
+      }
+    });
+    socket.on('error', fail);
+    socket.on('close', () =>
+      reject(new Error(`download: connection closed after ${bytes} of ${expected} bytes`)),
     );
-    req.setTimeout(120_000, () => req.destroy(new Error('download: no progress for 120 s')));
-    req.on('error', reject);
   });
 }
 
