@@ -1,5 +1,7 @@
 import {
+  PostgresAdapter,
   sql,
+  type RawBuilder,
   type Expression,
   type ExpressionBuilder,
   type Kysely,
@@ -42,7 +44,12 @@ const SORT_COLUMNS = {
   owner: 'owner',
 } as const satisfies Record<SortSpec['key'], keyof ImageRow>;
 
-function toImage(row: ImageRow, tags: string[], properties: Record<string, string>): Image {
+type ImageRowWithDetails = ImageRow & { tags_json: unknown; properties_json: unknown };
+
+// SQLite hands JSON back as text, PostgreSQL as parsed values.
+const parsed = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
+
+function toImage(row: ImageRowWithDetails): Image {
   return {
     id: row.id,
     name: row.name,
@@ -63,8 +70,8 @@ function toImage(row: ImageRow, tags: string[], properties: Record<string, strin
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     blobId: row.blob_id,
-    tags,
-    properties,
+    tags: parsed<string[]>(row.tags_json),
+    properties: parsed<Record<string, string>>(row.properties_json),
   };
 }
 
@@ -84,7 +91,27 @@ function fieldColumns(fields: ImageFields) {
 
 /** Images, their tags, properties and members in the service database. */
 export class ImageRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Tags and properties come with each image row, aggregated as JSON by the database. */
+  private readonly tagsJson: RawBuilder<unknown>;
+  private readonly propertiesJson: RawBuilder<unknown>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    if (db.getExecutor().adapter instanceof PostgresAdapter) {
+      this.tagsJson = sql`(select coalesce(json_agg(t.tag order by t.tag collate "C"), '[]'::json) from image_tags t where t.image_id = images.id)`;
+      this.propertiesJson = sql`(select coalesce(json_object_agg(p.name, p.value), '{}'::json) from image_properties p where p.image_id = images.id)`;
+    } else {
+      this.tagsJson = sql`(select json_group_array(tag) from (select t.tag from image_tags t where t.image_id = images.id order by t.tag))`;
+      this.propertiesJson = sql`(select json_group_object(p.name, p.value) from image_properties p where p.image_id = images.id)`;
+    }
+  }
+
+  private selectImages() {
+    return this.db
+      .selectFrom('images')
+      .selectAll()
+      .select([this.tagsJson.as('tags_json'), this.propertiesJson.as('properties_json')])
+      .where('deleted', '=', 0);
+  }
 
   async insert(id: string, fields: ImageFields, status: ImageStatus, now: string): Promise<Image> {
     await this.db
@@ -115,15 +142,8 @@ export class ImageRepository {
   }
 
   async find(id: string): Promise<Image | null> {
-    const row = await this.db
-      .selectFrom('images')
-      .selectAll()
-      .where('id', '=', id)
-      .where('deleted', '=', 0)
-      .executeTakeFirst();
-    if (!row) return null;
-    const [image] = await this.hydrate([row]);
-    return image!;
+    const row = await this.selectImages().where('id', '=', id).executeTakeFirst();
+    return row ? toImage(row) : null;
   }
 
   async membership(imageId: string, projectId: string): Promise<MemberStatus | null> {
@@ -228,8 +248,7 @@ export class ImageRepository {
   }
 
   async list(scope: ListScope, query: ImageQuery, marker: Image | null): Promise<Image[]> {
-    let q = this.db.selectFrom('images').selectAll().where('deleted', '=', 0);
-    q = q.where((eb) => visibilityCondition(eb, scope));
+    let q = this.selectImages().where((eb) => visibilityCondition(eb, scope));
     q = q.where((eb) => filterConditions(eb, query));
     if (marker) q = q.where((eb) => afterMarker(eb, query.sort, marker));
     for (const s of query.sort) {
@@ -238,7 +257,7 @@ export class ImageRepository {
       q = q.orderBy(col, (ob) => (s.dir === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()));
     }
     const rows = await q.limit(query.limit).execute();
-    return this.hydrate(rows);
+    return rows.map(toImage);
   }
 
   private async touch(id: string, now: string): Promise<void> {
@@ -261,30 +280,6 @@ export class ImageRepository {
         .values(props.map(([name, value]) => ({ image_id: id, name, value })))
         .execute();
     }
-  }
-
-  private async hydrate(rows: ImageRow[]): Promise<Image[]> {
-    if (rows.length === 0) return [];
-    const ids = rows.map((r) => r.id);
-    const [tagRows, propRows] = await Promise.all([
-      this.db
-        .selectFrom('image_tags')
-        .select(['image_id', 'tag'])
-        .where('image_id', 'in', ids)
-        .orderBy('tag')
-        .execute(),
-      this.db
-        .selectFrom('image_properties')
-        .select(['image_id', 'name', 'value'])
-        .where('image_id', 'in', ids)
-        .execute(),
-    ]);
-    const tags = new Map<string, string[]>();
-    for (const t of tagRows) (tags.get(t.image_id) ?? tags.set(t.image_id, []).get(t.image_id)!).push(t.tag);
-    const props = new Map<string, Record<string, string>>();
-    for (const p of propRows)
-      (props.get(p.image_id) ?? props.set(p.image_id, {}).get(p.image_id)!)[p.name] = p.value;
-    return rows.map((r) => toImage(r, tags.get(r.id) ?? [], props.get(r.id) ?? {}));
   }
 }
 
