@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
 import { HashingMeter } from '../adapters/hashing.ts';
+import { createInspectionStream } from '../formats/index.ts';
 import type { BlobStore, ByteRange } from '../adapters/storage/blob-store.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
@@ -36,7 +37,7 @@ export class ImageDataService {
     private readonly images: ImageService,
     private readonly store: BlobStore,
     private readonly clock: Clock,
-    private readonly limits: { maxImageSize: number },
+    private readonly limits: { maxImageSize: number; maxVirtualSize: bigint },
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
   ) {}
 
@@ -54,6 +55,9 @@ export class ImageDataService {
         `Image ${id} is in status ${image.status}; data can be uploaded only to a queued image`,
       );
     }
+    if (!image.diskFormat || !image.containerFormat) {
+      fail('ValidationFailed', 'Properties disk_format, container_format must be set prior to saving data.');
+    }
     const limit = this.limits.maxImageSize;
     if (declaredLength !== null && declaredLength > limit) throw tooLarge(limit);
     if (!(await this.db.images.transition(id, ['queued'], 'saving', this.clock.now().toISOString()))) {
@@ -65,8 +69,19 @@ export class ImageDataService {
     const writer = await this.store.openWriter(key);
     const meter = new HashingMeter(limit, () => tooLarge(limit));
     meter.on('data', (chunk: Buffer) => this.observer.bytesIn(chunk.length));
+    const inspection = createInspectionStream({
+      maxVirtualSize: this.limits.maxVirtualSize,
+      declaredFormat: image.diskFormat!,
+    });
     try {
-      await pipeline(body, meter, writer.stream);
+      await pipeline(body, meter, inspection, writer.stream);
+      const verdict = inspection.result();
+      if (!verdict.ok) {
+        const reasons = verdict.violations.map((v) => `${v.reason}: ${v.detail}`).join('; ');
+        fail('UploadFailed', `Image data refused as disk_format ${image.diskFormat}: ${reasons}`);
+      }
+      // Opaque formats (zvhd, zvhd2) have no virtual size we can know.
+      const virtualSize = verdict.variant === 'opaque' ? null : Number(verdict.virtualSize);
       const digests = meter.digests();
       if (declaredLength !== null && digests.size !== declaredLength) {
         fail('UploadFailed', `Received ${digests.size} bytes but the request declared ${declaredLength}`);
@@ -87,7 +102,7 @@ export class ImageDataService {
         const ok = await tx.images.transition(id, ['saving'], 'active', now, {
           blobId,
           size,
-          virtualSize: null,
+          virtualSize,
           checksum: digests.md5,
           osHashAlgo: 'sha512',
           osHashValue: digests.sha512,
