@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { decodeKey } from '../adapters/identity/master-key.ts';
 
 /** Everything IMS reads from its environment, validated once at start-up. */
 export interface Config {
@@ -11,10 +12,14 @@ export interface Config {
   /** Only used on first start, when the admin user is created. */
   adminPassword: string | undefined;
   maxImageSize: number;
+  /** Largest virtual (guest-visible) disk size accepted, checked from the image headers. */
+  maxVirtualSize: bigint;
   publicUrl: string;
   trustedProxies: string[];
   tokenTtlSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Seals stored secrets; unset: a key file in the data dir. */
+  masterKey: Buffer | undefined;
   /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
   metricsAllow: string[];
 }
@@ -78,6 +83,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (maxImageSize === null || maxImageSize <= 0)
     problems.push(`IMS_MAX_IMAGE_SIZE must be a size such as 1TiB, got "${maxText}"`);
 
+  const maxVirtualText = get('IMS_MAX_VIRTUAL_SIZE');
+  const maxVirtualSize = maxVirtualText === undefined ? 4 * TiB : parseSize(maxVirtualText);
+  if (maxVirtualSize === null || maxVirtualSize <= 0) {
+    problems.push(`IMS_MAX_VIRTUAL_SIZE must be a size such as 4TiB, got "${maxVirtualText}"`);
+  }
+
   const ttlText = get('IMS_TOKEN_TTL');
   const tokenTtlSeconds = ttlText === undefined ? 24 * 3600 : parseDuration(ttlText);
   if (tokenTtlSeconds === null || tokenTtlSeconds < 1)
@@ -108,6 +119,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustedProxies = list('IMS_TRUSTED_PROXIES');
   const metricsAllow = list('IMS_METRICS_ALLOW');
 
+  const masterKeyText = get('IMS_MASTER_KEY');
+  let masterKey: Buffer | undefined;
+  if (masterKeyText !== undefined) {
+    try {
+      masterKey = decodeKey(masterKeyText, 'IMS_MASTER_KEY');
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     host,
@@ -117,10 +138,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     region,
     adminPassword: get('IMS_ADMIN_PASSWORD'),
     maxImageSize: maxImageSize!,
+    maxVirtualSize: BigInt(maxVirtualSize!),
     publicUrl,
     trustedProxies,
     tokenTtlSeconds: tokenTtlSeconds!,
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
+    masterKey,
   };
 }
