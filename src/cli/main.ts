@@ -2,11 +2,14 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { migrate, openDatabase } from '../adapters/db/database.ts';
 import { createServer } from '../server.ts';
+import { runWorker } from './worker-command.ts';
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
 Usage:
-  ims serve      Start the service (API on IMS_HOST:IMS_PORT)
+  ims serve      Start the service: API on IMS_HOST:IMS_PORT and job workers
+                 (--no-worker: API only, for deployments with separate \`ims worker\` processes)
+  ims worker     Run job workers only, no API (--concurrency N, default 2)
   ims migrate    Bring the database schema up to date and exit
   ims --help     Show this help
 
@@ -31,9 +34,9 @@ function configOrExit(): Config {
   }
 }
 
-async function serve(): Promise<void> {
+async function serve(withWorker: boolean): Promise<void> {
   const config = configOrExit();
-  const server = await createServer(config);
+  const server = await createServer(config, { worker: withWorker });
   if (server.generatedAdminPassword) {
     // Shown once, on the first start; it is stored only as a hash.
     process.stdout.write(
@@ -81,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: false,
-    options: { help: { type: 'boolean', short: 'h' } },
+    options: { help: { type: 'boolean', short: 'h' }, 'no-worker': { type: 'boolean' } },
   });
   const command = positionals[0];
   if (values.help || command === undefined || command === 'help') {
@@ -90,7 +93,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'serve':
-      await serve();
+      await serve(values['no-worker'] !== true);
+      return -1;
+    case 'worker':
+      await runWorker(configOrExit(), argv.slice(argv.indexOf('worker') + 1));
       return -1;
     case 'migrate':
       await runMigrations();

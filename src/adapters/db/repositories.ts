@@ -3,17 +3,20 @@ import type { Database } from './schema.ts';
 import { BlobRepository } from './blob-repository.ts';
 import { IdentityRepository } from './identity-repository.ts';
 import { ImageRepository } from './image-repository.ts';
+import { JobRepository } from './job-repository.ts';
 
 /** Every repository over one connection or one transaction. */
 export class Repositories {
   readonly images: ImageRepository;
   readonly blobs: BlobRepository;
   readonly identity: IdentityRepository;
+  readonly jobs: JobRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
     this.blobs = new BlobRepository(db);
     this.identity = new IdentityRepository(db);
+    this.jobs = new JobRepository(db);
   }
 
   /** Runs the work in one transaction; repositories passed in see only its writes. */

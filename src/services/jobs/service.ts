@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../../adapters/clock.ts';
+import type { Repositories } from '../../adapters/db/repositories.ts';
+import { isAdmin, type RequestContext } from '../../domain/context.ts';
+import { fail } from '../../domain/errors.ts';
+import type { Job, JobEntities } from '../../domain/job.ts';
+import { toImsJob, type ImsJob } from './ims-view.ts';
+import type { JobKind } from './kind.ts';
+
+export interface EnqueueOptions {
+  /** Enqueue inside the caller's transaction: the job exists only if it commits. */
+  tx?: Repositories;
+  /** Shown by the IMS job API from the start (e.g. `image_id`, `image_name`). */
+  entities?: JobEntities;
+  /** Not before this time. */
+  runAfter?: Date;
+}
+
+/** IMS job ids are 32 hex characters. */
+export const newJobId = (): string => randomBytes(16).toString('hex');
+
+/** Queues slow work and shows its state to the project that asked for it. */
+export class JobService {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly clock: Clock,
+    /** Called after an enqueue outside a transaction, to wake an in-process worker. */
+    private readonly onEnqueue: () => void = () => {},
+  ) {}
+
+  /** Queues a job of this kind for the caller's project; its id is the IMS `job_id`. */
+  async enqueue<P, R>(
+    ctx: Pick<RequestContext, 'projectId'>,
+    kind: JobKind<P, R>,
+    payload: P,
+    options: EnqueueOptions = {},
+  ): Promise<Job> {
+    const repos = options.tx ?? this.repos;
+    const job = await repos.jobs.enqueue(
+      {
+        id: newJobId(),
+        kind: kind.name,
+        projectId: ctx.projectId,
+        payload,
+        maxAttempts: kind.maxAttempts,
+        ...(options.entities ? { entities: options.entities } : {}),
+        ...(options.runAfter ? { runAfter: options.runAfter } : {}),
+      },
+      this.clock.now(),
+    );
+    // Inside a transaction the job is not visible yet; the worker's poll finds it.
+    if (!options.tx) this.onEnqueue();
+    return job;
+  }
+
+  /** A job of the caller's project (any project for admins); others' jobs are not found. */
+  async get(ctx: RequestContext, id: string): Promise<ImsJob> {
+    const job = await this.repos.jobs.find(id);
+    if (!job || (!isAdmin(ctx) && job.projectId !== ctx.projectId))
+      return fail('NotFound', `Job ${id} not found`);
+    return toImsJob(job);
+  }
+
+  /** The caller's project's jobs, newest first. */
+  async list(ctx: RequestContext, limit = 100): Promise<ImsJob[]> {
+    return (await this.repos.jobs.listByProject(ctx.projectId, limit)).map(toImsJob);
+  }
+}
