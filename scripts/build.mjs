@@ -1,4 +1,5 @@
 // Compiles src/ to dist/ and stamps it, so bin/ims.js can tell a fresh build from a stale one.
+/* global process */
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

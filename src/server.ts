@@ -6,6 +6,13 @@ import { systemClock, type Clock } from './adapters/clock.ts';
 import { migrate, openDatabase, ping, type Db } from './adapters/db/database.ts';
 import { Repositories } from './adapters/db/repositories.ts';
 import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
+import { AccessKeyRepository } from './adapters/db/access-key-repository.ts';
+import { loadMasterKey } from './adapters/identity/master-key.ts';
+import { SecretBox } from './adapters/identity/secret-box.ts';
+import { AccessKeyService } from './services/access-keys.ts';
+import { JobService } from './services/jobs/service.ts';
+import { startWorkers } from './services/jobs/start.ts';
+import type { Worker } from './services/jobs/worker.ts';
 import { buildApp } from './api/app.ts';
 import { Metrics } from './api/metrics.ts';
 import { checkHealth } from './services/health.ts';
@@ -25,6 +32,8 @@ export interface Server {
 export interface ServerOptions {
   logger?: boolean;
   clock?: Clock;
+  /** Run job workers in this process too (`ims serve` does unless --no-worker). */
+  worker?: boolean;
 }
 
 /** The composition root: adapters, services and the HTTP app, wired once. */
@@ -40,6 +49,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const metrics = new Metrics();
     const identity = new IdentityService(repos.identity, clock, config);
     const { generatedPassword } = await identity.bootstrap(config.adminPassword);
+    const box = new SecretBox(await loadMasterKey(config.masterKey, config.dataDir));
+    const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
+    let worker: Worker | null = null;
+    const jobs = new JobService(repos, clock, () => worker?.wake());
     const images = new ImageService(repos, store, clock);
     const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
 
@@ -53,12 +66,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const app = await buildApp({
       config,
       identity,
+      accessKeys,
+      jobs,
       images,
       imageData,
       metrics,
       health: () => checkHealth(() => ping(db), store),
       logger: options.logger ?? true,
     });
+    if (options.worker) worker = startWorkers({ db, config, clock, log: app.log });
     return {
       app,
       db,
@@ -66,6 +82,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       generatedAdminPassword: generatedPassword,
       async close() {
         await app.close();
+        // Jobs in flight get the same grace as requests, then go back to the queue.
+        await worker?.stop({ graceMs: 25_000 });
         await db.close();
       },
     };

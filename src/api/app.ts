@@ -4,19 +4,27 @@ import swagger from '@fastify/swagger';
 import type { Config } from '../config/config.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { HealthReport } from '../services/health.ts';
+import type { AccessKeyService } from '../services/access-keys.ts';
 import type { IdentityService } from '../services/identity.ts';
 import type { ImageDataService } from '../services/image-data.ts';
 import type { ImageService } from '../services/images.ts';
+import type { JobService } from '../services/jobs/service.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
+import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
+import { registerCredentialRoutes } from './identity/credentials-routes.ts';
+import { registerKeystoneAdminRoutes } from './identity/keystone-admin-routes.ts';
 import { registerKeystoneRoutes } from './identity/keystone-routes.ts';
 import type { Metrics } from './metrics.ts';
 import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
+import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 
 export interface AppDeps {
   config: Config;
   identity: IdentityService;
+  accessKeys: AccessKeyService;
+  jobs: JobService;
   images: ImageService;
   imageData: ImageDataService;
   metrics: Metrics;
@@ -32,6 +40,17 @@ const JSON_TYPES = [
   'application/openstack-images-v2.1-json-patch',
   'application/openstack-images-v2.0-json-patch',
 ];
+
+/** Huawei SDK clients sign with SDK-HMAC-SHA256 (or, refused, the derived-key V11 scheme). */
+function isSigned(request: FastifyRequest): boolean {
+  const auth = request.headers.authorization;
+  return typeof auth === 'string' && /^(SDK|V11)-HMAC-SHA256\s/.test(auth);
+}
+
+function splitUrl(url: string): [string, string | undefined] {
+  const q = url.indexOf('?');
+  return q < 0 ? [url, undefined] : [url.slice(0, q), url.slice(q + 1)];
+}
 
 function isLoopback(ip: string): boolean {
   return ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
@@ -51,6 +70,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
   });
   app.decorateRequest('ctx', null);
+  app.decorateRequest('tokenClaims', null);
+  app.decorateRequest('signed', false);
+  app.decorateRequest('rawBody', undefined);
 
   await app.register(swagger, {
     openapi: {
@@ -68,10 +90,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // application/json on GET and DELETE, glanceclient application/octet-stream):
   // an empty body is accepted whatever its type.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_req, body, done) => {
-    if (body === '' || (body as string).trim() === '') return done(null, undefined);
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'buffer' }, (req, body, done) => {
+    // The bytes as received: an AK/SK signature covers them, not their parse.
+    req.rawBody = body as Buffer;
+    const text = (body as Buffer).toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(body as string));
+      done(null, JSON.parse(text));
     } catch {
       done(new DomainError('InvalidJson', 'Malformed JSON in request body.'), undefined);
     }
@@ -91,11 +116,50 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-openstack-request-id', request.id).header('x-request-id', request.id);
+    request.signed = isSigned(request);
     const mode: AuthMode = request.routeOptions.config.auth ?? 'project';
     if (mode === 'anonymous' || request.routeOptions.url === undefined) return;
+    // Signed requests are checked once the body is read (the signature may cover it).
+    if (request.signed) {
+      if (mode !== 'project')
+        throw new DomainError('Unauthorized', 'This API takes a token, not an AK/SK signature.');
+      return;
+    }
     const header = request.headers['x-auth-token'];
     const claims = await deps.identity.validate(typeof header === 'string' ? header : undefined);
+    request.tokenClaims = claims;
     if (mode === 'project') request.ctx = deps.identity.contextFor(claims, request.id);
+  });
+
+  /** Checks an AK/SK signature; the body must have been read when the signature covers it. */
+  const authenticateSigned = (request: FastifyRequest, body: Buffer | undefined) => {
+    const [rawPath, rawQuery = ''] = splitUrl(request.raw.url ?? '/');
+    const covered = bodyHashRequired(request.headers);
+    if (covered && body === undefined) {
+      throw new DomainError(
+        'Unauthorized',
+        'Incorrect IAM authentication information: this body cannot be checked; sign it as UNSIGNED-PAYLOAD.',
+      );
+    }
+    return deps.accessKeys.authenticate({
+      method: request.method,
+      rawPath,
+      rawQuery,
+      headers: request.headers,
+      body: covered ? body! : 'unsigned',
+      requestId: request.id,
+      region: config.region,
+    });
+  };
+
+  app.addHook('preHandler', async (request) => {
+    if (!request.signed || request.ctx || request.routeOptions.url === undefined) return;
+    if (request.routeOptions.config.auth === 'anonymous') return;
+    const streamed = request.rawBody === undefined && request.body !== undefined;
+    request.ctx = await authenticateSigned(
+      request,
+      streamed ? undefined : (request.rawBody ?? Buffer.alloc(0)),
+    );
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -120,21 +184,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendError(
+  app.setNotFoundHandler(async (request, reply) => {
+    // A gateway authenticates before it routes: a bad signature is a 401 on any path.
+    if (request.signed) {
+      const bodiless = !request.headers['content-length'] || request.headers['content-length'] === '0';
+      await authenticateSigned(request, bodiless ? Buffer.alloc(0) : undefined);
+    }
+    const path = request.url.split('?')[0];
+    return sendError(
       request,
       reply,
-      new DomainError(
-        'RouteNotFound',
-        `The resource ${request.method} ${request.url.split('?')[0]} could not be found.`,
-      ),
-    ),
-  );
+      new DomainError('RouteNotFound', `The resource ${request.method} ${path} could not be found.`),
+    );
+  });
 
   // Read when answering: with port 0 the public URL is known only after listen.
   const publicUrl = () => config.publicUrl;
   registerDiscoveryRoutes(app, publicUrl);
   registerKeystoneRoutes(app, deps.identity, publicUrl, config.region);
+  registerKeystoneAdminRoutes(app, deps.identity, publicUrl);
+  registerCredentialRoutes(app, deps.accessKeys);
+  registerImsJobRoutes(app, deps.jobs);
   registerImageRoutes(app, deps.images, deps.imageData);
 
   app.get(

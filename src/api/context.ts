@@ -1,5 +1,6 @@
 import type {} from '@fastify/swagger';
 import type { FastifyRequest } from 'fastify';
+import type { TokenClaims } from '../adapters/identity/tokens.ts';
 import type { RequestContext } from '../domain/context.ts';
 import { DomainError } from '../domain/errors.ts';
 
@@ -9,6 +10,12 @@ export type AuthMode = 'anonymous' | 'token' | 'project';
 declare module 'fastify' {
   interface FastifyRequest {
     ctx: RequestContext | null;
+    /** Claims of the X-Auth-Token, on token-authenticated routes. */
+    tokenClaims: TokenClaims | null;
+    /** Signed with an access key (AK/SK): errors take the Huawei shape. */
+    signed: boolean;
+    /** A JSON body's bytes as received. */
+    rawBody?: Buffer;
   }
   interface FastifyContextConfig {
     auth?: AuthMode;

@@ -71,7 +71,8 @@ export function errorBody(dialect: Dialect, err: DomainError, requestId: string)
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
-  const dialect = dialectOf(request.url);
+  // The Huawei SDK understands only its own error shape, whatever the route.
+  const dialect = request.signed ? 'ims' : dialectOf(request.url);
   for (const [k, v] of Object.entries(err.details.headers ?? {})) void reply.header(k, v);
   if (err.status === 401 && dialect !== 'ims')
     void reply.header('www-authenticate', `Keystone uri="${request.protocol}://${request.host}/v3"`);

@@ -1,3 +1,5 @@
+import { DomainError } from './errors.ts';
+
 export const ROLES = ['admin', 'member', 'reader'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -18,3 +20,12 @@ export const isAdmin = (ctx: RequestContext): boolean => ctx.roles.includes('adm
 /** Reader-only callers may look but never change anything. */
 export const canWrite = (ctx: RequestContext): boolean =>
   ctx.roles.includes('admin') || ctx.roles.includes('member');
+
+/** IMS paths that name a project must name the caller's (IMS documents 403 IMG.0030 otherwise). */
+export function assertProjectInPath(ctx: RequestContext, projectId: string): void {
+  if (projectId !== ctx.projectId) {
+    throw new DomainError('Forbidden', 'The project id in the path does not match the credentials.', {
+      imsCode: 'IMG.0030',
+    });
+  }
+}

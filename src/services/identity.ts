@@ -11,23 +11,54 @@ import { generatePassword, hashPassword, verifyPassword } from '../adapters/iden
 import { TokenSigner, type TokenClaims } from '../adapters/identity/tokens.ts';
 import { ROLES, type RequestContext, type Role } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
+import { ApplicationCredentialService, type AppCredAuth } from './application-credentials.ts';
+import { IdentityAdminService } from './identity-admin.ts';
 
 export const DEFAULT_DOMAIN_ID = 'default';
 
 /** Password credentials and scope as Keystone's `POST /v3/auth/tokens` carries them. */
 export interface PasswordAuth {
   user: { id?: string; name?: string; domain?: { id?: string; name?: string }; password: string };
-  scope?: { project?: { id?: string; name?: string; domain?: { id?: string; name?: string } } } | 'unscoped';
+  scope?:
+    | {
+        project?: { id?: string; name?: string; domain?: { id?: string; name?: string } };
+        domain?: { id?: string; name?: string };
+      }
+    | 'unscoped';
+}
+
+/** The claims IMS signs: the base ones plus, on newer tokens, these (absent on older tokens). */
+export interface ScopedClaims extends TokenClaims {
+  /** The domain of a domain-scoped token. */
+  scopeDomainId?: string;
+  /** The application credential a token was issued for. */
+  appCredId?: string;
+  /** Issue time in milliseconds, compared with revocation events. */
+  issuedAtMs?: number;
+}
+
+/** What an application credential lets its token do (resolved by ApplicationCredentialService). */
+export interface AppCredGrant {
+  id: string;
+  name: string;
+  unrestricted: boolean;
+  projectId: string;
+  /** The credential's roles that the user still holds on the project. */
+  roles: RoleRow[];
+  expiresAt: string | null;
 }
 
 export interface IssuedToken {
   token: string;
-  claims: TokenClaims;
+  claims: ScopedClaims;
   user: UserRow;
   domain: DomainRow;
   project: ProjectRow | null;
   projectDomain: DomainRow | null;
+  /** The domain of a domain-scoped token. */
+  scopeDomain: DomainRow | null;
   roles: RoleRow[];
+  applicationCredential: { id: string; name: string; restricted: boolean } | null;
 }
 
 const unauthorized = (why = 'The request you have made requires authentication.'): never =>
@@ -36,12 +67,18 @@ const unauthorized = (why = 'The request you have made requires authentication.'
 /** Users, projects and tokens: who the caller is and what roles they hold. */
 export class IdentityService {
   private signer: TokenSigner | null = null;
+  /** The Keystone admin API: domains, projects, users, roles, role assignments. */
+  readonly admin: IdentityAdminService;
+  readonly applicationCredentials: ApplicationCredentialService;
 
   constructor(
     private readonly repo: IdentityRepository,
     private readonly clock: Clock,
     private readonly settings: { region: string; tokenTtlSeconds: number },
-  ) {}
+  ) {
+    this.admin = new IdentityAdminService(repo, clock, settings);
+    this.applicationCredentials = new ApplicationCredentialService(repo, clock);
+  }
 
   /**
    * First start, as Keystone's bootstrap: domain `Default` (id `default`),
@@ -146,8 +183,16 @@ export class IdentityService {
     return this.issue(user, auth.scope, ['password']);
   }
 
+  /** Keystone's application_credential method: a token for the credential's project and roles. */
+  async authenticateApplicationCredential(auth: AppCredAuth): Promise<IssuedToken> {
+    const { user, grant } = await this.applicationCredentials.resolveForAuth(auth);
+    return this.issue(user, undefined, ['application_credential'], grant);
+  }
+
   /** Keystone's token method: a new token for the same user, possibly with another scope. */
-  async rescope(claims: TokenClaims, scope: PasswordAuth['scope']): Promise<IssuedToken> {
+  async rescope(claims: ScopedClaims, scope: PasswordAuth['scope']): Promise<IssuedToken> {
+    if (claims.appCredId)
+      fail('Forbidden', 'A token issued for an application credential cannot be used to get another token.');
     const user = await this.repo.userById(claims.userId);
     if (!user || !user.enabled) return unauthorized();
     const issued = await this.issue(user, scope ?? 'unscoped', [
@@ -160,26 +205,49 @@ export class IdentityService {
     return issued;
   }
 
-  private async issue(user: UserRow, scope: PasswordAuth['scope'], methods: string[]): Promise<IssuedToken> {
+  private async issue(
+    user: UserRow,
+    scope: PasswordAuth['scope'],
+    methods: string[],
+    grant?: AppCredGrant,
+  ): Promise<IssuedToken> {
     const domain = (await this.repo.domainById(user.domain_id))!;
     if (!domain.enabled) return unauthorized();
     const auth = { scope };
     let project: ProjectRow | null = null;
-    if (auth.scope && auth.scope !== 'unscoped' && auth.scope.project) {
+    let scopeDomain: DomainRow | null = null;
+    if (grant) {
+      project = (await this.repo.projectById(grant.projectId)) ?? unauthorized();
+    } else if (auth.scope && auth.scope !== 'unscoped' && auth.scope.project) {
       project = await this.findProject(auth.scope.project);
+    } else if (auth.scope && auth.scope !== 'unscoped' && auth.scope.domain) {
+      scopeDomain = (await this.findDomain(auth.scope.domain)) ?? null;
+      if (!scopeDomain) return unauthorized('The domain in the scope was not found or is not accessible.');
     } else if (auth.scope === undefined && user.default_project_id) {
       // Keystone scopes a token without explicit scope to the user's default project.
       project = (await this.repo.projectById(user.default_project_id)) ?? null;
       if (project && (await this.repo.rolesOn(user.id, project.id)).length === 0) project = null;
     }
     let roles: RoleRow[] = [];
+    let projectDomain: DomainRow | null = null;
     if (project) {
       if (!project.enabled) return unauthorized(`Project ${project.id} is disabled.`);
-      roles = await this.repo.rolesOn(user.id, project.id);
+      projectDomain = (await this.repo.domainById(project.domain_id)) ?? null;
+      if (!projectDomain?.enabled) return unauthorized(`The domain of project ${project.id} is disabled.`);
+      roles = grant ? grant.roles : await this.repo.rolesOn(user.id, project.id);
       if (roles.length === 0) return unauthorized(`User ${user.id} has no access to project ${project.id}.`);
+    } else if (scopeDomain) {
+      if (!scopeDomain.enabled) return unauthorized(`Domain ${scopeDomain.id} is disabled.`);
+      roles = await this.repo.rolesOnDomain(user.id, scopeDomain.id);
+      if (roles.length === 0)
+        return unauthorized(`User ${user.id} has no access to domain ${scopeDomain.id}.`);
     }
-    const issuedAt = Math.floor(this.clock.now().getTime() / 1000);
-    const claims: TokenClaims = {
+    const nowMs = this.clock.now().getTime();
+    const issuedAt = Math.floor(nowMs / 1000);
+    let expiresAt = issuedAt + this.settings.tokenTtlSeconds;
+    // A credential's token never outlives the credential.
+    if (grant?.expiresAt) expiresAt = Math.min(expiresAt, Math.floor(Date.parse(grant.expiresAt) / 1000));
+    const claims: ScopedClaims = {
       jti: randomUUID().replace(/-/g, ''),
       userId: user.id,
       domainId: user.domain_id,
@@ -187,20 +255,61 @@ export class IdentityService {
       roles: impliedRoles(roles.map((r) => r.name)),
       methods,
       issuedAt,
-      expiresAt: issuedAt + this.settings.tokenTtlSeconds,
+      expiresAt,
+      issuedAtMs: nowMs,
+      ...(scopeDomain ? { scopeDomainId: scopeDomain.id } : {}),
+      ...(grant ? { appCredId: grant.id } : {}),
     };
-    const projectDomain = project ? ((await this.repo.domainById(project.domain_id)) ?? null) : null;
-    return { token: this.signerOrThrow().sign(claims), claims, user, domain, project, projectDomain, roles };
+    const applicationCredential = grant
+      ? { id: grant.id, name: grant.name, restricted: !grant.unrestricted }
+      : null;
+    return {
+      token: this.signerOrThrow().sign(claims),
+      claims,
+      user,
+      domain,
+      project,
+      projectDomain,
+      scopeDomain,
+      roles,
+      applicationCredential,
+    };
   }
 
-  /** Verifies signature, expiry and revocation. */
-  async validate(token: string | undefined): Promise<TokenClaims> {
+  /**
+   * Verifies signature, expiry and revocation, and (in the same single query)
+   * that the user, the scope and the application credential are still there
+   * and enabled: deleting or disabling any of them ends its tokens.
+   */
+  async validate(token: string | undefined): Promise<ScopedClaims> {
     if (!token) return unauthorized();
-    const claims = this.signerOrThrow().verify(token);
+    const claims = this.signerOrThrow().verify(token) as ScopedClaims | null;
     if (!claims) return unauthorized('The token is not valid.');
-    if (claims.expiresAt * 1000 <= this.clock.now().getTime()) return unauthorized('The token has expired.');
-    if (await this.repo.isRevoked(claims.jti)) return unauthorized('The token has been revoked.');
-    return claims;
+    const now = this.clock.now();
+    if (claims.expiresAt * 1000 <= now.getTime()) return unauthorized('The token has expired.');
+    const standing = await this.repo.tokenStanding({
+      tokenId: claims.jti,
+      userId: claims.userId,
+      projectId: claims.projectId,
+      domainScopeId: claims.scopeDomainId ?? null,
+      appCredId: claims.appCredId ?? null,
+      // Older tokens carry seconds only: count them as issued at the start of their second.
+      issuedAt: new Date(claims.issuedAtMs ?? claims.issuedAt * 1000).toISOString(),
+      now: now.toISOString(),
+    });
+    switch (standing) {
+      case 'valid':
+        return claims;
+      case 'revoked':
+        return unauthorized('The token has been revoked.');
+      case 'user-gone':
+      case 'user-disabled':
+        return unauthorized('The user of the token does not exist or is disabled.');
+      case 'scope-gone':
+        return unauthorized('The project or domain of the token does not exist or is disabled.');
+      case 'credential-gone':
+        return unauthorized('The application credential of the token was deleted or has expired.');
+    }
   }
 
   /** Turns a validated project-scoped token into the caller of one request. */
@@ -218,14 +327,28 @@ export class IdentityService {
     };
   }
 
-  async describe(claims: TokenClaims): Promise<Omit<IssuedToken, 'token'>> {
+  async describe(claims: ScopedClaims): Promise<Omit<IssuedToken, 'token'>> {
     const user = await this.repo.userById(claims.userId);
     const domain = user ? await this.repo.domainById(user.domain_id) : undefined;
     if (!user || !domain) return fail('NotFound', 'Could not find token.');
     const project = claims.projectId ? ((await this.repo.projectById(claims.projectId)) ?? null) : null;
     const projectDomain = project ? ((await this.repo.domainById(project.domain_id)) ?? null) : null;
-    const roles = project ? await this.repo.rolesOn(user.id, project.id) : [];
-    return { claims, user, domain, project, projectDomain, roles };
+    const scopeDomain = claims.scopeDomainId
+      ? ((await this.repo.domainById(claims.scopeDomainId)) ?? null)
+      : null;
+    let roles = project
+      ? await this.repo.rolesOn(user.id, project.id)
+      : scopeDomain
+        ? await this.repo.rolesOnDomain(user.id, scopeDomain.id)
+        : [];
+    let applicationCredential: IssuedToken['applicationCredential'] = null;
+    if (claims.appCredId) {
+      const grant = await this.applicationCredentials.grantOf(claims.appCredId);
+      if (!grant) return fail('NotFound', 'Could not find token.');
+      roles = grant.roles;
+      applicationCredential = { id: grant.id, name: grant.name, restricted: !grant.unrestricted };
+    }
+    return { claims, user, domain, project, projectDomain, scopeDomain, roles, applicationCredential };
   }
 
   async revoke(claims: TokenClaims): Promise<void> {

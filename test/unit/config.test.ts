@@ -32,6 +32,8 @@ describe('loadConfig: defaults', () => {
       tokenTtlSeconds: 86400,
       logLevel: 'info',
       metricsAllow: [],
+      maxVirtualSize: 4n * BigInt(TiB),
+      masterKey: undefined,
     });
   });
 
@@ -59,6 +61,8 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_TOKEN_TTL: '90m',
       IMS_LOG_LEVEL: 'DEBUG',
       IMS_METRICS_ALLOW: '192.0.2.10',
+      IMS_MAX_VIRTUAL_SIZE: '2TiB',
+      IMS_MASTER_KEY: 'ab'.repeat(32),
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -73,7 +77,15 @@ describe('loadConfig: every IMS_* variable', () => {
       tokenTtlSeconds: 5400,
       logLevel: 'debug',
       metricsAllow: ['192.0.2.10'],
+      maxVirtualSize: 2n * BigInt(TiB),
+      masterKey: Buffer.alloc(32, 0xab),
     });
+  });
+
+  it('refuses a master key that is not 32 bytes, and a bad virtual size limit', () => {
+    expect(() => loadConfig({ IMS_MASTER_KEY: 'c2hvcnQ=', IMS_MAX_VIRTUAL_SIZE: 'lots' })).toThrow(
+      /IMS_MASTER_KEY[\s\S]*IMS_MAX_VIRTUAL_SIZE|IMS_MAX_VIRTUAL_SIZE[\s\S]*IMS_MASTER_KEY/,
+    );
   });
 
   it('derives the public URL from host and port, bracketing IPv6', () => {

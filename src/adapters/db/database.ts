@@ -10,9 +10,13 @@ import {
   sql,
   type Migration,
   type MigrationProvider,
+  type SqliteDatabase,
 } from 'kysely';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-initial.ts';
+import * as m0002 from './migrations/0002-jobs.ts';
+import * as m0003 from './migrations/0003-access-keys.ts';
+import * as m0004 from './migrations/0004-application-credentials.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -23,7 +27,12 @@ export interface Db {
 }
 
 // Migrations live in code, so a bundled or compiled service carries them.
-const MIGRATIONS: Record<string, Migration> = { '0001-initial': m0001 };
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-initial': m0001,
+  '0002-jobs': m0002,
+  '0003-access-keys': m0003,
+  '0004-application-credentials': m0004,
+};
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 // PostgreSQL returns bigint as text; image sizes stay far below 2^53.
@@ -42,8 +51,29 @@ export function openDatabase(databaseUrl: string, dataDir: string): Db {
   file.pragma('synchronous = NORMAL');
   file.pragma('foreign_keys = ON');
   file.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(file) }) });
   return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+}
+
+/**
+ * Kysely prepares every query anew; preparing costs as much as running a
+ * short query, so the statements of the service's fixed set of queries are kept.
+ */
+function withStatementCache(file: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => file.close(),
+    prepare(sqlText: string) {
+      let statement = cache.get(sqlText);
+      if (!statement) {
+        // Queries with IN lists vary in text; a bound keeps the cache from growing without end.
+        if (cache.size >= 1000) cache.clear();
+        statement = file.prepare(sqlText);
+        cache.set(sqlText, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 /** Brings the schema up to date; safe to run on every start and from several nodes. */

@@ -12,6 +12,8 @@ export interface Database {
     description: string;
     enabled: number;
     created_at: string;
+    /** JSON object: Keystone's free-form project attributes and tags (0004). */
+    extra: Generated<string>;
   };
   users: {
     id: string;
@@ -21,10 +23,38 @@ export interface Database {
     default_project_id: string | null;
     enabled: number;
     created_at: string;
+    /** JSON object: Keystone's free-form user attributes (email, description, ...) (0004). */
+    extra: Generated<string>;
   };
   roles: { id: string; name: string };
   role_assignments: { user_id: string; project_id: string; role_id: string };
   revoked_tokens: { token_id: string; expires_at: string };
+  /** Roles held on a whole domain (domain-scoped tokens). */
+  domain_role_assignments: { user_id: string; domain_id: string; role_id: string };
+  /** Keystone application credentials; the secret is kept only as a scrypt hash. */
+  application_credentials: {
+    id: string;
+    user_id: string;
+    project_id: string;
+    name: string;
+    description: string | null;
+    secret_hash: string;
+    expires_at: string | null;
+    unrestricted: number;
+    created_at: string;
+  };
+  application_credential_roles: { application_credential_id: string; role_id: string };
+  /** Tokens of user_id issued at or before revoked_at are invalid (scope_id '' = every scope). */
+  identity_revocations: { user_id: string; scope_id: string; revoked_at: string };
+  access_keys: {
+    access_key: string;
+    user_id: string;
+    secret_sealed: string;
+    status: string;
+    description: string;
+    created_at: string;
+    last_used_at: string | null;
+  };
   blobs: {
     id: string;
     store_key: string;
@@ -65,6 +95,28 @@ export interface Database {
     member_id: string;
     status: string;
     created_at: string;
+    updated_at: string;
+  };
+  /** The durable job queue; see job-repository.ts for the status and lease rules. */
+  jobs: {
+    id: string;
+    kind: string;
+    project_id: string;
+    status: string;
+    payload: string;
+    result: string | null;
+    entities: string;
+    progress: number;
+    attempts: number;
+    max_attempts: number;
+    error_code: string | null;
+    fail_reason: string | null;
+    lease_owner: string | null;
+    lease_expires_at: string | null;
+    run_after: string;
+    created_at: string;
+    begin_time: string | null;
+    end_time: string | null;
     updated_at: string;
   };
 }

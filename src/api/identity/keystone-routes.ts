@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DomainError, fail } from '../../domain/errors.ts';
+import type { AppCredAuth } from '../../services/application-credentials.ts';
 import type { IdentityService, IssuedToken, PasswordAuth } from '../../services/identity.ts';
 import { identityVersion } from '../openstack/versions.ts';
+import { tokenCaller } from './keystone-admin-routes.ts';
+import { collection, domainView, projectView } from './keystone-admin-views.ts';
 
 const tags = ['identity (Keystone v3)'];
 
@@ -29,7 +32,7 @@ export function catalog(publicUrl: string, region: string) {
 }
 
 function tokenBody(t: Omit<IssuedToken, 'token'>, publicUrl: string, region: string) {
-  const { claims, user, domain, project, projectDomain, roles } = t;
+  const { claims, user, domain, project, projectDomain, scopeDomain, roles, applicationCredential } = t;
   const body: Record<string, unknown> = {
     methods: claims.methods,
     user: {
@@ -51,7 +54,12 @@ function tokenBody(t: Omit<IssuedToken, 'token'>, publicUrl: string, region: str
     body.is_domain = false;
     body.roles = roles.map((r) => ({ id: r.id, name: r.name }));
     body.catalog = catalog(publicUrl, region);
+  } else if (scopeDomain) {
+    body.domain = { id: scopeDomain.id, name: scopeDomain.name };
+    body.roles = roles.map((r) => ({ id: r.id, name: r.name }));
+    body.catalog = catalog(publicUrl, region);
   }
+  if (applicationCredential) body.application_credential = applicationCredential;
   return { token: body };
 }
 
@@ -68,20 +76,33 @@ function parseAuthRequest(
   body: unknown,
 ):
   | { method: 'password'; auth: PasswordAuth }
-  | { method: 'token'; token: string; scope: PasswordAuth['scope'] } {
+  | { method: 'token'; token: string; scope: PasswordAuth['scope'] }
+  | { method: 'application_credential'; auth: AppCredAuth } {
   const auth = (body as { auth?: Record<string, unknown> } | undefined)?.auth;
   const identity = auth?.identity as
-    | { methods?: unknown; password?: { user?: Ref & { password?: unknown } }; token?: { id?: unknown } }
+    | {
+        methods?: unknown;
+        password?: { user?: Ref & { password?: unknown } };
+        token?: { id?: unknown };
+        application_credential?: { id?: unknown; name?: unknown; secret?: unknown; user?: Ref };
+      }
     | undefined;
   if (!identity || !Array.isArray(identity.methods))
     fail('ValidationFailed', "Invalid input for field 'identity': 'methods' is a required property");
-  const scopeRaw = auth!.scope as { project?: Ref } | string | undefined;
-  const scope: PasswordAuth['scope'] =
-    scopeRaw === 'unscoped'
-      ? 'unscoped'
-      : scopeRaw && typeof scopeRaw === 'object' && scopeRaw.project
-        ? { project: ref(scopeRaw.project)! }
-        : undefined;
+  const scopeRaw = auth!.scope as { project?: Ref; domain?: Ref } | string | undefined;
+  let scope: PasswordAuth['scope'];
+  if (scopeRaw === 'unscoped') scope = 'unscoped';
+  else if (scopeRaw && typeof scopeRaw === 'object') {
+    if (scopeRaw.project && scopeRaw.domain)
+      fail('ValidationFailed', 'Scoping to both domain and project is not allowed');
+    if (scopeRaw.project) scope = { project: ref(scopeRaw.project)! };
+    else if (scopeRaw.domain) {
+      const domain = ref(scopeRaw.domain)!;
+      if (!domain.id && !domain.name)
+        fail('ValidationFailed', "Invalid input for field 'scope/domain': id or name is required");
+      scope = { domain: { id: domain.id, name: domain.name } };
+    }
+  }
   const methods = identity!.methods as unknown[];
   if (methods.includes('password')) {
     const u = identity!.password?.user;
@@ -93,6 +114,21 @@ function parseAuthRequest(
     const id = str(identity!.token?.id);
     if (!id) return fail('ValidationFailed', "Invalid input for field 'identity/token/id'");
     return { method: 'token', token: id, scope };
+  }
+  if (methods.includes('application_credential')) {
+    const c = identity!.application_credential;
+    if (!c || typeof c !== 'object')
+      return fail('ValidationFailed', "Invalid input for field 'identity/application_credential'");
+    return {
+      method: 'application_credential',
+      auth: {
+        id: str(c.id),
+        name: str(c.name),
+        secret: str(c.secret),
+        user: c.user && typeof c.user === 'object' ? ref(c.user) : undefined,
+        scopeRequested: scope !== undefined,
+      },
+    };
   }
   return fail('Unauthorized', 'Attempted to authenticate with an unsupported method.');
 }
@@ -128,7 +164,9 @@ export function registerKeystoneRoutes(
       const issued =
         parsed.method === 'password'
           ? await identity.authenticatePassword(parsed.auth)
-          : await identity.rescope(await identity.validate(parsed.token), parsed.scope);
+          : parsed.method === 'application_credential'
+            ? await identity.authenticateApplicationCredential(parsed.auth)
+            : await identity.rescope(await identity.validate(parsed.token), parsed.scope);
       return reply
         .code(201)
         .header('x-subject-token', issued.token)
@@ -160,6 +198,32 @@ export function registerKeystoneRoutes(
       await identity.revoke(claims);
       return reply.code(204).send();
     },
+  );
+
+  app.get(
+    '/v3/auth/projects',
+    { config: { auth: 'token' }, schema: { tags, summary: 'Projects the token may be scoped to' } },
+    async (request) =>
+      collection(
+        'projects',
+        (await identity.admin.projectsForToken(await tokenCaller(request, identity))).map((p) =>
+          projectView(p, publicUrlOf()),
+        ),
+        `${publicUrlOf()}/v3/auth/projects`,
+      ),
+  );
+
+  app.get(
+    '/v3/auth/domains',
+    { config: { auth: 'token' }, schema: { tags, summary: 'Domains the token may be scoped to' } },
+    async (request) =>
+      collection(
+        'domains',
+        (await identity.admin.domainsForToken(await tokenCaller(request, identity))).map((d) =>
+          domainView(d, publicUrlOf()),
+        ),
+        `${publicUrlOf()}/v3/auth/domains`,
+      ),
   );
 
   app.get(
