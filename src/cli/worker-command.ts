@@ -43,7 +43,6 @@ export async function runWorker(config: Config, argv: string[]): Promise<void> {
     throw err;
   }
   const worker = startWorkers({ db, config, log, worker: { concurrency } });
-  log.info({ worker: worker.id, kinds: worker.kinds, concurrency }, 'worker started');
 
   let signals = 0;
   const stop = (signal: string) => {
@@ -62,4 +61,7 @@ export async function runWorker(config: Config, argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Announced only once the signal handlers are in place: a supervisor that
+  // stops the worker as soon as it reads this line must get the graceful path.
+  log.info({ worker: worker.id, kinds: worker.kinds, concurrency }, 'worker started');
 }
