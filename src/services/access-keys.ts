@@ -2,7 +2,11 @@ import { randomInt } from 'node:crypto';
 import type { Clock } from '../adapters/clock.ts';
 import type { AccessKeyRepository, AccessKeyRow } from '../adapters/db/access-key-repository.ts';
 import type { IdentityRepository } from '../adapters/db/identity-repository.ts';
-import { parseAuthorization, verifySignature, type HeaderMap } from '../adapters/identity/aksk-signature.ts';
+import {
+  parseAuthorization,
+  verifySignature,
+  type SignedRequest,
+} from '../adapters/identity/aksk-signature.ts';
 import type { SecretBox } from '../adapters/identity/secret-box.ts';
 import type { TokenClaims } from '../adapters/identity/tokens.ts';
 import { ROLES, type RequestContext, type Role } from '../domain/context.ts';
@@ -21,16 +25,11 @@ export interface AccessKeyView {
   last_use_time: string | null;
 }
 
-/** A request as it arrived, for signature checking. */
-export interface SignedRequest {
-  method: string;
-  rawPath: string;
-  rawQuery: string;
-  headers: HeaderMap;
-  body: Buffer | 'unsigned';
+/** A request as it arrived, for signature checking; the secret and the clock are the service's. */
+export type ReceivedSignedRequest = Omit<SignedRequest, 'secretKey' | 'now' | 'maxSkewSeconds'> & {
   requestId: string;
   region: string;
-}
+};
 
 const AK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 const SK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -142,7 +141,7 @@ export class AccessKeyService {
    * X-Project-Id (it must belong to the key owner's account and the owner must
    * hold a role on it); without it, from the owner's default project or only project.
    */
-  async authenticate(req: SignedRequest): Promise<RequestContext> {
+  async authenticate(req: ReceivedSignedRequest): Promise<RequestContext> {
     const authorization = req.headers.authorization;
     const parsed = parseAuthorization(typeof authorization === 'string' ? authorization : undefined);
     if (!parsed.ok) return unauthorized(`Incorrect IAM authentication information: ${parsed.detail}`);

@@ -9,7 +9,6 @@
  * with /usr/bin first in PATH, an environment built from scratch and a
  * temporary HOME (see openstack-cli.test.ts).
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -17,62 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
+import { baseEnv, json, keystoneEnv, ok, OPENSTACK, run as runCli } from '../helpers/openstack-cli.ts';
 
-const OPENSTACK = '/usr/bin/openstack';
-/** One CLI call takes 1-3 s; this only stops a hung client. */
-const CLI_TIMEOUT_MS = 60_000;
+const run = (args: string[], env: Record<string, string>) => runCli(OPENSTACK, args, env);
+const passwordEnv = keystoneEnv;
+
 const TEST_TIMEOUT_MS = 180_000;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      OPENSTACK,
-      args,
-      { env, timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') {
-          reject(new Error(`openstack ${args.join(' ')} did not finish: ${err.message}\n${stderr}`));
-          return;
-        }
-        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-      },
-    );
-    // OSC cannot run with stdin closed; an empty pipe is what it gets.
-    child.stdin?.end();
-  });
-}
-
-function ok(r: CliResult, what: string): string {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r.stdout;
-}
-
-const json = <T>(r: CliResult, what: string): T => JSON.parse(ok(r, what)) as T;
-
-function baseEnv(home: string): Record<string, string> {
-  return { PATH: `/usr/bin:/bin:${process.env.PATH ?? ''}`, HOME: home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
-}
-
-function passwordEnv(url: string, home: string, user: string, password: string, project: string) {
-  return {
-    ...baseEnv(home),
-    OS_AUTH_URL: `${url}/v3`,
-    OS_IDENTITY_API_VERSION: '3',
-    OS_USERNAME: user,
-    OS_PASSWORD: password,
-    OS_PROJECT_NAME: project,
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-    OS_REGION_NAME: 'RegionOne',
-    OS_INTERFACE: 'public',
-  };
-}
 
 type Row = Record<string, unknown>;
 

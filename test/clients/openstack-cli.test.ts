@@ -10,7 +10,6 @@
  *
  * scripts/system-deps.sh installs python3-openstackclient and python3-glanceclient.
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -18,89 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, startTestServer, type TestServer } from '../helpers/server.ts';
+import { baseEnv, GLANCE, keystoneEnv, ok, OPENSTACK, run } from '../helpers/openstack-cli.ts';
 
-const OPENSTACK = '/usr/bin/openstack';
-const GLANCE = '/usr/bin/glance';
-/** One CLI call takes 1-3 s; this only stops a hung client. */
-const CLI_TIMEOUT_MS = 60_000;
 const TEST_TIMEOUT_MS = 120_000;
 const IMAGE_BYTES = 3 * 1024 * 1024 + 123;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOptions {
-  /**
-   * Run with standard input closed. Both clients read image data from stdin when
-   * it is not a terminal (an empty pipe uploads 0 bytes); glanceclient creates a
-   * record without data only when stdin is closed. OSC cannot run with it closed
-   * (sys.stdin is None), so by default the child gets an empty pipe.
-   */
-  closeStdin?: boolean;
-}
-
-function run(
-  file: string,
-  args: string[],
-  env: Record<string, string>,
-  options: RunOptions = {},
-): Promise<CliResult> {
-  const [cmd, argv] = options.closeStdin
-    ? ['/bin/sh', ['-c', 'exec "$@" <&-', 'sh', file, ...args]]
-    : [file, args];
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      cmd,
-      argv,
-      { env, timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        // A number is the client's exit status; anything else (ENOENT, killed by the timeout) is not an answer.
-        if (err && typeof err.code !== 'number') {
-          reject(new Error(`${file} ${args.join(' ')} did not finish: ${err.message}\n${stderr}`));
-          return;
-        }
-        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-      },
-    );
-    child.stdin?.end();
-  });
-}
-
-/** The output of a call that must succeed; a failure shows what the client said. */
-function ok(r: CliResult, what: string): string {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** The environment both clients get: /usr/bin first, nothing inherited but PATH. */
-function baseEnv(home: string): Record<string, string> {
-  return { PATH: `/usr/bin:/bin:${process.env.PATH ?? ''}`, HOME: home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
-}
-
-/** Keystone v3 password authentication through the server's own /v3/auth/tokens. */
-function keystoneEnv(
-  url: string,
-  home: string,
-  user: string,
-  password: string,
-  project: string,
-): Record<string, string> {
-  return {
-    ...baseEnv(home),
-    OS_AUTH_URL: `${url}/v3`,
-    OS_IDENTITY_API_VERSION: '3',
-    OS_USERNAME: user,
-    OS_PASSWORD: password,
-    OS_PROJECT_NAME: project,
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PROJECT_DOMAIN_NAME: 'Default',
-    OS_REGION_NAME: 'RegionOne',
-    OS_INTERFACE: 'public',
-  };
-}
 
 /**
  * glanceclient's `Property | Value` table as a map. Long values wrap onto rows
