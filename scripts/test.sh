@@ -8,6 +8,7 @@ bash scripts/system-deps.sh
 if [ "${IMS_TEST_SKIP_STATIC:-}" != 1 ]; then
   echo "== tsc --noEmit"; npx tsc --noEmit
   echo "== eslint"; npx eslint --max-warnings 0 .
+  echo "== prettier --check"; npx prettier --check --log-level warn .
 fi
 echo "== vitest (database: ${IMS_TEST_DB:-sqlite})"
 exec npx vitest run "$@"
