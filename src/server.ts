@@ -19,6 +19,7 @@ import { checkHealth } from './services/health.ts';
 import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
 import { ImageService } from './services/images.ts';
+import { MemberService } from './services/members.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -55,6 +56,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const jobs = new JobService(repos, clock, () => worker?.wake());
     const images = new ImageService(repos, store, clock);
     const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
+    const members = new MemberService(repos, images, clock);
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -70,6 +72,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       jobs,
       images,
       imageData,
+      members,
       metrics,
       health: () => checkHealth(() => ping(db), store),
       logger: options.logger ?? true,

@@ -9,6 +9,7 @@ import type { IdentityService } from '../services/identity.ts';
 import type { ImageDataService } from '../services/image-data.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
+import type { MemberService } from '../services/members.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
@@ -18,6 +19,7 @@ import { registerKeystoneRoutes } from './identity/keystone-routes.ts';
 import type { Metrics } from './metrics.ts';
 import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
+import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 
 export interface AppDeps {
@@ -27,6 +29,7 @@ export interface AppDeps {
   jobs: JobService;
   images: ImageService;
   imageData: ImageDataService;
+  members: MemberService;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
@@ -206,6 +209,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerCredentialRoutes(app, deps.accessKeys);
   registerImsJobRoutes(app, deps.jobs);
   registerImageRoutes(app, deps.images, deps.imageData);
+  registerMemberRoutes(app, deps.members);
 
   app.get(
     '/healthz',

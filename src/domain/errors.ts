@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   PayloadTooLarge: { status: 413, ims: 'IMG.0059' },
   QuotaExceeded: { status: 413, ims: 'IMG.0015' },
   TooManyTags: { status: 413, ims: 'IMG.0116' },
+  TooManyMembers: { status: 413, ims: 'IMG.0088' },
   RangeNotSatisfiable: { status: 416, ims: 'IMG.0001' },
   UnsupportedMediaType: { status: 415, ims: 'IMG.0001' },
   UploadFailed: { status: 400, ims: 'IMG.0057' },

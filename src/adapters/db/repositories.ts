@@ -4,6 +4,7 @@ import { BlobRepository } from './blob-repository.ts';
 import { IdentityRepository } from './identity-repository.ts';
 import { ImageRepository } from './image-repository.ts';
 import { JobRepository } from './job-repository.ts';
+import { MemberRepository } from './member-repository.ts';
 
 /** Every repository over one connection or one transaction. */
 export class Repositories {
@@ -11,12 +12,14 @@ export class Repositories {
   readonly blobs: BlobRepository;
   readonly identity: IdentityRepository;
   readonly jobs: JobRepository;
+  readonly members: MemberRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
     this.blobs = new BlobRepository(db);
     this.identity = new IdentityRepository(db);
     this.jobs = new JobRepository(db);
+    this.members = new MemberRepository(db);
   }
 
   /** Runs the work in one transaction; repositories passed in see only its writes. */
