@@ -76,8 +76,23 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Dom
   for (const [k, v] of Object.entries(err.details.headers ?? {})) void reply.header(k, v);
   if (err.status === 401 && dialect !== 'ims')
     void reply.header('www-authenticate', `Keystone uri="${request.protocol}://${request.host}/v3"`);
+  if (dialect === 'glance' && !acceptsJson(request)) {
+    // As Glance (webob) does for clients that do not ask for JSON: glanceclient
+    // sends Accept: */* and reads every value of a JSON error body as an object,
+    // so a JSON body would turn each of its errors into a Python traceback.
+    const reason = REASONS[err.status] ?? 'Error';
+    return reply
+      .code(err.status)
+      .type('text/plain; charset=utf-8')
+      .send(`${err.status} ${reason}\n\n${err.message}\n\nRequest id: ${request.id}\n`);
+  }
   return reply
     .code(err.status)
     .type('application/json')
     .send(errorBody(dialect, err, request.id));
+}
+
+function acceptsJson(request: FastifyRequest): boolean {
+  const accept = request.headers.accept;
+  return typeof accept === 'string' && /application\/(json|[\w.+-]*\+json)/i.test(accept);
 }

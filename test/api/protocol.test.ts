@@ -59,6 +59,19 @@ describe(`discovery, health and operations (${TEST_DB})`, () => {
     );
   });
 
+  it('answers glanceclient (Accept: */*) with plain-text errors, as Glance does', async () => {
+    const res = await s.request('GET', '/v2/images/00000000-0000-4000-8000-000000000000', {
+      token: user.token,
+      headers: { accept: '*/*' },
+    });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toContain('404 Not Found');
+    expect(text).toContain('No image found');
+    expect(text).toContain(res.headers.get('x-openstack-request-id')!);
+  });
+
   it('renders unknown routes as Glance 404s with the request id', async () => {
     const res = await s.request('GET', '/v2/nothing-here', { token: user.token });
     expect(res.status).toBe(404);

@@ -45,7 +45,11 @@ const createImage = async (diskFormat: string | null) => {
 const upload = async (id: string, file: string) =>
   fetch(`${s.url}/v2/images/${id}/file`, {
     method: 'PUT',
-    headers: { 'x-auth-token': owner.token, 'content-type': 'application/octet-stream' },
+    headers: {
+      'x-auth-token': owner.token,
+      'content-type': 'application/octet-stream',
+      accept: 'application/json',
+    },
     body: await fs.readFile(path.join(dir, file)),
   });
 const show = async (id: string) =>

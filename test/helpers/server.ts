@@ -129,6 +129,8 @@ export async function startTestServer(
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       const token = opts.token === undefined ? admin.token : opts.token;
       if (token) headers['x-auth-token'] = token;
+      // As openstacksdk does; glanceclient's Accept: */* gets plain-text errors (see protocol.test.ts).
+      headers.accept ??= 'application/json';
       let body: string | undefined;
       if (opts.body !== undefined) {
         body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
