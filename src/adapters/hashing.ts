@@ -27,7 +27,7 @@ parentPort.on('message', (msg) => {
 /** Below this much data a thread costs more than it saves. */
 const INLINE_LIMIT = 4 * 1024 * 1024;
 /** Bytes handed to the worker and not yet hashed; above it the stream waits (bounded memory). */
-const MAX_IN_FLIGHT = 16 * 1024 * 1024;
+const MAX_IN_FLIGHT = 4 * 1024 * 1024;
 
 class Md5OnWorker {
   private readonly worker = new Worker(MD5_WORKER_SOURCE, { eval: true });

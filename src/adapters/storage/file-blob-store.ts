@@ -9,7 +9,7 @@ import { assertValidKey, BlobNotFoundError } from './blob-store.ts';
 import type { BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
 
 /** Bytes buffered ahead of the disk while an upload streams in. */
-const WRITE_BUFFER_BYTES = 8 * 1024 * 1024;
+const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
 /** Large reads: fewer system calls and socket writes per GiB downloaded. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
