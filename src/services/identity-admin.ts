@@ -151,7 +151,12 @@ export class IdentityAdminService {
   async listProjects(caller: Caller, q: Query): Promise<ProjectRow[]> {
     const filters = defined({ domainId: q.domain_id, name: q.name, ...enabledFilter(q) });
     if (this.isAdmin(caller)) return this.repo.listProjects(filters);
-    return this.repo.listProjects({ ...filters, memberUserId: caller.userId });
+    const own = await this.repo.listProjects({ ...filters, memberUserId: caller.userId });
+    // Keystone refuses list_projects to non-admins; the OpenStack CLI's lookup of a project by
+    // name then falls back to the id it was given (`image remove project <id>` needs that).
+    // Listing one's own projects stays allowed: the Huawei SDK finds its project id that way.
+    if (own.length === 0 && q.name !== undefined) forbidden('list_projects');
+    return own;
   }
 
   async getProject(caller: Caller, id: string): Promise<ProjectRow> {

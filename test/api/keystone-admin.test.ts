@@ -949,3 +949,18 @@ describe(`Keystone v3 admin API (${TEST_DB})`, () => {
     });
   });
 });
+
+describe(`GET /v3/projects?name= for non-admins (${TEST_DB})`, () => {
+  it("lists one's own project by name, and refuses the lookup of any other as Keystone does", async () => {
+    const mine = await s.tokenFor(uniq('own'), uniq('looker'), 'member');
+    const other = await s.tokenFor(uniq('other'), uniq('someone'), 'member');
+    const ownName = (await call('GET', `/v3/projects/${mine.projectId}`, 200)).project.name;
+    const found = await call('GET', `/v3/projects?name=${encodeURIComponent(ownName)}`, 200, {
+      token: mine.token,
+    });
+    expect(found.projects.map((p: Json) => p.id)).toEqual([mine.projectId]);
+    // The OpenStack CLI then uses the id it was given (`image remove project <id>`).
+    const refused = await call('GET', `/v3/projects?name=${other.projectId}`, 403, { token: mine.token });
+    expectKeystoneError(refused, 403);
+  });
+});
