@@ -3,6 +3,9 @@ import { DomainError } from './errors.ts';
 export const ROLES = ['admin', 'member', 'reader'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** Whether a role name is one the policy knows (operators may define others). */
+export const isRole = (name: string): name is Role => (ROLES as readonly string[]).includes(name);
+
 /** The caller, resolved once per request by the identity layer. */
 export interface RequestContext {
   requestId: string;

@@ -9,7 +9,7 @@ import {
 } from '../adapters/identity/aksk-signature.ts';
 import type { SecretBox } from '../adapters/identity/secret-box.ts';
 import type { TokenClaims } from '../adapters/identity/tokens.ts';
-import { ROLES, type RequestContext, type Role } from '../domain/context.ts';
+import { isRole, type RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import { impliedRoles } from './identity.ts';
 
@@ -173,9 +173,7 @@ export class AccessKeyService {
       accountId: user.domain_id,
       projectId,
       userId: user.id,
-      roles: impliedRoles(roles.map((r) => r.name)).filter((r): r is Role =>
-        (ROLES as readonly string[]).includes(r),
-      ),
+      roles: impliedRoles(roles.map((r) => r.name)).filter(isRole),
       via: 'aksk',
     };
   }

@@ -9,7 +9,7 @@ import type {
   UserRow,
 } from '../adapters/db/identity-repository.ts';
 import { hashPassword, verifyPassword } from '../adapters/identity/passwords.ts';
-import { ROLES } from '../domain/context.ts';
+import { isRole } from '../domain/context.ts';
 import { fail } from '../domain/errors.ts';
 import {
   noHierarchy,
@@ -346,8 +346,7 @@ export class IdentityAdminService {
     this.requireAdmin(caller, 'delete_role');
     await this.repo.transaction(async (repo) => {
       const role = (await repo.roleById(id)) ?? notFound('role', id);
-      if ((ROLES as readonly string[]).includes(role.name))
-        fail('Forbidden', `The built-in role ${role.name} cannot be deleted.`);
+      if (isRole(role.name)) fail('Forbidden', `The built-in role ${role.name} cannot be deleted.`);
       for (const a of await repo.assignmentsOfRole(id)) await this.revoke(repo, a.userId, a.scopeId);
       await repo.deleteRole(id);
     });

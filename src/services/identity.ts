@@ -9,7 +9,7 @@ import type {
 } from '../adapters/db/identity-repository.ts';
 import { generatePassword, hashPassword, verifyPassword } from '../adapters/identity/passwords.ts';
 import { TokenSigner, type TokenClaims } from '../adapters/identity/tokens.ts';
-import { ROLES, type RequestContext, type Role } from '../domain/context.ts';
+import { isRole, ROLES, type RequestContext, type Role } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import { ApplicationCredentialService, type AppCredAuth } from './application-credentials.ts';
 import { IdentityAdminService } from './identity-admin.ts';
@@ -321,7 +321,7 @@ export class IdentityService {
       accountId: claims.domainId,
       projectId: claims.projectId,
       userId: claims.userId,
-      roles: claims.roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r)),
+      roles: claims.roles.filter(isRole),
       via: 'token',
       tokenId: claims.jti,
     };
