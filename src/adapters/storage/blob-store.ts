@@ -23,6 +23,16 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<{ key: string; size: number }>;
   /** Cheap liveness probe for /healthz. */
   ping(): Promise<void>;
+  /**
+   * Discards uploads that nobody committed or aborted (the client vanished, the process died) and
+   * that saw no write for `olderThanMs`. Returns how many were discarded.
+   */
+  purgeStaleUploads(olderThanMs: number): Promise<number>;
+  /**
+   * A URL from which anyone holding it may GET the object for `ttlSeconds`, for stores that can
+   * serve downloads themselves (S3). Absent on stores that cannot.
+   */
+  presignedUrl?(key: string, ttlSeconds: number): Promise<string>;
 }
 
 /** Inclusive on both ends, as HTTP Range is. */
@@ -51,5 +61,12 @@ export class BlobNotFoundError extends Error {
 export function assertValidKey(key: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/.test(key) || key.length > 512) {
     throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+  }
+}
+
+/** Like assertValidKey, but the last segment may be partial or empty ("images/", "images/ab", ""). */
+export function assertValidPrefix(prefix: string): void {
+  if (!/^([A-Za-z0-9][A-Za-z0-9._-]*\/)*([A-Za-z0-9][A-Za-z0-9._-]*)?$/.test(prefix) || prefix.length > 512) {
+    throw new Error(`invalid blob key prefix: ${JSON.stringify(prefix)}`);
   }
 }

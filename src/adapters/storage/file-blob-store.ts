@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { assertValidKey, BlobNotFoundError } from './blob-store.ts';
+import { assertValidKey, assertValidPrefix, BlobNotFoundError } from './blob-store.ts';
 import type { BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
 
 /** Bytes buffered ahead of the disk while an upload streams in. */
@@ -281,13 +281,6 @@ class FileBlobWriter implements BlobWriter {
       }
     })();
     return this.#discarding;
-  }
-}
-
-/** Like assertValidKey, but the last segment may be partial or empty ("images/", "images/ab", ""). */
-function assertValidPrefix(prefix: string): void {
-  if (!/^([A-Za-z0-9][A-Za-z0-9._-]*\/)*([A-Za-z0-9][A-Za-z0-9._-]*)?$/.test(prefix) || prefix.length > 512) {
-    throw new Error(`invalid blob key prefix: ${JSON.stringify(prefix)}`);
   }
 }
 

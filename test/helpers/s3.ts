@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { S3BlobStore, type S3BlobStoreOptions } from '../../src/adapters/storage/s3-blob-store.ts';
+
+/** The S3 server the tests use, as `eval "$(../shared/services/s3-up.sh)"` describes it. */
+export interface S3TestServer {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
+}
+
+/**
+ * The S3 server from the environment, or null when none is configured. In CI (CI set) a missing
+ * server is an error, not a reason to skip: the S3 tests must run there (.ci/run starts one).
+ */
+export function s3TestServer(): S3TestServer | null {
+  const env = process.env;
+  if (!env.S3_ENDPOINT) {
+    if (env.CI) {
+      throw new Error(
+        'CI must run the S3 tests, but S3_ENDPOINT is not set: run eval "$(../shared/services/s3-up.sh)" first',
+      );
+    }
+    return null;
+  }
+  return {
+    endpoint: env.S3_ENDPOINT,
+    region: env.S3_REGION ?? 'us-east-1',
+    accessKeyId: env.S3_ACCESS_KEY_ID ?? '',
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? '',
+    bucket: env.IMS_TEST_S3_BUCKET ?? 'ims-test',
+  };
+}
+
+/** Store options for the test server; each call gets its own key prefix unless one is given. */
+export function s3StoreOptions(
+  server: S3TestServer,
+  extra: Partial<S3BlobStoreOptions> = {},
+): S3BlobStoreOptions {
+  return {
+    bucket: server.bucket,
+    region: server.region,
+    endpoint: server.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    keyPrefix: `test-${randomUUID()}/`,
+    ...extra,
+  };
+}
+
+/** Creates the test bucket if needed (several test files may race to do it). */
+export async function ensureTestBucket(store: S3BlobStore): Promise<void> {
+  try {
+    await store.client.send(new CreateBucketCommand({ Bucket: store.bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  }
+}
+
+/** Deletes every object and aborts every upload under the store's prefix. */
+export async function emptyTestStore(store: S3BlobStore): Promise<void> {
+  await store.purgeStaleUploads(-60_000);
+  for await (const { key } of store.list('')) await store.delete(key);
+}
