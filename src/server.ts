@@ -1,11 +1,11 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.ts';
 import { systemClock, type Clock } from './adapters/clock.ts';
 import { migrate, openDatabase, ping, type Db } from './adapters/db/database.ts';
 import { Repositories } from './adapters/db/repositories.ts';
-import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
+import type { BlobStore } from './adapters/storage/blob-store.ts';
+import { createBlobStore, s3StoreOptions } from './adapters/storage/create-blob-store.ts';
 import { AccessKeyRepository } from './adapters/db/access-key-repository.ts';
 import { loadMasterKey } from './adapters/identity/master-key.ts';
 import { SecretBox } from './adapters/identity/secret-box.ts';
@@ -24,11 +24,16 @@ import { MemberService } from './services/members.ts';
 export interface Server {
   app: FastifyInstance;
   db: Db;
+  store: BlobStore;
   identity: IdentityService;
   /** The admin password when this start generated it (first start without IMS_ADMIN_PASSWORD). */
   generatedAdminPassword: string | null;
   close(): Promise<void>;
 }
+
+/** Uploads that received nothing for this long are dead (client gone, process killed): their bytes are freed. */
+const STALE_UPLOAD_AGE_MS = 24 * 3600_000;
+const STALE_UPLOAD_SWEEP_MS = 3600_000;
 
 export interface ServerOptions {
   logger?: boolean;
@@ -44,9 +49,11 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await migrate(db);
     const repos = new Repositories(db.kysely);
-    const storeRoot = path.join(config.dataDir, 'images');
-    await mkdir(storeRoot, { recursive: true });
-    const store = new FileBlobStore(storeRoot);
+    const store = await createBlobStore(
+      config.store === 's3' && config.s3
+        ? { driver: 's3', options: s3StoreOptions(config.s3) }
+        : { driver: 'file', root: path.join(config.dataDir, 'images') },
+    );
     const metrics = new Metrics();
     const identity = new IdentityService(repos.identity, clock, config);
     const { generatedPassword } = await identity.bootstrap(config.adminPassword);
@@ -55,7 +62,14 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake());
     const images = new ImageService(repos, store, clock);
-    const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
+    const imageData = new ImageDataService(
+      repos,
+      images,
+      store,
+      clock,
+      { ...config, presignedDownloadTtlSeconds: config.s3?.presignedDownloadTtlSeconds ?? null },
+      metrics,
+    );
     const members = new MemberService(repos, images, clock);
 
     // With the embedded database this process is the only one: whatever was
@@ -78,12 +92,22 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       logger: options.logger ?? true,
     });
     if (options.worker) worker = startWorkers({ db, config, clock, log: app.log });
+    // Other processes may be uploading through the same store: only uploads idle for long are dead.
+    // Object stores have no lifecycle rule we can count on (Swift has none), so we sweep ourselves.
+    const sweeper = setInterval(() => {
+      store.purgeStaleUploads(STALE_UPLOAD_AGE_MS).catch((err: unknown) => {
+        app.log.warn({ err }, 'purging stale uploads failed');
+      });
+    }, STALE_UPLOAD_SWEEP_MS).unref();
+
     return {
       app,
       db,
+      store,
       identity,
       generatedAdminPassword: generatedPassword,
       async close() {
+        clearInterval(sweeper);
         await app.close();
         // Jobs in flight get the same grace as requests, then go back to the queue.
         await worker?.stop({ graceMs: 25_000 });

@@ -22,6 +22,29 @@ export interface Config {
   masterKey: Buffer | undefined;
   /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
   metricsAllow: string[];
+  /** Where image data lives: files under the data dir, or an S3-compatible object store. */
+  store: 'file' | 's3';
+  /** Set when store is s3. */
+  s3: S3Settings | undefined;
+}
+
+/** The IMS_S3_* settings. */
+export interface S3Settings {
+  /** Unset: AWS's endpoint for the region. */
+  endpoint: string | undefined;
+  bucket: string;
+  region: string;
+  /** Both unset: the AWS SDK's default credential chain (environment, files, instance role). */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  forcePathStyle: boolean;
+  /** "" or a prefix ending in "/" under which every object is kept, to share a bucket. */
+  keyPrefix: string;
+  partSize: number;
+  concurrency: number;
+  multipartCopyThreshold: number;
+  /** Seconds a presigned download URL is valid; null (the default): downloads are not offloaded. */
+  presignedDownloadTtlSeconds: number | null;
 }
 
 export class ConfigError extends Error {
@@ -31,6 +54,8 @@ export class ConfigError extends Error {
   }
 }
 
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -49,6 +74,14 @@ export function parseSize(text: string): number | null {
   const power = ' KMGTP'.indexOf((m[2] || ' ').toUpperCase());
   const n = Number(m[1]) * 1024 ** power;
   return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Parses `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case). */
+export function parseBoolean(text: string): boolean | null {
+  const t = text.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(t)) return true;
+  if (['false', '0', 'no', 'off'].includes(t)) return false;
+  return null;
 }
 
 /**
@@ -129,6 +162,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
+  const store = (get('IMS_STORE') ?? 'file').toLowerCase();
+  if (store !== 'file' && store !== 's3') problems.push(`IMS_STORE must be file or s3, got "${store}"`);
+  let s3: S3Settings | undefined;
+  if (store === 's3') {
+    s3 = readS3Settings(get, problems);
+  } else {
+    // An S3 setting without IMS_STORE=s3 would silently keep the images on local disk.
+    const stray = Object.keys(env).filter((name) => name.startsWith('IMS_S3_') && get(name) !== undefined);
+    if (stray.length) problems.push(`${stray.sort().join(', ')} set, but IMS_STORE is not s3`);
+  }
+
   if (problems.length) throw new ConfigError(problems);
   return {
     host,
@@ -145,5 +189,74 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
     masterKey,
+    store: store as Config['store'],
+    s3,
+  };
+}
+
+function readS3Settings(get: (name: string) => string | undefined, problems: string[]): S3Settings {
+  const endpoint = get('IMS_S3_ENDPOINT');
+  if (endpoint !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
+    problems.push(`IMS_S3_ENDPOINT must be an http(s) URL without a path, got "${endpoint}"`);
+  }
+  const bucket = get('IMS_S3_BUCKET') ?? '';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(bucket)) {
+    problems.push(`IMS_S3_BUCKET must name a bucket (IMS_STORE is s3), got "${bucket}"`);
+  }
+  const region = get('IMS_S3_REGION') ?? 'us-east-1';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(region))
+    problems.push(`IMS_S3_REGION "${region}" is not a valid region name`);
+  const accessKeyId = get('IMS_S3_ACCESS_KEY_ID');
+  const secretAccessKey = get('IMS_S3_SECRET_ACCESS_KEY');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    problems.push('IMS_S3_ACCESS_KEY_ID and IMS_S3_SECRET_ACCESS_KEY must be set together (or neither)');
+  }
+  const flag = (name: string) => {
+    const text = get(name);
+    const value = text === undefined ? false : parseBoolean(text);
+    if (value === null) problems.push(`${name} must be true or false, got "${text}"`);
+    return value ?? false;
+  };
+  const forcePathStyle = flag('IMS_S3_FORCE_PATH_STYLE');
+  const keyPrefix = get('IMS_S3_KEY_PREFIX') ?? '';
+  if (keyPrefix !== '' && !/^([A-Za-z0-9][A-Za-z0-9._-]*\/){1,8}$/.test(keyPrefix)) {
+    problems.push(
+      `IMS_S3_KEY_PREFIX must be empty or segments ending in "/" such as "ims/", got "${keyPrefix}"`,
+    );
+  }
+  const partSizeSetting = (name: string, fallback: number) => {
+    const text = get(name);
+    const value = text === undefined ? fallback : parseSize(text);
+    if (value === null || value < 5 * MiB || value > 5 * GiB) {
+      problems.push(`${name} must be a size from 5MiB to 5GiB, got "${text}"`);
+    }
+    return value ?? fallback;
+  };
+  const partSize = partSizeSetting('IMS_S3_PART_SIZE', 16 * MiB);
+  const multipartCopyThreshold = partSizeSetting('IMS_S3_MULTIPART_COPY_THRESHOLD', 5 * GiB);
+  const concurrencyText = get('IMS_S3_CONCURRENCY') ?? '4';
+  const concurrency = Number(concurrencyText);
+  if (!/^\d+$/.test(concurrencyText) || concurrency < 1 || concurrency > 64) {
+    problems.push(`IMS_S3_CONCURRENCY must be a number from 1 to 64, got "${concurrencyText}"`);
+  }
+  const presigned = flag('IMS_S3_PRESIGNED_DOWNLOADS');
+  const ttlText = get('IMS_S3_PRESIGNED_TTL');
+  const ttl = ttlText === undefined ? 300 : parseDuration(ttlText);
+  // SigV4 presigned URLs live at most 7 days.
+  if (ttl === null || ttl < 1 || ttl > 7 * 86400) {
+    problems.push(`IMS_S3_PRESIGNED_TTL must be a duration from 1s to 7d, got "${ttlText}"`);
+  }
+  return {
+    endpoint: endpoint?.replace(/\/$/, ''),
+    bucket,
+    region,
+    accessKeyId,
+    secretAccessKey,
+    forcePathStyle,
+    keyPrefix,
+    partSize,
+    concurrency,
+    multipartCopyThreshold,
+    presignedDownloadTtlSeconds: presigned ? (ttl ?? 300) : null,
   };
 }

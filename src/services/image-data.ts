@@ -16,6 +16,7 @@ import type { ImageService } from './images.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
+  | { kind: 'redirect'; image: Image; url: string }
   | { kind: 'data'; image: Image; stream: Readable; range: ByteRange | null; total: number };
 
 /** Observes bytes moving through the data path (metrics). */
@@ -37,7 +38,12 @@ export class ImageDataService {
     private readonly images: ImageService,
     private readonly store: BlobStore,
     private readonly clock: Clock,
-    private readonly limits: { maxImageSize: number; maxVirtualSize: bigint },
+    private readonly limits: {
+      maxImageSize: number;
+      maxVirtualSize: bigint;
+      /** Set: whole-image downloads redirect to a URL of the store valid this long (S3). */
+      presignedDownloadTtlSeconds?: number | null;
+    },
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
   ) {}
 
@@ -128,6 +134,11 @@ export class ImageDataService {
       return { kind: 'empty', image };
     const blob = await this.db.blobs.find(image.blobId);
     if (!blob) return fail('Internal', `The data of image ${id} is missing`);
+    const ttl = this.limits.presignedDownloadTtlSeconds;
+    // Ranges stay with us: the 206/416 answers and their headers are then Glance's, not the store's.
+    if (ttl && this.store.presignedUrl && !rangeRequest) {
+      return { kind: 'redirect', image, url: await this.store.presignedUrl(blob.store_key, ttl) };
+    }
     const total = blob.size;
     const range = rangeRequest ? resolveRange(rangeRequest, total) : null;
     if (rangeRequest && !range) {

@@ -45,6 +45,10 @@ if (!server) {
       const out = await s.client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: fullKey(s, key) }));
       return out.ETag ?? '';
     };
+    const contentTypeOf = async (s: S3BlobStore, key: string) => {
+      const out = await s.client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: fullKey(s, key) }));
+      return out.ContentType;
+    };
     const pending = async (s: S3BlobStore) => {
       const uploads: string[] = [];
       for await (const u of s.pendingUploads()) uploads.push(u.key);
@@ -64,6 +68,8 @@ if (!server) {
       expect(await pending(store)).toEqual([]);
       expect(await etagOf(store, key)).toMatch(/-3"$/);
       expect(sha256(await get(store, key))).toBe(sha256(data));
+      // Not the server's default: glanceclient reads any other type as text.
+      expect(await contentTypeOf(store, key)).toBe('application/octet-stream');
 
       // Ranges inside a part, across part boundaries and at the end.
       for (const [start, end] of [
@@ -87,6 +93,7 @@ if (!server) {
       writer.stream.end(randomBytes(5 * MiB - 1));
       await writer.commit();
       expect(await etagOf(store, 'single')).not.toContain('-');
+      expect(await contentTypeOf(store, 'single')).toBe('application/octet-stream');
       expect(await pending(store)).toEqual([]);
     });
 

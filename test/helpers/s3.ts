@@ -65,3 +65,28 @@ export async function emptyTestStore(store: S3BlobStore): Promise<void> {
   await store.purgeStaleUploads(-60_000);
   for await (const { key } of store.list('')) await store.delete(key);
 }
+
+/**
+ * IMS_* settings for a server on the test S3 server, under a fresh key prefix (in a bucket that
+ * exists). Small parts, so that test-sized images go up as multipart uploads.
+ */
+export async function s3TestEnv(): Promise<Record<string, string>> {
+  const server = s3TestServer();
+  if (!server) throw new Error('S3 tests need S3_ENDPOINT: eval "$(../shared/services/s3-up.sh)" first');
+  const options = s3StoreOptions(server);
+  const probe = new S3BlobStore(options);
+  await ensureTestBucket(probe);
+  probe.client.destroy();
+  return {
+    IMS_STORE: 's3',
+    IMS_S3_ENDPOINT: server.endpoint,
+    IMS_S3_BUCKET: server.bucket,
+    IMS_S3_REGION: server.region,
+    IMS_S3_ACCESS_KEY_ID: server.accessKeyId,
+    IMS_S3_SECRET_ACCESS_KEY: server.secretAccessKey,
+    IMS_S3_FORCE_PATH_STYLE: 'true',
+    IMS_S3_KEY_PREFIX: options.keyPrefix!,
+    IMS_S3_PART_SIZE: '5MiB',
+    IMS_S3_CONCURRENCY: '2',
+  };
+}

@@ -7,12 +7,20 @@ import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServer, type Server } from '../../src/server.ts';
 import type { Clock } from '../../src/adapters/clock.ts';
 import type { Role } from '../../src/domain/context.ts';
+import { S3BlobStore } from '../../src/adapters/storage/s3-blob-store.ts';
+import { emptyTestStore, s3TestEnv } from './s3.ts';
 
 /** Which database the API and repository tests run on: IMS_TEST_DB=sqlite (default) or postgres. */
 export const TEST_DB = (process.env.IMS_TEST_DB ?? 'sqlite') as 'sqlite' | 'postgres';
 const PG_ADMIN_URL = process.env.IMS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** Where the API tests keep image data: IMS_TEST_STORE=file (default) or s3 (the server from s3-up.sh). */
+export const TEST_STORE = (process.env.IMS_TEST_STORE ?? 'file') as 'file' | 's3';
+
 export const ADMIN_PASSWORD = 'test-admin-password';
+
+/** Test servers on S3, by data dir, so that storedFiles can list their objects and uploads. */
+const s3Stores = new Map<string, S3BlobStore>();
 
 /** A fresh PostgreSQL database for one test file; the machine's server keeps what others left. */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -74,12 +82,15 @@ export async function startTestServer(
     IMS_ADMIN_PASSWORD: ADMIN_PASSWORD,
     IMS_DATABASE_URL: database?.url ?? '',
     IMS_LOG_LEVEL: 'silent',
+    // Each server gets its own key prefix in the test bucket.
+    ...(TEST_STORE === 's3' && !env.IMS_STORE ? await s3TestEnv() : {}),
     ...env,
   });
   const server = await createServer(config, {
     logger: false,
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  if (server.store instanceof S3BlobStore) s3Stores.set(dataDir, server.store);
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   const address = server.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -140,6 +151,12 @@ export async function startTestServer(
     },
     async close() {
       await server.close();
+      const s3Store = s3Stores.get(dataDir);
+      if (s3Store) {
+        s3Stores.delete(dataDir);
+        await emptyTestStore(s3Store);
+        s3Store.client.destroy();
+      }
       await database?.drop();
       await fs.rm(dataDir, { recursive: true, force: true });
     },
@@ -147,9 +164,18 @@ export async function startTestServer(
   return ts;
 }
 
-/** Every file left in the store's object and temp folders (to prove nothing leaked). */
+/**
+ * Every file left in the store's object and temp folders (to prove nothing leaked). On S3, the
+ * objects as `images/objects/<key>` and the unfinished multipart uploads as `images/tmp/<key>`.
+ */
 export async function storedFiles(dataDir: string): Promise<string[]> {
   const out: string[] = [];
+  const s3Store = s3Stores.get(dataDir);
+  if (s3Store) {
+    for await (const { key } of s3Store.list('')) out.push(`images/objects/${key}`);
+    for await (const { key } of s3Store.pendingUploads()) out.push(`images/tmp/${key}`);
+    return out.sort();
+  }
   const walk = async (dir: string): Promise<void> => {
     let entries: import('node:fs').Dirent[];
     try {

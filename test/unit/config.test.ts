@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError, loadConfig, parseDuration, parseSize } from '../../src/config/config.ts';
+import { ConfigError, loadConfig, parseBoolean, parseDuration, parseSize } from '../../src/config/config.ts';
 
 const TiB = 1024 ** 4;
 
@@ -34,6 +34,8 @@ describe('loadConfig: defaults', () => {
       metricsAllow: [],
       maxVirtualSize: 4n * BigInt(TiB),
       masterKey: undefined,
+      store: 'file',
+      s3: undefined,
     });
   });
 
@@ -79,6 +81,8 @@ describe('loadConfig: every IMS_* variable', () => {
       metricsAllow: ['192.0.2.10'],
       maxVirtualSize: 2n * BigInt(TiB),
       masterKey: Buffer.alloc(32, 0xab),
+      store: 'file',
+      s3: undefined,
     });
   });
 
@@ -174,6 +178,145 @@ describe('loadConfig: bad values', () => {
       'IMS_PORT must be a port number 0-65535, got "70000"',
     ]);
     expect(problemsOf({ IMS_PORT: '70000', IMS_PUBLIC_URL: 'gopher://x' })).toHaveLength(2);
+  });
+});
+
+describe('loadConfig: the S3 store', () => {
+  const MiB = 1024 ** 2;
+  const GiB = 1024 ** 3;
+
+  it('reads every IMS_S3_* setting', () => {
+    const config = loadConfig({
+      IMS_STORE: 'S3',
+      IMS_S3_ENDPOINT: 'http://127.0.0.1:8080/',
+      IMS_S3_BUCKET: 'images',
+      IMS_S3_REGION: 'eu-west-1',
+      IMS_S3_ACCESS_KEY_ID: 'ims:admin',
+      IMS_S3_SECRET_ACCESS_KEY: 'secret',
+      IMS_S3_FORCE_PATH_STYLE: 'true',
+      IMS_S3_KEY_PREFIX: 'region-a/ims/',
+      IMS_S3_PART_SIZE: '64MiB',
+      IMS_S3_CONCURRENCY: '8',
+      IMS_S3_MULTIPART_COPY_THRESHOLD: '1GiB',
+      IMS_S3_PRESIGNED_DOWNLOADS: 'yes',
+      IMS_S3_PRESIGNED_TTL: '15m',
+    });
+    expect(config.store).toBe('s3');
+    expect(config.s3).toEqual({
+      endpoint: 'http://127.0.0.1:8080',
+      bucket: 'images',
+      region: 'eu-west-1',
+      accessKeyId: 'ims:admin',
+      secretAccessKey: 'secret',
+      forcePathStyle: true,
+      keyPrefix: 'region-a/ims/',
+      partSize: 64 * MiB,
+      concurrency: 8,
+      multipartCopyThreshold: GiB,
+      presignedDownloadTtlSeconds: 900,
+    });
+  });
+
+  it('needs only a bucket; downloads are not offloaded unless asked', () => {
+    expect(loadConfig({ IMS_STORE: 's3', IMS_S3_BUCKET: 'images' }).s3).toEqual({
+      endpoint: undefined,
+      bucket: 'images',
+      region: 'us-east-1',
+      accessKeyId: undefined,
+      secretAccessKey: undefined,
+      forcePathStyle: false,
+      keyPrefix: '',
+      partSize: 16 * MiB,
+      concurrency: 4,
+      multipartCopyThreshold: 5 * GiB,
+      presignedDownloadTtlSeconds: null,
+    });
+    const offloaded = { IMS_STORE: 's3', IMS_S3_BUCKET: 'img', IMS_S3_PRESIGNED_DOWNLOADS: 'on' };
+    expect(loadConfig(offloaded).s3?.presignedDownloadTtlSeconds).toBe(300);
+    expect(
+      loadConfig({ ...offloaded, IMS_S3_PRESIGNED_DOWNLOADS: 'off' }).s3?.presignedDownloadTtlSeconds,
+    ).toBe(null);
+  });
+
+  it('reports every bad S3 setting at once', () => {
+    expect(
+      problemsOf({
+        IMS_STORE: 's3',
+        IMS_S3_ENDPOINT: 'ftp://x/y',
+        IMS_S3_REGION: 'eu west',
+        IMS_S3_ACCESS_KEY_ID: 'only-the-id',
+        IMS_S3_FORCE_PATH_STYLE: 'maybe',
+        IMS_S3_KEY_PREFIX: 'no-slash',
+        IMS_S3_PART_SIZE: '1MiB',
+        IMS_S3_CONCURRENCY: '0',
+        IMS_S3_MULTIPART_COPY_THRESHOLD: '6GiB',
+        IMS_S3_PRESIGNED_DOWNLOADS: '2',
+        IMS_S3_PRESIGNED_TTL: '8d',
+      }),
+    ).toEqual([
+      'IMS_S3_ENDPOINT must be an http(s) URL without a path, got "ftp://x/y"',
+      'IMS_S3_BUCKET must name a bucket (IMS_STORE is s3), got ""',
+      'IMS_S3_REGION "eu west" is not a valid region name',
+      'IMS_S3_ACCESS_KEY_ID and IMS_S3_SECRET_ACCESS_KEY must be set together (or neither)',
+      'IMS_S3_FORCE_PATH_STYLE must be true or false, got "maybe"',
+      'IMS_S3_KEY_PREFIX must be empty or segments ending in "/" such as "ims/", got "no-slash"',
+      'IMS_S3_PART_SIZE must be a size from 5MiB to 5GiB, got "1MiB"',
+      'IMS_S3_MULTIPART_COPY_THRESHOLD must be a size from 5MiB to 5GiB, got "6GiB"',
+      'IMS_S3_CONCURRENCY must be a number from 1 to 64, got "0"',
+      'IMS_S3_PRESIGNED_DOWNLOADS must be true or false, got "2"',
+      'IMS_S3_PRESIGNED_TTL must be a duration from 1s to 7d, got "8d"',
+    ]);
+  });
+
+  it.each([
+    [{ IMS_STORE: 'swift' }, 'IMS_STORE must be file or s3, got "swift"'],
+    [{ IMS_S3_BUCKET: 'images' }, 'IMS_S3_BUCKET set, but IMS_STORE is not s3'],
+    [
+      { IMS_STORE: 'file', IMS_S3_PRESIGNED_DOWNLOADS: 'true', IMS_S3_BUCKET: 'ims', IMS_S3_REGION: ' ' },
+      'IMS_S3_BUCKET, IMS_S3_PRESIGNED_DOWNLOADS set, but IMS_STORE is not s3',
+    ],
+    [
+      { IMS_STORE: 's3', IMS_S3_BUCKET: 'a/b' },
+      'IMS_S3_BUCKET must name a bucket (IMS_STORE is s3), got "a/b"',
+    ],
+    [
+      { IMS_STORE: 's3', IMS_S3_BUCKET: 'ims', IMS_S3_KEY_PREFIX: '../x/' },
+      'IMS_S3_KEY_PREFIX must be empty or segments ending in "/" such as "ims/", got "../x/"',
+    ],
+    [
+      { IMS_STORE: 's3', IMS_S3_BUCKET: 'ims', IMS_S3_ENDPOINT: 'http://s3.local/bucket' },
+      'IMS_S3_ENDPOINT must be an http(s) URL without a path, got "http://s3.local/bucket"',
+    ],
+    [
+      { IMS_STORE: 's3', IMS_S3_BUCKET: 'ims', IMS_S3_CONCURRENCY: '2.5' },
+      'IMS_S3_CONCURRENCY must be a number from 1 to 64, got "2.5"',
+    ],
+    [
+      { IMS_STORE: 's3', IMS_S3_BUCKET: 'ims', IMS_S3_PRESIGNED_TTL: '0s' },
+      'IMS_S3_PRESIGNED_TTL must be a duration from 1s to 7d, got "0s"',
+    ],
+  ])('reports %j', (env, problem) => {
+    expect(problemsOf(env)).toEqual([problem]);
+  });
+});
+
+describe('parseBoolean', () => {
+  it.each([
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['on', true],
+    ['false', false],
+    ['0', false],
+    [' No ', false],
+    ['off', false],
+  ])('reads %j', (text, value) => {
+    expect(parseBoolean(text)).toBe(value);
+  });
+
+  it.each(['', 'y', '2', 'enabled'])('refuses %j', (text) => {
+    expect(parseBoolean(text)).toBeNull();
   });
 });
 

@@ -255,9 +255,18 @@ export class S3BlobStore implements BlobStore {
 
   async presignedUrl(key: string, ttlSeconds: number): Promise<string> {
     assertValidKey(key);
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.#prefix + key }), {
-      expiresIn: ttlSeconds,
-    });
+    return getSignedUrl(
+      this.client,
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: this.#prefix + key,
+        // Whatever type the object was stored with: clients treat anything else as text.
+        ResponseContentType: 'application/octet-stream',
+      }),
+      {
+        expiresIn: ttlSeconds,
+      },
+    );
   }
 
   async #head(key: string): Promise<{ size: number; etag: string | undefined } | null> {

@@ -26,6 +26,12 @@ export interface S3UploadTarget {
   partsPerTier?: number;
 }
 
+/**
+ * Set explicitly: without it a multipart object gets the server's default type (binary/octet-stream
+ * or none), and glanceclient, downloading through a presigned URL, then decodes the image as text.
+ */
+const CONTENT_TYPE = 'application/octet-stream';
+
 /** S3's (and Swift's configured) limits on a multipart upload. */
 const MAX_PARTS = 10_000;
 const MAX_PART_SIZE = 5 * 1024 ** 3;
@@ -129,7 +135,13 @@ export class S3BlobWriter implements BlobWriter {
       } else {
         const body = this.#current?.subarray(0, this.#filled) ?? Buffer.alloc(0);
         await client.send(
-          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }),
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: CONTENT_TYPE,
+          }),
         );
         this.#current = undefined;
       }
@@ -174,7 +186,7 @@ export class S3BlobWriter implements BlobWriter {
     this.#filled = 0;
     const { client, bucket, key } = this.#t;
     this.#uploadId ??= client
-      .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), {
+      .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: CONTENT_TYPE }), {
         abortSignal: this.#cancel.signal,
       })
       .then((out) => {

@@ -159,6 +159,7 @@ export function registerImageRoutes(
         parseRangeHeader(request.headers.range),
       );
       if (result.kind === 'empty') return reply.code(204).send();
+      if (result.kind === 'redirect') return reply.redirect(result.url, 302);
       const { image, stream, range, total } = result;
       void reply.header('content-type', 'application/octet-stream').header('accept-ranges', 'bytes');
       if (range) {

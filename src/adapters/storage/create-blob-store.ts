@@ -1,0 +1,39 @@
+import { mkdir } from 'node:fs/promises';
+import type { S3Settings } from '../../config/config.ts';
+import type { BlobStore } from './blob-store.ts';
+import { FileBlobStore } from './file-blob-store.ts';
+import { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.ts';
+
+/** One store: which driver, and that driver's options. */
+export type BlobStoreSpec = { driver: 'file'; root: string } | { driver: 's3'; options: S3BlobStoreOptions };
+
+/**
+ * Builds a store from its spec. It reads no global configuration, so a deployment with several
+ * named stores calls it once per store.
+ */
+export async function createBlobStore(spec: BlobStoreSpec): Promise<BlobStore> {
+  switch (spec.driver) {
+    case 'file':
+      await mkdir(spec.root, { recursive: true });
+      return new FileBlobStore(spec.root);
+    case 's3':
+      return new S3BlobStore(spec.options);
+  }
+}
+
+/** The S3 driver's options from the IMS_S3_* settings. */
+export function s3StoreOptions(settings: S3Settings): S3BlobStoreOptions {
+  return {
+    bucket: settings.bucket,
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    forcePathStyle: settings.forcePathStyle,
+    ...(settings.accessKeyId && settings.secretAccessKey
+      ? { credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } }
+      : {}),
+    keyPrefix: settings.keyPrefix,
+    partSize: settings.partSize,
+    concurrency: settings.concurrency,
+    multipartCopyThreshold: settings.multipartCopyThreshold,
+  };
+}
