@@ -1,11 +1,10 @@
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.ts';
 import { systemClock, type Clock } from './adapters/clock.ts';
 import { migrate, openDatabase, ping, type Db } from './adapters/db/database.ts';
 import { Repositories } from './adapters/db/repositories.ts';
 import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
+import { createStoreRegistry, type BlobStoreFactory } from './adapters/storage/store-registry.ts';
 import { AccessKeyRepository } from './adapters/db/access-key-repository.ts';
 import { loadMasterKey } from './adapters/identity/master-key.ts';
 import { SecretBox } from './adapters/identity/secret-box.ts';
@@ -18,6 +17,8 @@ import { Metrics } from './api/metrics.ts';
 import { checkHealth } from './services/health.ts';
 import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
+import { ImageImportService } from './services/image-import.ts';
+import { IngestPipeline } from './services/ingest.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
 
@@ -35,6 +36,8 @@ export interface ServerOptions {
   clock?: Clock;
   /** Run job workers in this process too (`ims serve` does unless --no-worker). */
   worker?: boolean;
+  /** Store drivers beyond the built-in `file` (e.g. `s3`), by driver name. */
+  storeFactories?: Record<string, BlobStoreFactory>;
 }
 
 /** The composition root: adapters, services and the HTTP app, wired once. */
@@ -44,9 +47,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await migrate(db);
     const repos = new Repositories(db.kysely);
-    const storeRoot = path.join(config.dataDir, 'images');
-    await mkdir(storeRoot, { recursive: true });
-    const store = new FileBlobStore(storeRoot);
+    const stores = await createStoreRegistry(config.stores, config.dataDir, options.storeFactories);
+    const ingest = new IngestPipeline(stores, config);
     const metrics = new Metrics();
     const identity = new IdentityService(repos.identity, clock, config);
     const { generatedPassword } = await identity.bootstrap(config.adminPassword);
@@ -54,15 +56,17 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake());
-    const images = new ImageService(repos, store, clock);
-    const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
+    const images = new ImageService(repos, stores, clock);
+    const imageData = new ImageDataService(repos, images, stores, ingest, clock, metrics);
+    const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
     const members = new MemberService(repos, images, clock);
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
     if (db.dialect === 'sqlite') {
       await imageData.recoverInterruptedUploads();
-      await store.purgeStaleUploads(0);
+      for (const [, store] of stores.entries())
+        if (store instanceof FileBlobStore) await store.purgeStaleUploads(0);
     }
 
     const app = await buildApp({
@@ -72,12 +76,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       jobs,
       images,
       imageData,
+      imageImport,
       members,
       metrics,
-      health: () => checkHealth(() => ping(db), store),
+      health: () => checkHealth(() => ping(db), stores.default),
       logger: options.logger ?? true,
     });
-    if (options.worker) worker = startWorkers({ db, config, clock, log: app.log });
+    if (options.worker) worker = startWorkers({ db, config, stores, clock, log: app.log });
     return {
       app,
       db,

@@ -22,7 +22,29 @@ export interface Config {
   masterKey: Buffer | undefined;
   /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
   metricsAllow: string[];
+
+  // --- Import, stores and conversion (issue 4) ---------------------------------------------
+  /** Named blob stores (IMS_STORES); the first is the default. */
+  stores: StoreSpec[];
+  /** Disk format imports are converted to (IMS_CONVERT_TO); null: no conversion. */
+  convertTo: ConvertTarget | null;
+  /** Hosts, addresses and CIDRs web-download may reach despite the private-address rule. */
+  webDownloadAllow: string[];
 }
+
+/** One entry of IMS_STORES: `name:driver`. */
+export interface StoreSpec {
+  name: string;
+  driver: string;
+}
+
+/** Disk formats an import may be converted to: those qemu-img writes and IMS accepts. */
+export const CONVERT_TARGETS = ['raw', 'qcow2', 'vmdk', 'vhd', 'vhdx', 'vdi', 'qed'] as const;
+export type ConvertTarget = (typeof CONVERT_TARGETS)[number];
+/** Drivers a store may use; S3 joins when its driver lands. */
+export const STORE_DRIVERS = ['file'] as const;
+/** The store used when IMS_STORES is unset: the file store under <data dir>/images, as before stores had names. */
+export const DEFAULT_STORE_NAME = 'default';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -129,6 +151,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
+  const { stores, convertTo, webDownloadAllow } = importSettings(get, list, problems);
+
   if (problems.length) throw new ConfigError(problems);
   return {
     host,
@@ -145,5 +169,56 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
     masterKey,
+    stores,
+    convertTo,
+    webDownloadAllow,
   };
+}
+
+/** IMS_STORES, IMS_CONVERT_TO and IMS_WEB_DOWNLOAD_ALLOW. */
+function importSettings(
+  get: (name: string) => string | undefined,
+  list: (name: string) => string[],
+  problems: string[],
+): Pick<Config, 'stores' | 'convertTo' | 'webDownloadAllow'> {
+  const stores: StoreSpec[] = [];
+  const storesText = get('IMS_STORES');
+  for (const entry of list('IMS_STORES')) {
+    const m = /^([a-z0-9][a-z0-9_-]{0,62}):([a-z0-9]+)$/i.exec(entry);
+    if (!m) {
+      problems.push(`IMS_STORES entries must be name:driver (e.g. fast:file), got "${entry}"`);
+      continue;
+    }
+    const [, name, driver] = m as unknown as [string, string, string];
+    if (!(STORE_DRIVERS as readonly string[]).includes(driver)) {
+      problems.push(
+        `IMS_STORES: store "${name}" has unknown driver "${driver}" (known: ${STORE_DRIVERS.join(', ')})`,
+      );
+    } else if (stores.some((s) => s.name === name)) {
+      problems.push(`IMS_STORES: store "${name}" is named twice`);
+    } else stores.push({ name, driver });
+  }
+  if (storesText === undefined) stores.push({ name: DEFAULT_STORE_NAME, driver: 'file' });
+  else if (stores.length === 0 && !problems.some((p) => p.startsWith('IMS_STORES')))
+    problems.push('IMS_STORES names no store');
+
+  const convertText = get('IMS_CONVERT_TO')?.toLowerCase();
+  let convertTo: ConvertTarget | null = null;
+  if (convertText !== undefined && convertText !== 'off') {
+    if ((CONVERT_TARGETS as readonly string[]).includes(convertText))
+      convertTo = convertText as ConvertTarget;
+    else if (convertText === 'zvhd' || convertText === 'zvhd2')
+      problems.push(`IMS_CONVERT_TO=${convertText}: format not supported by this deployment (closed format)`);
+    else
+      problems.push(
+        `IMS_CONVERT_TO must be off or one of ${CONVERT_TARGETS.join(', ')}, got "${convertText}"`,
+      );
+  }
+
+  const webDownloadAllow = list('IMS_WEB_DOWNLOAD_ALLOW');
+  for (const entry of webDownloadAllow) {
+    if (!/^[A-Za-z0-9.:_[\]-]+(\/\d{1,3})?$/.test(entry))
+      problems.push(`IMS_WEB_DOWNLOAD_ALLOW entries must be host names, addresses or CIDRs, got "${entry}"`);
+  }
+  return { stores, convertTo, webDownloadAllow };
 }

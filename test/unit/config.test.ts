@@ -34,6 +34,9 @@ describe('loadConfig: defaults', () => {
       metricsAllow: [],
       maxVirtualSize: 4n * BigInt(TiB),
       masterKey: undefined,
+      stores: [{ name: 'default', driver: 'file' }],
+      convertTo: null,
+      webDownloadAllow: [],
     });
   });
 
@@ -63,6 +66,9 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_METRICS_ALLOW: '192.0.2.10',
       IMS_MAX_VIRTUAL_SIZE: '2TiB',
       IMS_MASTER_KEY: 'ab'.repeat(32),
+      IMS_STORES: 'fast:file, bulk:file',
+      IMS_CONVERT_TO: 'QCOW2',
+      IMS_WEB_DOWNLOAD_ALLOW: 'mirror.internal, 10.1.0.0/16,[fd00::1]',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -79,7 +85,32 @@ describe('loadConfig: every IMS_* variable', () => {
       metricsAllow: ['192.0.2.10'],
       maxVirtualSize: 2n * BigInt(TiB),
       masterKey: Buffer.alloc(32, 0xab),
+      stores: [
+        { name: 'fast', driver: 'file' },
+        { name: 'bulk', driver: 'file' },
+      ],
+      convertTo: 'qcow2',
+      webDownloadAllow: ['mirror.internal', '10.1.0.0/16', '[fd00::1]'],
     });
+  });
+
+  it('refuses bad stores, closed or unknown conversion formats, and bad allow-list entries', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ IMS_STORES: 'fast:file,fast:file' })).toMatch(/named twice/);
+    expect(problems({ IMS_STORES: 'fast:s4' })).toMatch(/unknown driver "s4"/);
+    expect(problems({ IMS_STORES: 'fast' })).toMatch(/name:driver/);
+    expect(problems({ IMS_STORES: ',' })).toMatch(/names no store/);
+    expect(problems({ IMS_CONVERT_TO: 'zvhd2' })).toMatch(/format not supported by this deployment/);
+    expect(problems({ IMS_CONVERT_TO: 'iso' })).toMatch(/IMS_CONVERT_TO must be off or one of/);
+    expect(problems({ IMS_CONVERT_TO: 'off' })).toBe('');
+    expect(problems({ IMS_WEB_DOWNLOAD_ALLOW: 'http://x/' })).toMatch(/IMS_WEB_DOWNLOAD_ALLOW/);
   });
 
   it('refuses a master key that is not 32 bytes, and a bad virtual size limit', () => {
