@@ -227,18 +227,23 @@ export async function safeFetch(text: string, o: SafeFetchOptions): Promise<Fetc
     }
     const limited = new BodyLimit(o.maxBytes);
     const idle = o.idleTimeoutMs ?? 60_000;
+    // The first failure wins: a timeout also aborts the response, which must not hide why.
+    const failWith = (err: WebDownloadError) => {
+      if (!limited.destroyed) limited.destroy(err);
+      res.destroy();
+    };
     res.socket?.setTimeout(idle, () =>
-      res.destroy(new WebDownloadError('timeout', `the download stalled for ${idle} ms`)),
+      failWith(new WebDownloadError('timeout', `the download stalled for ${idle} ms`)),
     );
     res.on('error', (err) =>
-      limited.destroy(
+      failWith(
         err instanceof WebDownloadError
           ? err
           : new WebDownloadError('network', `the download broke off: ${err.message}`, { cause: err }),
       ),
     );
     // A body shorter than its Content-Length ends without error in Node: count it here.
-    res.on('aborted', () => limited.destroy(new WebDownloadError('network', 'the download broke off')));
+    res.on('aborted', () => failWith(new WebDownloadError('network', 'the download broke off')));
     res.pipe(limited);
     return { stream: limited, contentLength, url: url.toString() };
   }
