@@ -1,11 +1,12 @@
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.ts';
 import { systemClock, type Clock } from './adapters/clock.ts';
 import { migrate, openDatabase, ping, type Db } from './adapters/db/database.ts';
 import { Repositories } from './adapters/db/repositories.ts';
 import type { BlobStore } from './adapters/storage/blob-store.ts';
-import { createBlobStore, s3StoreOptions } from './adapters/storage/create-blob-store.ts';
+import { s3StoreFactory } from './adapters/storage/create-blob-store.ts';
+import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
+import { createStoreRegistry, type BlobStoreFactory } from './adapters/storage/store-registry.ts';
 import { AccessKeyRepository } from './adapters/db/access-key-repository.ts';
 import { loadMasterKey } from './adapters/identity/master-key.ts';
 import { SecretBox } from './adapters/identity/secret-box.ts';
@@ -18,12 +19,15 @@ import { Metrics } from './api/metrics.ts';
 import { checkHealth } from './services/health.ts';
 import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
+import { ImageImportService } from './services/image-import.ts';
+import { IngestPipeline } from './services/ingest.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
 
 export interface Server {
   app: FastifyInstance;
   db: Db;
+  /** The default store (the first of IMS_STORES). */
   store: BlobStore;
   identity: IdentityService;
   /** The admin password when this start generated it (first start without IMS_ADMIN_PASSWORD). */
@@ -40,6 +44,8 @@ export interface ServerOptions {
   clock?: Clock;
   /** Run job workers in this process too (`ims serve` does unless --no-worker). */
   worker?: boolean;
+  /** Store drivers beyond the built-in `file` (e.g. `s3`), by driver name. */
+  storeFactories?: Record<string, BlobStoreFactory>;
 }
 
 /** The composition root: adapters, services and the HTTP app, wired once. */
@@ -49,11 +55,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await migrate(db);
     const repos = new Repositories(db.kysely);
-    const store = await createBlobStore(
-      config.store === 's3' && config.s3
-        ? { driver: 's3', options: s3StoreOptions(config.s3) }
-        : { driver: 'file', root: path.join(config.dataDir, 'images') },
-    );
+    const factories = { ...(config.s3 ? { s3: s3StoreFactory(config.s3) } : {}), ...options.storeFactories };
+    const stores = await createStoreRegistry(config.stores, config.dataDir, factories);
+    const ingest = new IngestPipeline(stores, config);
     const metrics = new Metrics();
     const identity = new IdentityService(repos.identity, clock, config);
     const { generatedPassword } = await identity.bootstrap(config.adminPassword);
@@ -61,22 +65,25 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake());
-    const images = new ImageService(repos, store, clock);
+    const images = new ImageService(repos, stores, clock);
     const imageData = new ImageDataService(
       repos,
       images,
-      store,
+      stores,
+      ingest,
       clock,
-      { ...config, presignedDownloadTtlSeconds: config.s3?.presignedDownloadTtlSeconds ?? null },
+      { presignedDownloadTtlSeconds: config.s3?.presignedDownloadTtlSeconds ?? null },
       metrics,
     );
+    const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
     const members = new MemberService(repos, images, clock);
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
     if (db.dialect === 'sqlite') {
       await imageData.recoverInterruptedUploads();
-      await store.purgeStaleUploads(0);
+      for (const [, store] of stores.entries())
+        if (store instanceof FileBlobStore) await store.purgeStaleUploads(0);
     }
 
     const app = await buildApp({
@@ -86,24 +93,27 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       jobs,
       images,
       imageData,
+      imageImport,
       members,
       metrics,
-      health: () => checkHealth(() => ping(db), store),
+      health: () => checkHealth(() => ping(db), stores.default),
       logger: options.logger ?? true,
     });
-    if (options.worker) worker = startWorkers({ db, config, clock, log: app.log });
-    // Other processes may be uploading through the same store: only uploads idle for long are dead.
+    if (options.worker) worker = startWorkers({ db, config, stores, clock, log: app.log });
+    // Other processes may be uploading through the same stores: only uploads idle for long are dead.
     // Object stores have no lifecycle rule we can count on (Swift has none), so we sweep ourselves.
     const sweeper = setInterval(() => {
-      store.purgeStaleUploads(STALE_UPLOAD_AGE_MS).catch((err: unknown) => {
-        app.log.warn({ err }, 'purging stale uploads failed');
-      });
+      for (const [name, store] of stores.entries()) {
+        store.purgeStaleUploads(STALE_UPLOAD_AGE_MS).catch((err: unknown) => {
+          app.log.warn({ err, store: name }, 'purging stale uploads failed');
+        });
+      }
     }, STALE_UPLOAD_SWEEP_MS).unref();
 
     return {
       app,
       db,
-      store,
+      store: stores.default,
       identity,
       generatedAdminPassword: generatedPassword,
       async close() {

@@ -7,6 +7,7 @@ import type { HealthReport } from '../services/health.ts';
 import type { AccessKeyService } from '../services/access-keys.ts';
 import type { IdentityService } from '../services/identity.ts';
 import type { ImageDataService } from '../services/image-data.ts';
+import type { ImageImportService } from '../services/image-import.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
@@ -19,6 +20,7 @@ import { registerKeystoneRoutes } from './identity/keystone-routes.ts';
 import type { Metrics } from './metrics.ts';
 import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
+import { registerImportRoutes } from './openstack/import-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 
@@ -29,6 +31,7 @@ export interface AppDeps {
   jobs: JobService;
   images: ImageService;
   imageData: ImageDataService;
+  imageImport: ImageImportService;
   members: MemberService;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
@@ -210,6 +213,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerImsJobRoutes(app, deps.jobs);
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
+  registerImportRoutes(app, deps.imageImport);
 
   app.get(
     '/healthz',

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
 import { migrate, openDatabase } from '../adapters/db/database.ts';
+import { createStoreRegistry } from '../adapters/storage/store-registry.ts';
 import { startWorkers } from '../services/jobs/start.ts';
 import { jsonLogger } from './json-logger.ts';
 
@@ -42,7 +43,8 @@ export async function runWorker(config: Config, argv: string[]): Promise<void> {
     await db.close();
     throw err;
   }
-  const worker = startWorkers({ db, config, log, worker: { concurrency } });
+  const stores = await createStoreRegistry(config.stores, config.dataDir);
+  const worker = startWorkers({ db, config, stores, log, worker: { concurrency } });
 
   let signals = 0;
   const stop = (signal: string) => {

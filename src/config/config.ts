@@ -24,8 +24,16 @@ export interface Config {
   metricsAllow: string[];
   /** Where image data lives: files under the data dir, or an S3-compatible object store. */
   store: 'file' | 's3';
-  /** Set when store is s3. */
+  /** Set when any store uses s3 (IMS_STORE=s3, or an s3 entry in IMS_STORES). */
   s3: S3Settings | undefined;
+
+  // --- Import, stores and conversion (issue 4) ---------------------------------------------
+  /** Named blob stores (IMS_STORES); the first is the default. */
+  stores: StoreSpec[];
+  /** Disk format imports are converted to (IMS_CONVERT_TO); null: no conversion. */
+  convertTo: ConvertTarget | null;
+  /** Hosts, addresses and CIDRs web-download may reach despite the private-address rule. */
+  webDownloadAllow: string[];
 }
 
 /** The IMS_S3_* settings. */
@@ -46,6 +54,20 @@ export interface S3Settings {
   /** Seconds a presigned download URL is valid; null (the default): downloads are not offloaded. */
   presignedDownloadTtlSeconds: number | null;
 }
+
+/** One entry of IMS_STORES: `name:driver`. */
+export interface StoreSpec {
+  name: string;
+  driver: string;
+}
+
+/** Disk formats an import may be converted to: those qemu-img writes and IMS accepts. */
+export const CONVERT_TARGETS = ['raw', 'qcow2', 'vmdk', 'vhd', 'vhdx', 'vdi', 'qed'] as const;
+export type ConvertTarget = (typeof CONVERT_TARGETS)[number];
+/** Drivers a store may use; every s3 store uses the IMS_S3_* settings, each under its own key prefix. */
+export const STORE_DRIVERS = ['file', 's3'] as const;
+/** The store used when IMS_STORES is unset: the file store under <data dir>/images, as before stores had names. */
+export const DEFAULT_STORE_NAME = 'default';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -164,13 +186,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const store = (get('IMS_STORE') ?? 'file').toLowerCase();
   if (store !== 'file' && store !== 's3') problems.push(`IMS_STORE must be file or s3, got "${store}"`);
+  const { stores, convertTo, webDownloadAllow } = importSettings(
+    get,
+    list,
+    problems,
+    store === 's3' ? 's3' : 'file',
+  );
   let s3: S3Settings | undefined;
-  if (store === 's3') {
+  if (stores.some((spec) => spec.driver === 's3')) {
     s3 = readS3Settings(get, problems);
   } else {
-    // An S3 setting without IMS_STORE=s3 would silently keep the images on local disk.
+    // An S3 setting without an S3 store would silently keep the images on local disk.
     const stray = Object.keys(env).filter((name) => name.startsWith('IMS_S3_') && get(name) !== undefined);
-    if (stray.length) problems.push(`${stray.sort().join(', ')} set, but IMS_STORE is not s3`);
+    if (stray.length)
+      problems.push(`${stray.sort().join(', ')} set, but no store uses s3 (IMS_STORE, IMS_STORES)`);
   }
 
   if (problems.length) throw new ConfigError(problems);
@@ -191,6 +220,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKey,
     store: store as Config['store'],
     s3,
+    stores,
+    convertTo,
+    webDownloadAllow,
   };
 }
 
@@ -201,7 +233,7 @@ function readS3Settings(get: (name: string) => string | undefined, problems: str
   }
   const bucket = get('IMS_S3_BUCKET') ?? '';
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(bucket)) {
-    problems.push(`IMS_S3_BUCKET must name a bucket (IMS_STORE is s3), got "${bucket}"`);
+    problems.push(`IMS_S3_BUCKET must name a bucket (a store uses s3), got "${bucket}"`);
   }
   const region = get('IMS_S3_REGION') ?? 'us-east-1';
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(region))
@@ -259,4 +291,53 @@ function readS3Settings(get: (name: string) => string | undefined, problems: str
     multipartCopyThreshold,
     presignedDownloadTtlSeconds: presigned ? (ttl ?? 300) : null,
   };
+}
+
+/** IMS_STORES, IMS_CONVERT_TO and IMS_WEB_DOWNLOAD_ALLOW. */
+function importSettings(
+  get: (name: string) => string | undefined,
+  list: (name: string) => string[],
+  problems: string[],
+  defaultDriver: 'file' | 's3',
+): Pick<Config, 'stores' | 'convertTo' | 'webDownloadAllow'> {
+  const stores: StoreSpec[] = [];
+  const storesText = get('IMS_STORES');
+  for (const entry of list('IMS_STORES')) {
+    const m = /^([a-z0-9][a-z0-9_-]{0,62}):([a-z0-9]+)$/i.exec(entry);
+    if (!m) {
+      problems.push(`IMS_STORES entries must be name:driver (e.g. fast:file), got "${entry}"`);
+      continue;
+    }
+    const [, name, driver] = m as unknown as [string, string, string];
+    if (!(STORE_DRIVERS as readonly string[]).includes(driver)) {
+      problems.push(
+        `IMS_STORES: store "${name}" has unknown driver "${driver}" (known: ${STORE_DRIVERS.join(', ')})`,
+      );
+    } else if (stores.some((s) => s.name === name)) {
+      problems.push(`IMS_STORES: store "${name}" is named twice`);
+    } else stores.push({ name, driver });
+  }
+  if (storesText === undefined) stores.push({ name: DEFAULT_STORE_NAME, driver: defaultDriver });
+  else if (stores.length === 0 && !problems.some((p) => p.startsWith('IMS_STORES')))
+    problems.push('IMS_STORES names no store');
+
+  const convertText = get('IMS_CONVERT_TO')?.toLowerCase();
+  let convertTo: ConvertTarget | null = null;
+  if (convertText !== undefined && convertText !== 'off') {
+    if ((CONVERT_TARGETS as readonly string[]).includes(convertText))
+      convertTo = convertText as ConvertTarget;
+    else if (convertText === 'zvhd' || convertText === 'zvhd2')
+      problems.push(`IMS_CONVERT_TO=${convertText}: format not supported by this deployment (closed format)`);
+    else
+      problems.push(
+        `IMS_CONVERT_TO must be off or one of ${CONVERT_TARGETS.join(', ')}, got "${convertText}"`,
+      );
+  }
+
+  const webDownloadAllow = list('IMS_WEB_DOWNLOAD_ALLOW');
+  for (const entry of webDownloadAllow) {
+    if (!/^[A-Za-z0-9.:_[\]-]+(\/\d{1,3})?$/.test(entry))
+      problems.push(`IMS_WEB_DOWNLOAD_ALLOW entries must be host names, addresses or CIDRs, got "${entry}"`);
+  }
+  return { stores, convertTo, webDownloadAllow };
 }

@@ -28,6 +28,8 @@ export interface Image {
   tags: string[];
   /** Custom properties (Glance "extra properties"), always strings. */
   properties: Record<string, string>;
+  /** Names of the stores holding the data (Glance multi-store `stores`); empty without data. */
+  stores: string[];
 }
 
 /** Limits that Glance enforces by default and clients expect. */

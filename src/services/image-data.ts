@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
-import { HashingMeter } from '../adapters/hashing.ts';
-import { createInspectionStream } from '../formats/index.ts';
-import type { BlobStore, ByteRange } from '../adapters/storage/blob-store.ts';
+import type { ImageData } from '../adapters/db/image-repository.ts';
+import type { ByteRange } from '../adapters/storage/blob-store.ts';
+import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
+import { expectedFromProperties, type ExpectedHash } from '../domain/expected-hash.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import type { Image } from '../domain/image.ts';
@@ -13,6 +12,7 @@ import { hasReadableData } from '../domain/image-status.ts';
 import { resolveRange, type RangeRequest } from '../domain/byte-range.ts';
 import { assertCanModify } from '../domain/visibility.ts';
 import type { ImageService } from './images.ts';
+import type { IngestedBlob, IngestPipeline } from './ingest.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
@@ -25,33 +25,35 @@ export interface DataPathObserver {
   bytesOut(n: number): void;
 }
 
-const tooLarge = (limit: number) =>
-  new DomainError('PayloadTooLarge', `Image data exceeds the maximum image size of ${limit} bytes`);
-
 /**
- * Image bytes in and out. An upload streams through hashing into an uncommitted
- * blob; only a clean end makes the image `active`, in one conditional update.
+ * Image bytes in and out. An upload streams through the ingest pipeline
+ * (hashes, inspection, expected hashes) into an uncommitted blob; only a clean
+ * end makes the image `active`, in one conditional update.
  */
 export class ImageDataService {
   constructor(
     private readonly db: Repositories,
     private readonly images: ImageService,
-    private readonly store: BlobStore,
+    private readonly stores: StoreRegistry,
+    private readonly ingest: IngestPipeline,
     private readonly clock: Clock,
-    private readonly limits: {
-      maxImageSize: number;
-      maxVirtualSize: bigint;
+    private readonly options: {
       /** Set: whole-image downloads redirect to a URL of the store valid this long (S3). */
       presignedDownloadTtlSeconds?: number | null;
-    },
+    } = {},
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
   ) {}
 
+  /**
+   * PUT /v2/images/{id}/file. `expected` are the hashes the request's headers
+   * declare; those of the image's properties are checked too.
+   */
   async upload(
     ctx: RequestContext,
     id: string,
     body: Readable,
     declaredLength: number | null,
+    expected: readonly ExpectedHash[] = [],
   ): Promise<Image> {
     const image = await this.images.get(ctx, id);
     assertCanModify(ctx, image);
@@ -64,62 +66,30 @@ export class ImageDataService {
     if (!image.diskFormat || !image.containerFormat) {
       fail('ValidationFailed', 'Properties disk_format, container_format must be set prior to saving data.');
     }
-    const limit = this.limits.maxImageSize;
-    if (declaredLength !== null && declaredLength > limit) throw tooLarge(limit);
+    const allExpected = [...expectedFromProperties(image.properties), ...expected];
     if (!(await this.db.images.transition(id, ['queued'], 'saving', this.clock.now().toISOString()))) {
       fail('ImageAlreadyHasData', `Image ${id} is already receiving data`);
     }
-
-    const blobId = randomUUID();
-    const key = `images/${blobId}`;
-    const writer = await this.store.openWriter(key);
-    const meter = new HashingMeter(limit, () => tooLarge(limit));
-    meter.on('data', (chunk: Buffer) => this.observer.bytesIn(chunk.length));
-    const inspection = createInspectionStream({
-      maxVirtualSize: this.limits.maxVirtualSize,
-      declaredFormat: image.diskFormat!,
-    });
+    let blob: IngestedBlob | null = null;
     try {
-      await pipeline(body, meter, inspection, writer.stream);
-      const verdict = inspection.result();
-      if (!verdict.ok) {
-        const reasons = verdict.violations.map((v) => `${v.reason}: ${v.detail}`).join('; ');
-        fail('UploadFailed', `Image data refused as disk_format ${image.diskFormat}: ${reasons}`);
-      }
-      // Opaque formats (zvhd, zvhd2) have no virtual size we can know.
-      const virtualSize = verdict.variant === 'opaque' ? null : Number(verdict.virtualSize);
-      const digests = meter.digests();
-      if (declaredLength !== null && digests.size !== declaredLength) {
-        fail('UploadFailed', `Received ${digests.size} bytes but the request declared ${declaredLength}`);
-      }
-      const { size } = await writer.commit();
+      blob = await this.ingest.ingest({
+        source: body,
+        declaredFormat: image.diskFormat!,
+        declaredLength,
+        expected: allExpected,
+        onBytes: (n) => this.observer.bytesIn(n),
+      });
+      const ingested = blob;
       const now = this.clock.now().toISOString();
       await this.db.transaction(async (tx) => {
-        await tx.blobs.insert({
-          id: blobId,
-          store_key: key,
-          size,
-          checksum: digests.md5,
-          os_hash_algo: 'sha512',
-          os_hash_value: digests.sha512,
-          refcount: 1,
-          created_at: now,
-        });
-        const ok = await tx.images.transition(id, ['saving'], 'active', now, {
-          blobId,
-          size,
-          virtualSize,
-          checksum: digests.md5,
-          osHashAlgo: 'sha512',
-          osHashValue: digests.sha512,
-        });
+        await tx.blobs.insert(this.ingest.blobRow(ingested, now));
+        const ok = await tx.images.transition(id, ['saving'], 'active', now, dataOf(ingested));
         // Throwing rolls the blob row back; the catch below removes the bytes.
         if (!ok) throw new DomainError('Conflict', `Image ${id} was deleted or changed during the upload`);
       });
       return this.images.get(ctx, id);
     } catch (err) {
-      await writer.abort().catch(() => {});
-      await this.store.delete(key).catch(() => {});
+      if (blob) await this.ingest.discard(blob).catch(() => {});
       await this.db.images.transition(id, ['saving'], 'queued', this.clock.now().toISOString());
       throw err;
     }
@@ -134,10 +104,11 @@ export class ImageDataService {
       return { kind: 'empty', image };
     const blob = await this.db.blobs.find(image.blobId);
     if (!blob) return fail('Internal', `The data of image ${id} is missing`);
-    const ttl = this.limits.presignedDownloadTtlSeconds;
+    const ttl = this.options.presignedDownloadTtlSeconds;
+    const store = this.stores.get(blob.store);
     // Ranges stay with us: the 206/416 answers and their headers are then Glance's, not the store's.
-    if (ttl && this.store.presignedUrl && !rangeRequest) {
-      return { kind: 'redirect', image, url: await this.store.presignedUrl(blob.store_key, ttl) };
+    if (ttl && store.presignedUrl && !rangeRequest) {
+      return { kind: 'redirect', image, url: await store.presignedUrl(blob.store_key, ttl) };
     }
     const total = blob.size;
     const range = rangeRequest ? resolveRange(rangeRequest, total) : null;
@@ -146,7 +117,7 @@ export class ImageDataService {
         headers: { 'content-range': `bytes */${total}` },
       });
     }
-    const stream = await this.store.read(blob.store_key, range ?? undefined);
+    const stream = await store.read(blob.store_key, range ?? undefined);
     stream.on('data', (chunk: Buffer) => this.observer.bytesOut(chunk.length));
     return { kind: 'data', image, stream, range, total };
   }
@@ -162,4 +133,16 @@ export class ImageDataService {
     }
     return n;
   }
+}
+
+/** What a committed blob sets on its image row. */
+export function dataOf(blob: IngestedBlob): ImageData {
+  return {
+    blobId: blob.blobId,
+    size: blob.size,
+    virtualSize: blob.virtualSize,
+    checksum: blob.checksum,
+    osHashAlgo: blob.osHashAlgo,
+    osHashValue: blob.osHashValue,
+  };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
-import type { BlobStore } from '../adapters/storage/blob-store.ts';
+import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import type { Image } from '../domain/image.ts';
@@ -28,7 +28,7 @@ const notFound = (id: string): never => fail('ImageNotFound', `No image found wi
 export class ImageService {
   constructor(
     private readonly db: Repositories,
-    private readonly store: BlobStore,
+    private readonly stores: StoreRegistry,
     private readonly clock: Clock,
   ) {}
 
@@ -105,10 +105,18 @@ export class ImageService {
     assertTransition(image.status, 'deleted');
     const released = await this.db.transaction(async (tx) => {
       if (!(await tx.images.markDeleted(id, this.now()))) return notFound(id);
-      return image.blobId ? tx.blobs.release(image.blobId) : null;
+      // Its copies in other stores and any data staged for import go with it.
+      const blobIds = [
+        ...(image.blobId ? [image.blobId] : []),
+        ...(await tx.imports.dropReplicas(id)).map((r) => r.blob_id),
+        ...[await tx.imports.unstage(id)].filter((b): b is string => b !== null),
+      ];
+      const rows = [];
+      for (const blobId of blobIds) rows.push(await tx.blobs.release(blobId));
+      return rows.filter((r) => r !== null);
     });
     // Bytes go after the rows: a crash in between leaves an orphan object, never a dangling image.
-    if (released) await this.store.delete(released.store_key);
+    for (const blob of released) await this.stores.get(blob.store).delete(blob.store_key);
   }
 
   async deactivate(ctx: RequestContext, id: string): Promise<void> {

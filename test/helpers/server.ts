@@ -72,7 +72,7 @@ export interface TestServer {
 /** Starts a real server on a random loopback port, on a temp data dir and a fresh database. */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; worker?: boolean } = {},
 ): Promise<TestServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-test-'));
   const database = TEST_DB === 'postgres' ? await createTestDatabase() : null;
@@ -89,6 +89,7 @@ export async function startTestServer(
   const server = await createServer(config, {
     logger: false,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.worker ? { worker: true } : {}),
   });
   if (server.store instanceof S3BlobStore) s3Stores.set(dataDir, server.store);
   await server.app.listen({ host: '127.0.0.1', port: 0 });

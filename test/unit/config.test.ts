@@ -36,6 +36,9 @@ describe('loadConfig: defaults', () => {
       masterKey: undefined,
       store: 'file',
       s3: undefined,
+      stores: [{ name: 'default', driver: 'file' }],
+      convertTo: null,
+      webDownloadAllow: [],
     });
   });
 
@@ -65,6 +68,9 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_METRICS_ALLOW: '192.0.2.10',
       IMS_MAX_VIRTUAL_SIZE: '2TiB',
       IMS_MASTER_KEY: 'ab'.repeat(32),
+      IMS_STORES: 'fast:file, bulk:file',
+      IMS_CONVERT_TO: 'QCOW2',
+      IMS_WEB_DOWNLOAD_ALLOW: 'mirror.internal, 10.1.0.0/16,[fd00::1]',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -83,7 +89,32 @@ describe('loadConfig: every IMS_* variable', () => {
       masterKey: Buffer.alloc(32, 0xab),
       store: 'file',
       s3: undefined,
+      stores: [
+        { name: 'fast', driver: 'file' },
+        { name: 'bulk', driver: 'file' },
+      ],
+      convertTo: 'qcow2',
+      webDownloadAllow: ['mirror.internal', '10.1.0.0/16', '[fd00::1]'],
     });
+  });
+
+  it('refuses bad stores, closed or unknown conversion formats, and bad allow-list entries', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ IMS_STORES: 'fast:file,fast:file' })).toMatch(/named twice/);
+    expect(problems({ IMS_STORES: 'fast:s4' })).toMatch(/unknown driver "s4"/);
+    expect(problems({ IMS_STORES: 'fast' })).toMatch(/name:driver/);
+    expect(problems({ IMS_STORES: ',' })).toMatch(/names no store/);
+    expect(problems({ IMS_CONVERT_TO: 'zvhd2' })).toMatch(/format not supported by this deployment/);
+    expect(problems({ IMS_CONVERT_TO: 'iso' })).toMatch(/IMS_CONVERT_TO must be off or one of/);
+    expect(problems({ IMS_CONVERT_TO: 'off' })).toBe('');
+    expect(problems({ IMS_WEB_DOWNLOAD_ALLOW: 'http://x/' })).toMatch(/IMS_WEB_DOWNLOAD_ALLOW/);
   });
 
   it('refuses a master key that is not 32 bytes, and a bad virtual size limit', () => {
@@ -255,7 +286,7 @@ describe('loadConfig: the S3 store', () => {
       }),
     ).toEqual([
       'IMS_S3_ENDPOINT must be an http(s) URL without a path, got "ftp://x/y"',
-      'IMS_S3_BUCKET must name a bucket (IMS_STORE is s3), got ""',
+      'IMS_S3_BUCKET must name a bucket (a store uses s3), got ""',
       'IMS_S3_REGION "eu west" is not a valid region name',
       'IMS_S3_ACCESS_KEY_ID and IMS_S3_SECRET_ACCESS_KEY must be set together (or neither)',
       'IMS_S3_FORCE_PATH_STYLE must be true or false, got "maybe"',
@@ -270,14 +301,14 @@ describe('loadConfig: the S3 store', () => {
 
   it.each([
     [{ IMS_STORE: 'swift' }, 'IMS_STORE must be file or s3, got "swift"'],
-    [{ IMS_S3_BUCKET: 'images' }, 'IMS_S3_BUCKET set, but IMS_STORE is not s3'],
+    [{ IMS_S3_BUCKET: 'images' }, 'IMS_S3_BUCKET set, but no store uses s3 (IMS_STORE, IMS_STORES)'],
     [
       { IMS_STORE: 'file', IMS_S3_PRESIGNED_DOWNLOADS: 'true', IMS_S3_BUCKET: 'ims', IMS_S3_REGION: ' ' },
-      'IMS_S3_BUCKET, IMS_S3_PRESIGNED_DOWNLOADS set, but IMS_STORE is not s3',
+      'IMS_S3_BUCKET, IMS_S3_PRESIGNED_DOWNLOADS set, but no store uses s3 (IMS_STORE, IMS_STORES)',
     ],
     [
       { IMS_STORE: 's3', IMS_S3_BUCKET: 'a/b' },
-      'IMS_S3_BUCKET must name a bucket (IMS_STORE is s3), got "a/b"',
+      'IMS_S3_BUCKET must name a bucket (a store uses s3), got "a/b"',
     ],
     [
       { IMS_STORE: 's3', IMS_S3_BUCKET: 'ims', IMS_S3_KEY_PREFIX: '../x/' },
@@ -297,6 +328,24 @@ describe('loadConfig: the S3 store', () => {
     ],
   ])('reports %j', (env, problem) => {
     expect(problemsOf(env)).toEqual([problem]);
+  });
+
+  it('an s3 entry of IMS_STORES needs the IMS_S3_* settings, and uses them', () => {
+    expect(problemsOf({ IMS_STORES: 'fast:file,bulk:s3' })).toEqual([
+      'IMS_S3_BUCKET must name a bucket (a store uses s3), got ""',
+    ]);
+    const config = loadConfig({ IMS_STORES: 'fast:file,bulk:s3', IMS_S3_BUCKET: 'ims' });
+    expect(config.stores).toEqual([
+      { name: 'fast', driver: 'file' },
+      { name: 'bulk', driver: 's3' },
+    ]);
+    expect(config.s3?.bucket).toBe('ims');
+  });
+
+  it('IMS_STORE=s3 without IMS_STORES makes the default store an s3 store', () => {
+    expect(loadConfig({ IMS_STORE: 's3', IMS_S3_BUCKET: 'ims' }).stores).toEqual([
+      { name: 'default', driver: 's3' },
+    ]);
   });
 });
 

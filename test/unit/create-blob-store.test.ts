@@ -2,7 +2,11 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createBlobStore, s3StoreOptions } from '../../src/adapters/storage/create-blob-store.ts';
+import {
+  createBlobStore,
+  s3StoreFactory,
+  s3StoreOptions,
+} from '../../src/adapters/storage/create-blob-store.ts';
 import { FileBlobStore } from '../../src/adapters/storage/file-blob-store.ts';
 import { S3BlobStore } from '../../src/adapters/storage/s3-blob-store.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -56,5 +60,22 @@ describe('createBlobStore', () => {
     const { s3 } = loadConfig({ IMS_STORE: 's3', IMS_S3_BUCKET: 'images' });
     expect(s3StoreOptions(s3!)).not.toHaveProperty('credentials');
     expect(s3StoreOptions(s3!)).not.toHaveProperty('endpoint');
+  });
+});
+
+describe('s3StoreFactory', () => {
+  it('keeps the configured prefix for the default store and gives every other store its own', async () => {
+    const { s3 } = loadConfig({
+      IMS_STORES: 'default:s3,bulk:s3',
+      IMS_S3_BUCKET: 'images',
+      IMS_S3_KEY_PREFIX: 'ims/',
+    });
+    const factory = s3StoreFactory(s3!);
+    const main = await factory({ name: 'default', options: {}, dataDir: '/nonexistent' });
+    const bulk = await factory({ name: 'bulk', options: {}, dataDir: '/nonexistent' });
+    expect(main).toBeInstanceOf(S3BlobStore);
+    expect((main as S3BlobStore).keyPrefix).toBe('ims/');
+    expect((bulk as S3BlobStore).keyPrefix).toBe('ims/bulk/');
+    expect((bulk as S3BlobStore).bucket).toBe('images');
   });
 });

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.ts';
 
 export type BlobRow = Selectable<Database['blobs']>;
@@ -7,7 +7,7 @@ export type BlobRow = Selectable<Database['blobs']>;
 export class BlobRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async insert(row: BlobRow): Promise<void> {
+  async insert(row: Insertable<Database['blobs']>): Promise<void> {
     await this.db.insertInto('blobs').values(row).execute();
   }
 

@@ -44,7 +44,7 @@ const SORT_COLUMNS = {
   owner: 'owner',
 } as const satisfies Record<SortSpec['key'], keyof ImageRow>;
 
-type ImageRowWithDetails = ImageRow & { tags_json: unknown; properties_json: unknown };
+type ImageRowWithDetails = ImageRow & { tags_json: unknown; properties_json: unknown; stores_json: unknown };
 
 // SQLite hands JSON back as text, PostgreSQL as parsed values.
 const parsed = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
@@ -72,6 +72,7 @@ function toImage(row: ImageRowWithDetails): Image {
     blobId: row.blob_id,
     tags: parsed<string[]>(row.tags_json),
     properties: parsed<Record<string, string>>(row.properties_json),
+    stores: parsed<string[] | null>(row.stores_json) ?? [],
   };
 }
 
@@ -94,14 +95,18 @@ export class ImageRepository {
   /** Tags and properties come with each image row, aggregated as JSON by the database. */
   private readonly tagsJson: RawBuilder<unknown>;
   private readonly propertiesJson: RawBuilder<unknown>;
+  /** The stores holding the image's data: its blob's and its replicas' (Glance's `stores`). */
+  private readonly storesJson: RawBuilder<unknown>;
 
   constructor(private readonly db: Kysely<Database>) {
     if (db.getExecutor().adapter instanceof PostgresAdapter) {
       this.tagsJson = sql`(select coalesce(json_agg(t.tag order by t.tag collate "C"), '[]'::json) from image_tags t where t.image_id = images.id)`;
       this.propertiesJson = sql`(select coalesce(json_object_agg(p.name, p.value), '{}'::json) from image_properties p where p.image_id = images.id)`;
+      this.storesJson = sql`(select coalesce(json_agg(s.store order by s.store collate "C"), '[]'::json) from (select b.store from blobs b where b.id = images.blob_id union select r.store from image_replicas r where r.image_id = images.id) s)`;
     } else {
       this.tagsJson = sql`(select json_group_array(tag) from (select t.tag from image_tags t where t.image_id = images.id order by t.tag))`;
       this.propertiesJson = sql`(select json_group_object(p.name, p.value) from image_properties p where p.image_id = images.id)`;
+      this.storesJson = sql`(select json_group_array(store) from (select b.store as store from blobs b where b.id = images.blob_id union select r.store from image_replicas r where r.image_id = images.id order by 1))`;
     }
   }
 
@@ -109,7 +114,11 @@ export class ImageRepository {
     return this.db
       .selectFrom('images')
       .selectAll()
-      .select([this.tagsJson.as('tags_json'), this.propertiesJson.as('properties_json')])
+      .select([
+        this.tagsJson.as('tags_json'),
+        this.propertiesJson.as('properties_json'),
+        this.storesJson.as('stores_json'),
+      ])
       .where('deleted', '=', 0);
   }
 
@@ -195,6 +204,39 @@ export class ImageRepository {
       .where('status', 'in', [...from])
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Sets (or, with null, removes) properties only the service writes (os_glance_*), moving
+   * updated_at; the image must not be deleted. Returns false when it is.
+   */
+  async setServiceProperties(
+    id: string,
+    props: Record<string, string | null>,
+    now: string,
+  ): Promise<boolean> {
+    const res = await this.db
+      .updateTable('images')
+      .set({ updated_at: now })
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    for (const [name, value] of Object.entries(props)) {
+      await this.db
+        .deleteFrom('image_properties')
+        .where('image_id', '=', id)
+        .where('name', '=', name)
+        .execute();
+      if (value !== null)
+        await this.db.insertInto('image_properties').values({ image_id: id, name, value }).execute();
+    }
+    return true;
+  }
+
+  /** A conversion changed what the data is. */
+  async setDiskFormat(id: string, diskFormat: string): Promise<void> {
+    await this.db.updateTable('images').set({ disk_format: diskFormat }).where('id', '=', id).execute();
   }
 
   async markDeleted(id: string, now: string): Promise<boolean> {

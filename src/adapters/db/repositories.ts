@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 import { BlobRepository } from './blob-repository.ts';
 import { IdentityRepository } from './identity-repository.ts';
+import { ImportRepository } from './import-repository.ts';
 import { ImageRepository } from './image-repository.ts';
 import { JobRepository } from './job-repository.ts';
 import { MemberRepository } from './member-repository.ts';
@@ -13,6 +14,7 @@ export class Repositories {
   readonly identity: IdentityRepository;
   readonly jobs: JobRepository;
   readonly members: MemberRepository;
+  readonly imports: ImportRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -20,6 +22,7 @@ export class Repositories {
     this.identity = new IdentityRepository(db);
     this.jobs = new JobRepository(db);
     this.members = new MemberRepository(db);
+    this.imports = new ImportRepository(db);
   }
 
   /** Runs the work in one transaction; repositories passed in see only its writes. */

@@ -64,7 +64,18 @@ export interface Database {
     os_hash_value: string;
     refcount: number;
     created_at: string;
+    /** Name of the store holding the bytes (0005). */
+    store: Generated<string>;
+    /** The disk format the bytes were accepted as, and their virtual size: the stored inspection (0005). */
+    disk_format: string | null;
+    virtual_size: number | null;
   };
+  /** Copies of an image's data in stores other than its blob's (0005). */
+  image_replicas: { image_id: string; store: string; blob_id: string; created_at: string };
+  /** Data staged for a glance-direct import (0005). */
+  image_staging: { image_id: string; blob_id: string; created_at: string };
+  /** Import jobs of an image, shown as Glance tasks (0005). */
+  image_tasks: { job_id: string; image_id: string; created_at: string };
   images: {
     id: string;
     name: string | null;

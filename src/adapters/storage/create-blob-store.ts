@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
-import type { S3Settings } from '../../config/config.ts';
+import { DEFAULT_STORE_NAME, type S3Settings } from '../../config/config.ts';
+import type { BlobStoreFactory } from './store-registry.ts';
 import type { BlobStore } from './blob-store.ts';
 import { FileBlobStore } from './file-blob-store.ts';
 import { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.ts';
@@ -35,5 +36,18 @@ export function s3StoreOptions(settings: S3Settings): S3BlobStoreOptions {
     partSize: settings.partSize,
     concurrency: settings.concurrency,
     multipartCopyThreshold: settings.multipartCopyThreshold,
+  };
+}
+
+/**
+ * The `s3` driver for named stores: every s3 store shares the IMS_S3_* settings; the store
+ * named `default` keeps the configured key prefix, any other store lives under `<prefix><name>/`
+ * so that two stores in one bucket never see each other's objects.
+ */
+export function s3StoreFactory(settings: S3Settings): BlobStoreFactory {
+  return ({ name }) => {
+    const options = s3StoreOptions(settings);
+    const keyPrefix = name === DEFAULT_STORE_NAME ? settings.keyPrefix : `${settings.keyPrefix}${name}/`;
+    return new S3BlobStore({ ...options, keyPrefix });
   };
 }

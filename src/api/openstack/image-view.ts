@@ -29,6 +29,8 @@ export function glanceImage(image: Image): Record<string, unknown> {
     self: `/v2/images/${image.id}`,
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
+    // Glance multi-store: the stores holding the data, comma-separated; absent without data.
+    ...(image.stores.length ? { stores: image.stores.join(',') } : {}),
   };
 }
 

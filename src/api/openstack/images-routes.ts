@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { DomainError } from '../../domain/errors.ts';
 import { parsePatch } from '../../domain/image-rules.ts';
 import { parseRangeHeader } from '../../domain/byte-range.ts';
+import { expectedFromHeaders } from '../../domain/expected-hash.ts';
 import type { QueryInput } from '../../domain/image-query.ts';
 import type { ImageService } from '../../services/images.ts';
 import type { ImageDataService } from '../../services/image-data.ts';
@@ -142,7 +143,13 @@ export function registerImageRoutes(
       }
       const lengthHeader = request.headers['content-length'];
       const declared = lengthHeader === undefined ? null : Number(lengthHeader);
-      await data.upload(callerOf(request), request.params.image_id, request.body as Readable, declared);
+      await data.upload(
+        callerOf(request),
+        request.params.image_id,
+        request.body as Readable,
+        declared,
+        expectedFromHeaders(request.headers),
+      );
       return reply.code(204).send();
     },
   );

@@ -1,6 +1,10 @@
 import type { Clock } from '../../adapters/clock.ts';
 import type { Repositories } from '../../adapters/db/repositories.ts';
+import type { StoreRegistry } from '../../adapters/storage/store-registry.ts';
 import type { Config } from '../../config/config.ts';
+import { IMAGE_IMPORT } from '../import-kinds.ts';
+import { IngestPipeline } from '../ingest.ts';
+import { importImageHandler } from './import-handler.ts';
 import { JobRegistry } from './registry.ts';
 
 /** What job handlers may use; grows as kinds that need more (the blob store, qemu-img) are added. */
@@ -8,14 +12,19 @@ export interface JobDeps {
   repos: Repositories;
   clock: Clock;
   config: Config;
+  /** The named blob stores (IMS_STORES). */
+  stores: StoreRegistry;
 }
 
 /**
  * Every job kind the service runs, with its handler. `ims worker` and
  * `ims serve` both build their registry here, so they run the same kinds.
  */
-export function createJobRegistry(_deps: JobDeps): JobRegistry {
+export function createJobRegistry(deps: JobDeps): JobRegistry {
   const registry = new JobRegistry();
-  // registry.register(IMPORT_IMAGE, importImageHandler(deps)); ... one line per kind.
+  const ingest = new IngestPipeline(deps.stores, deps.config);
+  registry.register(IMAGE_IMPORT, importImageHandler({ ...deps, ingest }), {
+    entities: (result) => ({ stores: result.stores, failed_stores: result.failedStores }),
+  });
   return registry;
 }

@@ -53,6 +53,11 @@ export class JobService {
     return job;
   }
 
+  /** Starts an in-process worker's poll now: after enqueueing inside a transaction that has committed. */
+  wake(): void {
+    this.onEnqueue();
+  }
+
   /** A job of the caller's project (any project for admins); others' jobs are not found. */
   async get(ctx: RequestContext, id: string): Promise<ImsJob> {
     const job = await this.repos.jobs.find(id);

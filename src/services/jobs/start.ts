@@ -2,6 +2,7 @@ import { systemClock, type Clock } from '../../adapters/clock.ts';
 import type { Db } from '../../adapters/db/database.ts';
 import { JobRepository } from '../../adapters/db/job-repository.ts';
 import { Repositories } from '../../adapters/db/repositories.ts';
+import type { StoreRegistry } from '../../adapters/storage/store-registry.ts';
 import type { Config } from '../../config/config.ts';
 import { createJobRegistry } from './handlers.ts';
 import type { JobRegistry } from './registry.ts';
@@ -10,6 +11,8 @@ import { Worker, type JobLogger, type WorkerOptions } from './worker.ts';
 export interface StartWorkersOptions {
   db: Db;
   config: Config;
+  /** The named blob stores the import kinds write to; required unless `registry` is given. */
+  stores?: StoreRegistry;
   clock?: Clock;
   log?: JobLogger;
   /** Default: every kind of createJobRegistry(). */
@@ -24,9 +27,15 @@ export interface StartWorkersOptions {
  */
 export function startWorkers(options: StartWorkersOptions): Worker {
   const clock = options.clock ?? systemClock;
+  if (!options.registry && !options.stores) throw new Error('startWorkers needs the store registry');
   const registry =
     options.registry ??
-    createJobRegistry({ repos: new Repositories(options.db.kysely), clock, config: options.config });
+    createJobRegistry({
+      repos: new Repositories(options.db.kysely),
+      clock,
+      config: options.config,
+      stores: options.stores!,
+    });
   const worker = new Worker(
     {
       jobs: new JobRepository(options.db.kysely),

@@ -1,0 +1,135 @@
+/**
+ * The image-conversion step of an import (IMS_CONVERT_TO): stored data in one
+ * format becomes a new blob in another, by the reference's pipeline
+ * (format-safety.md §2): inspect the local copy again (random access), run
+ * `qemu-img info` and cross-check it, `qemu-img check` where the driver has
+ * one, convert with explicit -f/-O under limits, and ingest the output, which
+ * inspects it again as the target format and hashes it.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import {
+  crossCheckInfo,
+  qemuCheck,
+  qemuConvert,
+  qemuInfo,
+  type QemuImgLogger,
+  type QemuTargetDriver,
+} from '../adapters/qemu-img.ts';
+import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
+import { DomainError } from '../domain/errors.ts';
+import { inspectReader, isOpaqueFormat, openFileReader, type QemuDriver } from '../formats/index.ts';
+import type { IngestedBlob, IngestPipeline } from './ingest.ts';
+
+/** Glance disk_format → the qemu-img driver that writes it. */
+const TARGET_DRIVER: Readonly<Record<string, QemuTargetDriver>> = {
+  raw: 'raw',
+  qcow2: 'qcow2',
+  vmdk: 'vmdk',
+  vhd: 'vpc',
+  vhdx: 'vhdx',
+  vdi: 'vdi',
+  qed: 'qed',
+};
+const CHECKABLE: ReadonlySet<string> = new Set(['qcow2', 'qed', 'vdi', 'vhdx', 'vmdk']);
+
+export interface ConvertStep {
+  /** Where the data is now. */
+  source: { store: string; key: string; diskFormat: string };
+  targetFormat: string;
+  /** Where the output goes (deterministic per job, so a re-run replaces it). */
+  target: { store: string; blobId: string; key: string };
+  /** A private directory for this job; emptied first and removed after. */
+  workDir: string;
+  maxVirtualSize: bigint;
+  signal?: AbortSignal;
+  onProgress?: (percent: number) => void | Promise<void>;
+  log?: QemuImgLogger;
+}
+
+const refuse = (msg: string) => new DomainError('UploadFailed', msg);
+
+/** Whether an import of this format is converted to `target`: never ISO (as Glance), never the same format. */
+export function needsConversion(diskFormat: string, target: string | null): boolean {
+  return target !== null && diskFormat !== target && diskFormat !== 'iso';
+}
+
+export async function convertStoredImage(
+  step: ConvertStep,
+  stores: StoreRegistry,
+  ingest: IngestPipeline,
+): Promise<IngestedBlob> {
+  const { source, targetFormat, workDir } = step;
+  // zvhd/zvhd2 are closed formats qemu-img cannot read or write.
+  for (const f of [source.diskFormat, targetFormat]) {
+    if (isOpaqueFormat(f)) throw refuse(`Conversion of ${f}: format not supported by this deployment`);
+  }
+  const targetDriver = TARGET_DRIVER[targetFormat];
+  if (!targetDriver) throw refuse(`Conversion to ${targetFormat}: format not supported by this deployment`);
+
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  try {
+    const input = path.join(workDir, 'source');
+    const output = path.join(workDir, 'target');
+    await pipeline(
+      await stores.get(source.store).read(source.key),
+      createWriteStream(input, { flags: 'wx', mode: 0o600 }),
+      ...(step.signal ? [{ signal: step.signal }] : []),
+    );
+
+    const reader = await openFileReader(input);
+    let verdict;
+    try {
+      verdict = await inspectReader(reader, {
+        maxVirtualSize: step.maxVirtualSize,
+        declaredFormat: source.diskFormat,
+      });
+    } finally {
+      await reader.close();
+    }
+    if (!verdict.ok || verdict.qemuFormat === null) {
+      const why = verdict.violations.map((v) => `${v.reason}: ${v.detail}`).join('; ');
+      throw refuse(`Image data refused before conversion: ${why || 'no qemu driver'}`);
+    }
+    const driver: QemuDriver = verdict.qemuFormat;
+    const run = {
+      workDir,
+      ...(step.signal ? { signal: step.signal } : {}),
+      ...(step.log ? { log: step.log } : {}),
+    };
+    const info = await qemuInfo(input, driver, run);
+    const disagreements = crossCheckInfo(info, verdict, { maxVirtualSize: step.maxVirtualSize });
+    if (disagreements.length) {
+      throw refuse(`Image data refused: ${disagreements.map((v) => `${v.reason}: ${v.detail}`).join('; ')}`);
+    }
+    if (CHECKABLE.has(driver)) {
+      const check = await qemuCheck(input, driver, run);
+      if (check.status === 'corrupt' || check.status === 'check-failed') {
+        throw refuse(`Image data refused: qemu-img check reports the image ${check.status}`);
+      }
+    }
+    await qemuConvert({
+      ...run,
+      source: input,
+      sourceDriver: driver,
+      target: output,
+      targetDriver,
+      virtualSize: info.virtualSize,
+      ...(step.onProgress ? { onProgress: step.onProgress } : {}),
+    });
+    // The output is new data: inspected again, as the target format, while it is hashed and stored.
+    return await ingest.ingest({
+      source: createReadStream(output, { highWaterMark: 1024 * 1024 }),
+      declaredFormat: targetFormat,
+      store: step.target.store,
+      blobId: step.target.blobId,
+      key: step.target.key,
+      ...(step.signal ? { signal: step.signal } : {}),
+    });
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The one way image bytes enter a store. Every path uses it: the Glance upload
+ * (PUT /file), stage, each import method, conversions, copies between stores and,
+ * later, the Huawei IMS import actions.
+ *
+ *   source → size limit + md5/sha512 (+ the expected hash's algorithm) → format
+ *   inspector → uncommitted blob in the named store → verdict, expected hash and
+ *   length checked → commit
+ *
+ * `ingest()` resolves with a committed object that no row references yet: the
+ * caller records it with `blobRow()` in the transaction that makes an image use
+ * it, and calls `discard()` if that transaction fails. Refused data is never
+ * committed. Keys are the caller's to choose (`key`), so that a job re-run after
+ * a crash writes over what the first run left instead of leaving an orphan.
+ */
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Insertable } from 'kysely';
+import type { Database } from '../adapters/db/schema.ts';
+import { HashingMeter } from '../adapters/hashing.ts';
+import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
+import { DomainError, fail } from '../domain/errors.ts';
+import { createInspectionStream, type InspectionResult } from '../formats/index.ts';
+import { checkExpected, type ExpectedHash } from '../domain/expected-hash.ts';
+
+export type { ExpectedHash } from '../domain/expected-hash.ts';
+
+export interface IngestLimits {
+  /** Largest byte count accepted (IMS_MAX_IMAGE_SIZE). */
+  maxImageSize: number;
+  /** Largest virtual size accepted from the headers (IMS_MAX_VIRTUAL_SIZE). */
+  maxVirtualSize: bigint;
+}
+
+export interface IngestRequest {
+  /** The bytes. Consumed (and destroyed on failure). */
+  source: Readable;
+  /** The image's disk_format: the inspector refuses data that is anything else. */
+  declaredFormat: string;
+  /** Store name; default: the registry's default store. */
+  store?: string;
+  /** Blob id; default: a random UUID. */
+  blobId?: string;
+  /** Object key; default `images/<blobId>`. A re-run with the same key replaces the object. */
+  key?: string;
+  /** Content-Length as announced: refused early if above the limit, and must match what arrives. */
+  declaredLength?: number | null;
+  /** Hashes the client declared; any mismatch refuses the data. */
+  expected?: readonly ExpectedHash[];
+  /** Observes the bytes as they arrive (metrics, job progress). */
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
+/** A committed object that no row references yet. */
+export interface IngestedBlob {
+  blobId: string;
+  store: string;
+  key: string;
+  size: number;
+  /** md5, hex: Glance's `checksum`. */
+  checksum: string;
+  osHashAlgo: 'sha512';
+  osHashValue: string;
+  /** The disk_format the data was accepted as. */
+  diskFormat: string;
+  /** From the inspection; null for opaque formats (zvhd, zvhd2). */
+  virtualSize: number | null;
+  inspection: InspectionResult;
+}
+
+/** What a blob row records of an ingested object. */
+export type StoredBlob = Omit<IngestedBlob, 'inspection' | 'osHashAlgo'> & { osHashAlgo: string };
+
+export const tooLarge = (limit: number): DomainError =>
+  new DomainError('PayloadTooLarge', `Image data exceeds the maximum image size of ${limit} bytes`);
+
+/** Hashes with one more algorithm, for an expected hash that is neither md5 nor sha512. */
+class ExtraHash extends Transform {
+  readonly hash: Hash;
+  digest: string | null = null;
+  constructor(readonly algo: string) {
+    super();
+    this.hash = createHash(algo);
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    this.digest = this.hash.digest('hex');
+    done();
+  }
+}
+
+export class IngestPipeline {
+  constructor(
+    private readonly stores: StoreRegistry,
+    private readonly limits: IngestLimits,
+  ) {}
+
+  /**
+   * Streams `source` into a new object of the store and commits it only when every check
+   * passed. Throws a DomainError (UploadFailed 400, PayloadTooLarge 413) for refused data;
+   * nothing is kept then.
+   */
+  async ingest(req: IngestRequest): Promise<IngestedBlob> {
+    const limit = this.limits.maxImageSize;
+    const storeName = req.store ?? this.stores.defaultName;
+    const store = this.stores.get(storeName);
+    // Refused before a byte is read; the caller owns the source (an HTTP request answers 413 and closes).
+    if (req.declaredLength != null && req.declaredLength > limit) throw tooLarge(limit);
+    const blobId = req.blobId ?? randomUUID();
+    const key = req.key ?? `images/${blobId}`;
+    const expected = req.expected ?? [];
+    const extras = [...new Set(expected.map((e) => e.algo))]
+      .filter((a) => a !== 'md5' && a !== 'sha512')
+      .map((a) => new ExtraHash(a));
+
+    const writer = await store.openWriter(key);
+    const meter = new HashingMeter(limit, () => tooLarge(limit));
+    if (req.onBytes) {
+      const onBytes = req.onBytes;
+      meter.on('data', (chunk: Buffer) => onBytes(chunk.length));
+    }
+    const inspection = createInspectionStream({
+      maxVirtualSize: this.limits.maxVirtualSize,
+      declaredFormat: req.declaredFormat,
+    });
+    let committed = false;
+    try {
+      const stages = [req.source, meter, ...extras, inspection, writer.stream] as const;
+      await (req.signal
+        ? pipeline(stages as unknown as [Readable, Transform], { signal: req.signal })
+        : pipeline(stages as unknown as [Readable, Transform]));
+      const verdict = inspection.result();
+      if (!verdict.ok) {
+        const reasons = verdict.violations.map((v) => `${v.reason}: ${v.detail}`).join('; ');
+        fail('UploadFailed', `Image data refused as disk_format ${req.declaredFormat}: ${reasons}`);
+      }
+      const digests = meter.digests();
+      if (req.declaredLength != null && digests.size !== req.declaredLength) {
+        fail('UploadFailed', `Received ${digests.size} bytes but the request declared ${req.declaredLength}`);
+      }
+      const actual: Record<string, string> = { md5: digests.md5, sha512: digests.sha512 };
+      for (const x of extras) actual[x.algo] = x.digest!;
+      checkExpected(expected, actual);
+      const { size } = await writer.commit();
+      committed = true;
+      return {
+        blobId,
+        store: storeName,
+        key,
+        size,
+        checksum: digests.md5,
+        osHashAlgo: 'sha512',
+        osHashValue: digests.sha512,
+        diskFormat: req.declaredFormat,
+        // Opaque formats (zvhd, zvhd2) have no virtual size we can know.
+        virtualSize: verdict.variant === 'opaque' ? null : Number(verdict.virtualSize),
+        inspection: verdict,
+      };
+    } finally {
+      if (!committed) await writer.abort().catch(() => {});
+    }
+  }
+
+  /** The row that records an ingested object; insert it in the transaction that makes an image use it. */
+  blobRow(blob: StoredBlob, now: string, refcount = 1): Insertable<Database['blobs']> {
+    return {
+      id: blob.blobId,
+      store: blob.store,
+      store_key: blob.key,
+      size: blob.size,
+      checksum: blob.checksum,
+      os_hash_algo: blob.osHashAlgo,
+      os_hash_value: blob.osHashValue,
+      disk_format: blob.diskFormat,
+      virtual_size: blob.virtualSize,
+      refcount,
+      created_at: now,
+    };
+  }
+
+  /** Removes an ingested object that no row will reference (its transaction failed). Idempotent. */
+  async discard(blob: Pick<IngestedBlob, 'store' | 'key'>): Promise<void> {
+    await this.stores.get(blob.store).delete(blob.key);
+  }
+}

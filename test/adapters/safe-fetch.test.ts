@@ -1,0 +1,90 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { safeFetch, WebDownloadError } from '../../src/adapters/web/safe-fetch.ts';
+
+const HOST = '127.0.0.7';
+let server: http.Server;
+let base = '';
+let hits = 0;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    hits++;
+    const url = req.url ?? '/';
+    if (url === '/ok') return res.end('hello');
+    if (url === '/big') return res.writeHead(200, { 'content-length': 1000 }).end(Buffer.alloc(1000));
+    if (url === '/big-chunked') {
+      res.writeHead(200);
+      for (let i = 0; i < 10; i++) res.write(Buffer.alloc(100));
+      return res.end();
+    }
+    if (url === '/silent') return; // never answers
+    if (url === '/stall') {
+      res.writeHead(200);
+      return res.write('x'); // then nothing
+    }
+    if (url.startsWith('/hop/')) {
+      const n = Number(url.slice(5));
+      return res.writeHead(302, { location: n > 0 ? `/hop/${n - 1}` : '/ok' }).end();
+    }
+    if (url === '/to-private') return res.writeHead(307, { location: 'http://10.0.0.1/x' }).end();
+    if (url === '/to-file') return res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+    return res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, HOST, r));
+  base = `http://${HOST}:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise((r) => server.close(r)));
+
+const opts = { allow: [HOST], maxBytes: 500, headersTimeoutMs: 500, idleTimeoutMs: 500 };
+const text = async (url: string, o = opts) => {
+  const body = await safeFetch(url, o);
+  const chunks: Buffer[] = [];
+  for await (const c of body.stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString();
+};
+const failure = async (p: Promise<unknown>) => {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WebDownloadError);
+  return (err as WebDownloadError).reason;
+};
+
+describe('safeFetch', () => {
+  it('fetches from an allowed address and follows redirects up to the limit', async () => {
+    expect(await text(`${base}/ok`)).toBe('hello');
+    expect(await text(`${base}/hop/4`)).toBe('hello'); // 5 redirects
+    expect(await failure(text(`${base}/hop/5`))).toBe('too-many-redirects');
+  });
+
+  it('refuses the same server when the allow-list does not name it, before connecting', async () => {
+    const before = hits;
+    expect(await failure(text(`${base}/ok`, { ...opts, allow: [] }))).toBe('forbidden-target');
+    expect(await failure(text(`http://localhost:${new URL(base).port}/ok`))).toBe('forbidden-target');
+    expect(hits).toBe(before);
+  });
+
+  it('checks every redirect hop as the first', async () => {
+    expect(await failure(text(`${base}/to-private`))).toBe('forbidden-target');
+    expect(await failure(text(`${base}/to-file`))).toBe('invalid-url');
+  });
+
+  it('enforces the size limit by Content-Length and by the bytes that arrive', async () => {
+    expect(await failure(text(`${base}/big`))).toBe('too-large');
+    expect(await failure(text(`${base}/big-chunked`))).toBe('too-large');
+  });
+
+  it('times out a server that does not answer, and one that stalls mid-body', async () => {
+    expect(await failure(text(`${base}/silent`))).toBe('timeout');
+    expect(await failure(text(`${base}/stall`))).toBe('timeout');
+  });
+
+  it('refuses other schemes, credentials and non-200 answers', async () => {
+    expect(await failure(text('ftp://example.org/x'))).toBe('invalid-url');
+    expect(await failure(text(`http://u:p@${HOST}/ok`))).toBe('invalid-url');
+    expect(await failure(text(`${base}/missing`))).toBe('http-status');
+  });
+});
