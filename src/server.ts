@@ -6,6 +6,7 @@ import { systemClock, type Clock } from './adapters/clock.ts';
 import { migrate, openDatabase, ping, type Db } from './adapters/db/database.ts';
 import { Repositories } from './adapters/db/repositories.ts';
 import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
+import { loadCatalogues } from './adapters/catalogue-files.ts';
 import { AccessKeyRepository } from './adapters/db/access-key-repository.ts';
 import { loadMasterKey } from './adapters/identity/master-key.ts';
 import { SecretBox } from './adapters/identity/secret-box.ts';
@@ -54,7 +55,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake());
-    const images = new ImageService(repos, store, clock);
+    const images = new ImageService(repos, store, clock, await loadCatalogues(config));
     const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
     const members = new MemberService(repos, images, clock);
 

@@ -22,6 +22,10 @@ export interface Config {
   masterKey: Buffer | undefined;
   /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
   metricsAllow: string[];
+  /** The `__os_version` catalogue (JSON); empty: the one shipped in catalogue/. */
+  osVersionsFile: string;
+  /** The flavor families for `flavor_id` filtering (JSON); empty: the one shipped in catalogue/. */
+  flavorsFile: string;
 }
 
 export class ConfigError extends Error {
@@ -145,5 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
     masterKey,
+    osVersionsFile: get('IMS_OS_VERSIONS_FILE') ?? '',
+    flavorsFile: get('IMS_FLAVORS_FILE') ?? '',
   };
 }

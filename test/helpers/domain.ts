@@ -46,6 +46,7 @@ export function makeImage(overrides: Partial<Image> = {}): Image {
     blobId: null,
     tags: [],
     properties: {},
+    enterpriseProjectId: '0',
     ...overrides,
   };
 }

@@ -32,6 +32,8 @@ describe('loadConfig: defaults', () => {
       tokenTtlSeconds: 86400,
       logLevel: 'info',
       metricsAllow: [],
+      osVersionsFile: '',
+      flavorsFile: '',
       maxVirtualSize: 4n * BigInt(TiB),
       masterKey: undefined,
     });
@@ -63,6 +65,8 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_METRICS_ALLOW: '192.0.2.10',
       IMS_MAX_VIRTUAL_SIZE: '2TiB',
       IMS_MASTER_KEY: 'ab'.repeat(32),
+      IMS_OS_VERSIONS_FILE: '/etc/ims/os-versions.json',
+      IMS_FLAVORS_FILE: '/etc/ims/flavors.json',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -79,6 +83,8 @@ describe('loadConfig: every IMS_* variable', () => {
       metricsAllow: ['192.0.2.10'],
       maxVirtualSize: 2n * BigInt(TiB),
       masterKey: Buffer.alloc(32, 0xab),
+      osVersionsFile: '/etc/ims/os-versions.json',
+      flavorsFile: '/etc/ims/flavors.json',
     });
   });
 
