@@ -7,7 +7,8 @@ let owner: Caller;
 let taker: Caller;
 let stranger: Caller;
 const EP = '4f2c1d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
-const ids: Record<string, string> = {};
+type Key = 'plain' | 'centos' | 'windows' | 'arm' | 'data' | 'shared' | 'strangers' | 'queued';
+const ids = {} as Record<Key, string>;
 
 beforeAll(async () => {
   s = await startTestServer();

@@ -7,12 +7,27 @@ import { activeImage, expectImsError, idsOf, type Caller } from './ims-helpers.t
 
 let s: TestServer;
 let owner: Caller;
-const ids: Record<string, string> = {};
+type Key =
+  | 'plain'
+  | 'largemem'
+  | 'largememDebian'
+  | 'arm'
+  | 'xen'
+  | 'bigRam'
+  | 'smallMax'
+  | 'bit32'
+  | 'gpuT4'
+  | 'windows'
+  | 'bms'
+  | 'data'
+  | 'amd'
+  | 'diskintensive';
+const ids = {} as Record<Key, string>;
 
 beforeAll(async () => {
   s = await startTestServer();
   owner = await s.tokenFor('flavor-owner', 'flo', 'member');
-  const make = async (key: string, body: Record<string, unknown>) => {
+  const make = async (key: Key, body: Record<string, unknown>) => {
     ids[key] = await activeImage(s, owner, { name: key, ...body });
   };
   await make('plain', {});
