@@ -246,6 +246,7 @@ const RESERVED_QUERY_KEYS = new Set([
   'os_hidden',
   'created_at',
   'updated_at',
+  'enterprise_project_id',
 ]);
 
 function parseLimit(input: QueryInput, limits: { default: number; max: number }): number {
@@ -301,6 +302,10 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
   if (sizeMax !== undefined) filters.sizeMax = parseSizeBound('size_max', sizeMax);
   const prot = one(input, 'protected');
   if (prot !== undefined) filters.protected = parseBool('protected', prot);
+  // A column, not a property: the same indexed filter as on the IMS list.
+  const ep = one(input, 'enterprise_project_id');
+  if (ep !== undefined && ep !== 'all_granted_eps')
+    filters.enterpriseProjectId = checkEnterpriseProjectId(ep);
 
   for (const key of Object.keys(input)) {
     if (RESERVED_QUERY_KEYS.has(key)) continue;

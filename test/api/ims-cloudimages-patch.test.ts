@@ -83,6 +83,8 @@ describe(`PATCH /v2/cloudimages/{id} (${TEST_DB})`, () => {
     expect(await idsOf(s, owner, `enterprise_project_id=${EP}`)).toEqual([image]);
     expect(await idsOf(s, owner, 'enterprise_project_id=0')).toEqual([]);
     expect((await glance(image)).enterprise_project_id).toBe(EP);
+    const listed = await s.request('GET', `/v2/images?enterprise_project_id=${EP}`, { token: owner.token });
+    expect(((await listed.json()) as Json).images.map((i: Json) => i.id)).toEqual([image]);
   });
 
   const refused: [string, unknown, number, string][] = [
