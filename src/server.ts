@@ -7,6 +7,7 @@ import type { BlobStore } from './adapters/storage/blob-store.ts';
 import { s3StoreFactory } from './adapters/storage/create-blob-store.ts';
 import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
 import { createStoreRegistry, type BlobStoreFactory } from './adapters/storage/store-registry.ts';
+import { loadCatalogues } from './adapters/catalogue-files.ts';
 import { AccessKeyRepository } from './adapters/db/access-key-repository.ts';
 import { loadMasterKey } from './adapters/identity/master-key.ts';
 import { SecretBox } from './adapters/identity/secret-box.ts';
@@ -65,7 +66,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake());
-    const images = new ImageService(repos, stores, clock);
+    const images = new ImageService(repos, stores, clock, await loadCatalogues(config));
     const imageData = new ImageDataService(
       repos,
       images,

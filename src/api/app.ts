@@ -23,6 +23,7 @@ import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerImportRoutes } from './openstack/import-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
+import { registerCloudImageRoutes } from './ims/cloudimages-routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -211,6 +212,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerKeystoneAdminRoutes(app, deps.identity, publicUrl);
   registerCredentialRoutes(app, deps.accessKeys);
   registerImsJobRoutes(app, deps.jobs);
+  registerCloudImageRoutes(app, deps.images);
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
   registerImportRoutes(app, deps.imageImport);

@@ -34,6 +34,10 @@ export interface Config {
   convertTo: ConvertTarget | null;
   /** Hosts, addresses and CIDRs web-download may reach despite the private-address rule. */
   webDownloadAllow: string[];
+  /** The `__os_version` catalogue (JSON); empty: the one shipped in catalogue/. */
+  osVersionsFile: string;
+  /** The flavor families for `flavor_id` filtering (JSON); empty: the one shipped in catalogue/. */
+  flavorsFile: string;
 }
 
 /** The IMS_S3_* settings. */
@@ -223,6 +227,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stores,
     convertTo,
     webDownloadAllow,
+    osVersionsFile: get('IMS_OS_VERSIONS_FILE') ?? '',
+    flavorsFile: get('IMS_FLAVORS_FILE') ?? '',
   };
 }
 

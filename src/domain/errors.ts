@@ -31,6 +31,8 @@ export const ERROR_CATALOGUE = {
   RangeNotSatisfiable: { status: 416, ims: 'IMG.0001' },
   UnsupportedMediaType: { status: 415, ims: 'IMG.0001' },
   UploadFailed: { status: 400, ims: 'IMG.0057' },
+  /** IMS changes only active images (PATCH /v2/cloudimages). */
+  ImageNotActive: { status: 400, ims: 'IMG.0046' },
   Internal: { status: 500, ims: 'IMG.0061' },
   ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
 } as const satisfies Record<string, { status: number; ims: string }>;

@@ -2,6 +2,20 @@ import { fail } from './errors.ts';
 import { IMAGE_STATUSES, type ImageStatus } from './image-status.ts';
 import { VISIBILITIES, type Visibility } from './image.ts';
 import { MEMBER_STATUSES, type MemberStatus } from './visibility.ts';
+import { bootableOn, type FlavorCatalogue } from './flavors.ts';
+import {
+  IS_ARM,
+  REGISTERED,
+  STRING_BOOLEAN_PROPERTIES,
+  VIRTUAL_ENV_TYPES,
+  checkEnterpriseProjectId,
+  imageTypeIs,
+  osFactIs,
+  propertyIn,
+  supportFlagIs,
+  virtualEnvTypeIn,
+} from './ims-properties.ts';
+import { OS_TYPES } from './os-versions.ts';
 
 export const SORT_KEYS = [
   'name',
@@ -33,6 +47,25 @@ export interface TimeFilter {
   value: string;
 }
 
+/**
+ * A condition on an image's properties and columns, built by the domain (IMS
+ * filters, flavor compatibility) and turned into SQL by the repository.
+ */
+export type Condition =
+  | { has: string; in: string[] }
+  | { lacks: string }
+  | {
+      column: 'disk_format' | 'status' | 'visibility' | 'min_ram';
+      op: '=' | '!=' | '<=';
+      value: string | number;
+    }
+  /** An integer-valued property at least this (values that are not integers do not match). */
+  | { propertyAtLeast: string; value: number }
+  | { hasMembers: true }
+  | { and: Condition[] }
+  | { or: Condition[] }
+  | { not: Condition };
+
 export interface ImageFilters {
   ids?: string[];
   names?: string[];
@@ -50,6 +83,12 @@ export interface ImageFilters {
   updatedAt: TimeFilter[];
   /** Exact matches on custom properties. */
   properties: Record<string, string>;
+  minDisk?: number;
+  minRam?: number;
+  /** IMS enterprise project: "0" or a UUID; absent means all of them. */
+  enterpriseProjectId?: string;
+  /** Further conditions that must all hold (IMS filters). */
+  conditions: Condition[];
 }
 
 export interface ImageQuery {
@@ -59,9 +98,13 @@ export interface ImageQuery {
   visibility: Visibility | 'all' | null;
   memberStatus: MemberStatus | 'all';
   filters: ImageFilters;
+  /** Whether each listed image must say if it has members (IMS's `__imagetype`). */
+  withMemberFlag?: boolean;
 }
 
 export const LIST_LIMITS = { default: 25, max: 1000 } as const;
+/** IMS pages 500 images by default. */
+export const IMS_LIST_LIMITS = { default: 500, max: 1000 } as const;
 
 export type QueryInput = Record<string, string | string[] | undefined>;
 
@@ -134,12 +177,17 @@ function checkEach<T extends string>(key: string, values: string[], allowed: rea
   return values as T[];
 }
 
-function parseSort(input: QueryInput): SortSpec[] {
-  const combined = one(input, 'sort');
+function parseSort(
+  input: QueryInput,
+  allowed: readonly SortKey[] = SORT_KEYS,
+  allowCombined = true,
+): SortSpec[] {
+  // IMS has no combined `sort=key:dir` parameter.
+  const combined = allowCombined ? one(input, 'sort') : undefined;
   const keys = many(input, 'sort_key').flatMap((k) => k.split(','));
   const dirs = many(input, 'sort_dir').flatMap((d) => d.split(','));
   const checkKey = (k: string): SortKey =>
-    (SORT_KEYS as readonly string[]).includes(k) ? (k as SortKey) : bad(`Invalid sort key: ${k}`);
+    (allowed as readonly string[]).includes(k) ? (k as SortKey) : bad(`Invalid sort key: ${k}`);
   const checkDir = (d: string): SortDir =>
     d === 'asc' || d === 'desc' ? d : bad(`Invalid sort direction: ${d}`);
   let sort: SortSpec[];
@@ -198,17 +246,21 @@ const RESERVED_QUERY_KEYS = new Set([
   'os_hidden',
   'created_at',
   'updated_at',
+  'enterprise_project_id',
 ]);
+
+function parseLimit(input: QueryInput, limits: { default: number; max: number }): number {
+  const text = one(input, 'limit');
+  if (text === undefined) return limits.default;
+  if (!/^\d+$/.test(text)) bad("Invalid value for 'limit': must be a non-negative integer");
+  // A huge limit is the largest page, as Glance's api_limit_max makes it.
+  return Math.min(Number(text), limits.max);
+}
 
 /** Turns Glance's `GET /v2/images` query string into a checked query. */
 export function parseImageQuery(input: QueryInput): ImageQuery {
   if (input['changes-since'] !== undefined) bad('The "changes-since" filter is no longer available on v2.');
-  const limitText = one(input, 'limit');
-  let limit: number = LIST_LIMITS.default;
-  if (limitText !== undefined) {
-    if (!/^\d+$/.test(limitText)) bad("Invalid value for 'limit': must be a non-negative integer");
-    limit = Math.min(Number(limitText), LIST_LIMITS.max);
-  }
+  const limit = parseLimit(input, LIST_LIMITS);
   const visibilityText = one(input, 'visibility');
   const visibility =
     visibilityText === undefined
@@ -230,6 +282,7 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
     createdAt: many(input, 'created_at').map((v) => parseTimeFilter('created_at', v)),
     updatedAt: many(input, 'updated_at').map((v) => parseTimeFilter('updated_at', v)),
     properties: {},
+    conditions: [],
   };
   const ids = inList('id');
   if (ids) filters.ids = ids;
@@ -249,6 +302,10 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
   if (sizeMax !== undefined) filters.sizeMax = parseSizeBound('size_max', sizeMax);
   const prot = one(input, 'protected');
   if (prot !== undefined) filters.protected = parseBool('protected', prot);
+  // A column, not a property: the same indexed filter as on the IMS list.
+  const ep = one(input, 'enterprise_project_id');
+  if (ep !== undefined && ep !== 'all_granted_eps')
+    filters.enterpriseProjectId = checkEnterpriseProjectId(ep);
 
   for (const key of Object.keys(input)) {
     if (RESERVED_QUERY_KEYS.has(key)) continue;
@@ -257,6 +314,103 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
   }
 
   const query: ImageQuery = { limit, sort: parseSort(input), visibility, memberStatus, filters };
+  const marker = one(input, 'marker');
+  if (marker !== undefined) query.marker = marker;
+  return query;
+}
+
+/** The sort keys IMS documents for `GET /v2/cloudimages`. */
+export const IMS_SORT_KEYS = [
+  'name',
+  'container_format',
+  'disk_format',
+  'status',
+  'id',
+  'size',
+  'created_at',
+] as const satisfies readonly SortKey[];
+
+const IMS_IMAGE_TYPES = ['gold', 'private', 'shared', 'market'] as const;
+const IMS_VISIBILITIES = ['public', 'private', 'shared'] as const;
+/** `__support_*` list filters: "true" requires the flag, "false" its absence. */
+const IMS_SUPPORT_FLAGS = STRING_BOOLEAN_PROPERTIES.filter((p) => p.startsWith('__support_'));
+
+const badIms = (message: string, imsCode: string): never => fail('ValidationFailed', message, { imsCode });
+
+function parseInt32(key: string, raw: string): number {
+  if (!/^\d{1,10}$/.test(raw) || Number(raw) > 2 ** 31 - 1)
+    return bad(`Invalid value for '${key}': must be a non-negative integer`);
+  return Number(raw);
+}
+
+function pick<T extends string>(key: string, raw: string, allowed: readonly T[], imsCode = 'IMG.0001'): T {
+  return (allowed as readonly string[]).includes(raw)
+    ? (raw as T)
+    : badIms(`Invalid value for '${key}': '${raw.slice(0, 64)}' (one of ${allowed.join(', ')})`, imsCode);
+}
+
+/**
+ * Turns IMS's `GET /v2/cloudimages` query string into the same checked query
+ * as Glance's list, with IMS's defaults (500 per page, registered images only)
+ * and IMS's filters as conditions. Unknown parameters are ignored, as IMS does.
+ */
+export function parseImsImageQuery(input: QueryInput, flavors: FlavorCatalogue): ImageQuery {
+  const f: ImageFilters = {
+    tags: many(input, 'tag'),
+    osHidden: false,
+    createdAt: many(input, 'created_at').map((v) => parseTimeFilter('created_at', v)),
+    updatedAt: many(input, 'updated_at').map((v) => parseTimeFilter('updated_at', v)),
+    properties: {},
+    // The native list shows registered images only, whatever is asked.
+    conditions: [REGISTERED],
+  };
+  const c = f.conditions;
+  const text = (key: string, use: (v: string) => void) => {
+    const v = one(input, key);
+    if (v !== undefined) use(v);
+  };
+  text('id', (v) => (f.ids = [v]));
+  text('name', (v) => (f.names = [v]));
+  text('status', (v) => (f.statuses = [pick('status', v, IMAGE_STATUSES)]));
+  text('container_format', (v) => (f.containerFormats = [v]));
+  text('disk_format', (v) => (f.diskFormats = [v]));
+  text('owner', (v) => (f.owner = v));
+  text('protected', (v) => (f.protected = parseBool('protected', v)));
+  text('min_disk', (v) => (f.minDisk = parseInt32('min_disk', v)));
+  text('min_ram', (v) => (f.minRam = parseInt32('min_ram', v)));
+  text('__isregistered', (v) => pick('__isregistered', v, ['true']));
+  text('__imagetype', (v) => c.push(imageTypeIs(pick('__imagetype', v, IMS_IMAGE_TYPES, 'IMG.0024'))));
+  text('__whole_image', (v) =>
+    c.push(supportFlagIs('__whole_image', parseBool('__whole_image', v) ? 'true' : 'false')),
+  );
+  text('__system__cmkid', (v) => c.push(propertyIn('__system__cmkid', v)));
+  text('__os_bit', (v) => c.push(osFactIs('__os_bit', pick('__os_bit', v, ['32', '64']))));
+  text('__os_type', (v) => c.push(osFactIs('__os_type', pick('__os_type', v, OS_TYPES, 'IMG.0122'))));
+  text('__platform', (v) => c.push(osFactIs('__platform', v)));
+  for (const flag of IMS_SUPPORT_FLAGS)
+    text(flag, (v) => c.push(supportFlagIs(flag, pick(flag, v, ['true', 'false'] as const))));
+  text('__support_xen_gpu_type', (v) => c.push(propertyIn('__support_xen_gpu_type', v)));
+  text('__support_kvm_gpu_type', (v) => c.push(propertyIn('__support_kvm_gpu_type', v)));
+  text('architecture', (v) =>
+    c.push(pick('architecture', v, ['x86', 'arm'], 'IMG.0212') === 'arm' ? IS_ARM : { not: IS_ARM }),
+  );
+  text('virtual_env_type', (v) => c.push(virtualEnvTypeIn([pick('virtual_env_type', v, VIRTUAL_ENV_TYPES)])));
+  text('enterprise_project_id', (v) => {
+    // Every enterprise project is granted to every project member here: no EPS service.
+    if (v !== 'all_granted_eps') f.enterpriseProjectId = checkEnterpriseProjectId(v);
+  });
+  text('flavor_id', (v) => c.push(bootableOn(flavors.resolve(v))));
+
+  const visibilityText = one(input, 'visibility');
+  const memberStatus = pick('member_status', one(input, 'member_status') ?? 'accepted', MEMBER_STATUSES);
+  const query: ImageQuery = {
+    limit: parseLimit(input, IMS_LIST_LIMITS),
+    sort: parseSort(input, IMS_SORT_KEYS, false),
+    visibility: visibilityText === undefined ? null : pick('visibility', visibilityText, IMS_VISIBILITIES),
+    memberStatus,
+    filters: f,
+    withMemberFlag: true,
+  };
   const marker = one(input, 'marker');
   if (marker !== undefined) query.marker = marker;
   return query;

@@ -1,6 +1,7 @@
 import { DomainError, fail } from './errors.ts';
 import { isAdmin, type RequestContext } from './context.ts';
 import { CONTAINER_FORMATS, DISK_FORMATS } from './image-formats.ts';
+import { ENTERPRISE_PROJECT_DEFAULT, checkEnterpriseProjectId } from './ims-properties.ts';
 import { IMAGE_LIMITS, VISIBILITIES, classifyAttribute, type Image, type Visibility } from './image.ts';
 
 /** The settable part of an image, as a create request or a patch produces it. */
@@ -17,6 +18,7 @@ export interface ImageFields {
   minRam: number;
   tags: string[];
   properties: Record<string, string>;
+  enterpriseProjectId: string;
 }
 
 /** Glance's schema pattern for ids, kernel_id and ramdisk_id: dashes required, either case. */
@@ -158,6 +160,9 @@ function setAttribute(fields: ImageFields, name: string, value: unknown): void {
     case 'tags':
       fields.tags = checkTags(value);
       return;
+    case 'enterprise_project_id':
+      fields.enterpriseProjectId = checkEnterpriseProjectId(value);
+      return;
     default:
       return fail('ReadOnlyProperty', `Attribute '${name}' is read-only.`);
   }
@@ -184,6 +189,7 @@ export function fieldsForNewImage(ctx: RequestContext, body: unknown): ImageFiel
     minRam: 0,
     tags: [],
     properties: {},
+    enterpriseProjectId: ENTERPRISE_PROJECT_DEFAULT,
   };
   for (const [name, value] of Object.entries(body)) {
     if (name === 'id') {
@@ -217,6 +223,7 @@ export function fieldsOf(image: Image): ImageFields {
     minRam: image.minRam,
     tags: [...image.tags],
     properties: { ...image.properties },
+    enterpriseProjectId: image.enterpriseProjectId,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { ImageStatus } from './image-status.ts';
+import { SERVICE_SET_IMS_PROPERTIES } from './ims-properties.ts';
 
 export const VISIBILITIES = ['public', 'private', 'shared', 'community'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];
@@ -30,6 +31,10 @@ export interface Image {
   properties: Record<string, string>;
   /** Names of the stores holding the data (Glance multi-store `stores`); empty without data. */
   stores: string[];
+  /** IMS enterprise project: "0" (the default one) or a UUID. */
+  enterpriseProjectId: string;
+  /** Whether the image has members; set only by reads that asked for it (IMS views). */
+  hasMembers?: boolean;
 }
 
 /** Limits that Glance enforces by default and clients expect. */
@@ -64,6 +69,8 @@ export const BASE_ATTRIBUTES = [
   'created_at',
   'updated_at',
   'tags',
+  // A column of its own (IMS): settable on create and patch in both dialects.
+  'enterprise_project_id',
 ] as const;
 
 /** Set only by the service; clients that try get a 403. */
@@ -86,22 +93,6 @@ export const READ_ONLY_ATTRIBUTES = new Set<string>([
 
 /** Names the Glance API reserves; never stored as custom properties. */
 export const RESERVED_ATTRIBUTES = new Set<string>(['location', 'locations', 'deleted', 'deleted_at']);
-
-/**
- * IMS properties the service derives (DESIGN.md: read-only on every route).
- * Others with the `__` prefix (`__os_version`, `__platform`, ...) are user data.
- */
-const SERVICE_SET_IMS_PROPERTIES = new Set<string>([
-  '__imagetype',
-  '__isregistered',
-  '__image_source_type',
-  '__originalimagename',
-  '__image_size',
-  '__data_origin',
-  '__root_origin',
-  '__backup_id',
-  '__image_location',
-]);
 
 export type PropertyAccess = 'base' | 'read-only' | 'reserved' | 'custom';
 

@@ -5,7 +5,15 @@ import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import type { Image } from '../domain/image.ts';
-import { parseImageQuery, type QueryInput } from '../domain/image-query.ts';
+import {
+  parseImageQuery,
+  parseImsImageQuery,
+  type ImageQuery,
+  type QueryInput,
+} from '../domain/image-query.ts';
+import type { FlavorCatalogue } from '../domain/flavors.ts';
+import { checkImsProperties } from '../domain/ims-properties.ts';
+import type { OsVersion, OsVersionCatalogue } from '../domain/os-versions.ts';
 import {
   applyPatch,
   assertTagCount,
@@ -24,12 +32,19 @@ export interface ImagePage {
 
 const notFound = (id: string): never => fail('ImageNotFound', `No image found with ID ${id}`);
 
+/** The operator's reference data that image rules consult. */
+export interface ImageCatalogues {
+  osVersions: OsVersionCatalogue;
+  flavors: FlavorCatalogue;
+}
+
 /** Image metadata use cases: create, read, list, change, delete, (de)activate, tag. */
 export class ImageService {
   constructor(
     private readonly db: Repositories,
     private readonly stores: StoreRegistry,
     private readonly clock: Clock,
+    private readonly catalogues: ImageCatalogues,
   ) {}
 
   private now(): string {
@@ -49,6 +64,7 @@ export class ImageService {
 
   async create(ctx: RequestContext, body: unknown): Promise<Image> {
     const fields = fieldsForNewImage(ctx, body);
+    checkImsProperties(fields, null, this.catalogues.osVersions);
     const id = fields.id ?? randomUUID();
     if (await this.db.images.idTaken(id))
       fail('DuplicateImageId', `An image with identifier ${id} already exists`);
@@ -63,7 +79,20 @@ export class ImageService {
   }
 
   async list(ctx: RequestContext, input: QueryInput): Promise<ImagePage> {
-    const query = parseImageQuery(input);
+    return this.listBy(ctx, parseImageQuery(input));
+  }
+
+  /** IMS's native list: the same visibility rules, IMS's filters; each image says whether it has members. */
+  async listIms(ctx: RequestContext, input: QueryInput): Promise<ImagePage> {
+    return this.listBy(ctx, parseImsImageQuery(input, this.catalogues.flavors));
+  }
+
+  /** The OS version catalogue, entries carrying every tag asked for. */
+  osVersions(tags: string[]): { platform: string; versions: OsVersion[] }[] {
+    return this.catalogues.osVersions.grouped(tags);
+  }
+
+  private async listBy(ctx: RequestContext, query: ImageQuery): Promise<ImagePage> {
     let marker: Image | null = null;
     if (query.marker !== undefined) {
       marker = await this.db.images.find(query.marker);
@@ -85,11 +114,24 @@ export class ImageService {
   }
 
   async update(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<Image> {
+    return this.patch(ctx, id, ops, false);
+  }
+
+  /** IMS's update: only active images change; the answer says whether the image has members. */
+  async updateIms(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<Image> {
+    const image = await this.patch(ctx, id, ops, true);
+    return { ...image, hasMembers: await this.db.images.hasMembers(id) };
+  }
+
+  private async patch(ctx: RequestContext, id: string, ops: PatchOp[], activeOnly: boolean): Promise<Image> {
     // A concurrent change makes the conditional write miss; read again and re-apply.
     for (let attempt = 0; attempt < 5; attempt++) {
       const image = await this.get(ctx, id);
       assertCanModify(ctx, image);
+      if (activeOnly && image.status !== 'active')
+        fail('ImageNotActive', `Image ${id} is ${image.status}: only active images can be updated`);
       const fields = applyPatch(ctx, image, ops);
+      checkImsProperties(fields, image, this.catalogues.osVersions);
       const done = await this.db.transaction((tx) =>
         tx.images.update(image, fields, this.laterThan(image.updatedAt)),
       );

@@ -47,6 +47,7 @@ export function makeImage(overrides: Partial<Image> = {}): Image {
     tags: [],
     properties: {},
     stores: [],
+    enterpriseProjectId: '0',
     ...overrides,
   };
 }

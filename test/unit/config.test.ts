@@ -32,6 +32,8 @@ describe('loadConfig: defaults', () => {
       tokenTtlSeconds: 86400,
       logLevel: 'info',
       metricsAllow: [],
+      osVersionsFile: '',
+      flavorsFile: '',
       maxVirtualSize: 4n * BigInt(TiB),
       masterKey: undefined,
       store: 'file',
@@ -71,6 +73,8 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_STORES: 'fast:file, bulk:file',
       IMS_CONVERT_TO: 'QCOW2',
       IMS_WEB_DOWNLOAD_ALLOW: 'mirror.internal, 10.1.0.0/16,[fd00::1]',
+      IMS_OS_VERSIONS_FILE: '/etc/ims/os-versions.json',
+      IMS_FLAVORS_FILE: '/etc/ims/flavors.json',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -95,6 +99,8 @@ describe('loadConfig: every IMS_* variable', () => {
       ],
       convertTo: 'qcow2',
       webDownloadAllow: ['mirror.internal', '10.1.0.0/16', '[fd00::1]'],
+      osVersionsFile: '/etc/ims/os-versions.json',
+      flavorsFile: '/etc/ims/flavors.json',
     });
   });
 

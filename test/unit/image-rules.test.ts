@@ -40,6 +40,7 @@ describe('fieldsForNewImage: defaults and id', () => {
       minRam: 0,
       tags: [],
       properties: {},
+      enterpriseProjectId: '0',
     });
   });
 
@@ -70,6 +71,7 @@ describe('fieldsForNewImage: defaults and id', () => {
       minRam: 512,
       tags: ['a'],
       properties: { os_distro: 'cirros', __os_version: 'CirrOS 0.6' },
+      enterpriseProjectId: '0',
     });
   });
 
@@ -135,8 +137,15 @@ describe('fieldsForNewImage: read-only and reserved attributes', () => {
   );
 
   it('keeps other double-underscore properties as user data', () => {
-    expect(create({ __platform: 'Ubuntu' }).properties).toEqual({ __platform: 'Ubuntu' });
+    expect(create({ __support_kvm: 'true' }).properties).toEqual({ __support_kvm: 'true' });
   });
+
+  it.each(['__platform', '__os_type', '__os_bit'])(
+    'refuses %s, derived from __os_version, with a 403',
+    (name) => {
+      expectDomainError(() => create({ [name]: 'x' }), 'ReadOnlyProperty', 403);
+    },
+  );
 });
 
 describe('fieldsForNewImage: types and bounds', () => {

@@ -18,6 +18,7 @@ import * as m0002 from './migrations/0002-jobs.ts';
 import * as m0003 from './migrations/0003-access-keys.ts';
 import * as m0004 from './migrations/0004-application-credentials.ts';
 import * as m0005 from './migrations/0005-import-stores.ts';
+import * as m0006 from './migrations/0006-images-enterprise-project.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-access-keys': m0003,
   '0004-application-credentials': m0004,
   '0005-import-stores': m0005,
+  '0006-images-enterprise-project': m0006,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

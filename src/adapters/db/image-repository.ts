@@ -12,7 +12,7 @@ import type { Database } from './schema.ts';
 import type { Image, Visibility } from '../../domain/image.ts';
 import type { ImageStatus } from '../../domain/image-status.ts';
 import type { ImageFields } from '../../domain/image-rules.ts';
-import type { ImageQuery, SortSpec, TimeFilter } from '../../domain/image-query.ts';
+import type { Condition, ImageQuery, SortSpec, TimeFilter } from '../../domain/image-query.ts';
 import type { ListScope, MemberStatus } from '../../domain/visibility.ts';
 
 type ImageRow = Selectable<Database['images']>;
@@ -44,7 +44,12 @@ const SORT_COLUMNS = {
   owner: 'owner',
 } as const satisfies Record<SortSpec['key'], keyof ImageRow>;
 
-type ImageRowWithDetails = ImageRow & { tags_json: unknown; properties_json: unknown; stores_json: unknown };
+type ImageRowWithDetails = ImageRow & {
+  tags_json: unknown;
+  properties_json: unknown;
+  stores_json: unknown;
+  has_members?: unknown;
+};
 
 // SQLite hands JSON back as text, PostgreSQL as parsed values.
 const parsed = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
@@ -73,6 +78,9 @@ function toImage(row: ImageRowWithDetails): Image {
     tags: parsed<string[]>(row.tags_json),
     properties: parsed<Record<string, string>>(row.properties_json),
     stores: parsed<string[] | null>(row.stores_json) ?? [],
+    enterpriseProjectId: row.enterprise_project_id,
+    // SQLite answers 0/1, PostgreSQL a boolean.
+    ...(row.has_members === undefined ? {} : { hasMembers: Boolean(row.has_members) }),
   };
 }
 
@@ -87,6 +95,7 @@ function fieldColumns(fields: ImageFields) {
     disk_format: fields.diskFormat,
     min_disk: fields.minDisk,
     min_ram: fields.minRam,
+    enterprise_project_id: fields.enterpriseProjectId,
   };
 }
 
@@ -97,9 +106,11 @@ export class ImageRepository {
   private readonly propertiesJson: RawBuilder<unknown>;
   /** The stores holding the image's data: its blob's and its replicas' (Glance's `stores`). */
   private readonly storesJson: RawBuilder<unknown>;
+  private readonly postgres: boolean;
 
   constructor(private readonly db: Kysely<Database>) {
-    if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    if (this.postgres) {
       this.tagsJson = sql`(select coalesce(json_agg(t.tag order by t.tag collate "C"), '[]'::json) from image_tags t where t.image_id = images.id)`;
       this.propertiesJson = sql`(select coalesce(json_object_agg(p.name, p.value), '{}'::json) from image_properties p where p.image_id = images.id)`;
       this.storesJson = sql`(select coalesce(json_agg(s.store order by s.store collate "C"), '[]'::json) from (select b.store from blobs b where b.id = images.blob_id union select r.store from image_replicas r where r.image_id = images.id) s)`;
@@ -163,6 +174,17 @@ export class ImageRepository {
       .where('member_id', '=', projectId)
       .executeTakeFirst();
     return (row?.status as MemberStatus | undefined) ?? null;
+  }
+
+  /** Whether anyone is a member of the image, in any status (IMS calls such an image shared). */
+  async hasMembers(imageId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('image_members')
+      .select('image_id')
+      .where('image_id', '=', imageId)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
   /** Writes the settable fields; succeeds only if the row is still as it was read. */
@@ -291,7 +313,8 @@ export class ImageRepository {
 
   async list(scope: ListScope, query: ImageQuery, marker: Image | null): Promise<Image[]> {
     let q = this.selectImages().where((eb) => visibilityCondition(eb, scope));
-    q = q.where((eb) => filterConditions(eb, query));
+    q = q.where((eb) => filterConditions(eb, query, this.postgres));
+    if (query.withMemberFlag) q = q.select((eb) => hasMembers(eb).as('has_members'));
     if (marker) q = q.where((eb) => afterMarker(eb, query.sort, marker));
     for (const s of query.sort) {
       const col = SORT_COLUMNS[s.key];
@@ -390,7 +413,50 @@ function timeConditions(eb: EB, column: 'images.created_at' | 'images.updated_at
   });
 }
 
-function filterConditions(eb: EB, query: ImageQuery): Expression<SqlBool> {
+function hasMembers(eb: EB) {
+  return eb.exists(
+    eb
+      .selectFrom('image_members')
+      .select('image_members.image_id')
+      .whereRef('image_members.image_id', '=', 'images.id'),
+  );
+}
+
+function property(eb: EB, name: string) {
+  return eb
+    .selectFrom('image_properties')
+    .select('image_properties.image_id')
+    .whereRef('image_properties.image_id', '=', 'images.id')
+    .where('image_properties.name', '=', name);
+}
+
+/** The digits-only value of a property as an integer, else null (on both databases). */
+function integerValue(postgres: boolean): RawBuilder<number | null> {
+  return postgres
+    ? sql`case when image_properties.value ~ '^[0-9]{1,15}$' then cast(image_properties.value as bigint) end`
+    : sql`case when image_properties.value <> '' and image_properties.value not glob '*[^0-9]*' and length(image_properties.value) <= 15 then cast(image_properties.value as integer) end`;
+}
+
+/** A domain condition (image-query.ts) as SQL. */
+function conditionSql(eb: EB, c: Condition, postgres: boolean): Expression<SqlBool> {
+  if ('has' in c) return eb.exists(property(eb, c.has).where('image_properties.value', 'in', c.in));
+  if ('lacks' in c) return eb.not(eb.exists(property(eb, c.lacks)));
+  if ('propertyAtLeast' in c)
+    return eb.exists(property(eb, c.propertyAtLeast).where(integerValue(postgres), '>=', c.value));
+  if ('hasMembers' in c) return hasMembers(eb);
+  if ('column' in c) {
+    const col = `images.${c.column}` as const;
+    // Null-safe: "not iso" holds for an image without a disk format.
+    if (c.op === '!=') return eb.or([eb(col, '!=', c.value), eb(col, 'is', null)]);
+    return eb(col, c.op, c.value);
+  }
+  if ('not' in c) return eb.not(conditionSql(eb, c.not, postgres));
+  if ('and' in c)
+    return c.and.length ? eb.and(c.and.map((x) => conditionSql(eb, x, postgres))) : sql<SqlBool>`1 = 1`;
+  return c.or.length ? eb.or(c.or.map((x) => conditionSql(eb, x, postgres))) : sql<SqlBool>`1 = 0`;
+}
+
+function filterConditions(eb: EB, query: ImageQuery, postgres: boolean): Expression<SqlBool> {
   const f = query.filters;
   const all: Expression<SqlBool>[] = [];
   if (f.ids) all.push(eb('images.id', 'in', f.ids.length ? f.ids : ['']));
@@ -402,6 +468,11 @@ function filterConditions(eb: EB, query: ImageQuery): Expression<SqlBool> {
   if (f.sizeMin !== undefined) all.push(eb('images.size', '>=', f.sizeMin));
   if (f.sizeMax !== undefined) all.push(eb('images.size', '<=', f.sizeMax));
   if (f.protected !== undefined) all.push(eb('images.protected', '=', f.protected ? 1 : 0));
+  if (f.minDisk !== undefined) all.push(eb('images.min_disk', '=', f.minDisk));
+  if (f.minRam !== undefined) all.push(eb('images.min_ram', '=', f.minRam));
+  if (f.enterpriseProjectId !== undefined)
+    all.push(eb('images.enterprise_project_id', '=', f.enterpriseProjectId));
+  for (const c of f.conditions) all.push(conditionSql(eb, c, postgres));
   all.push(eb('images.os_hidden', '=', f.osHidden ? 1 : 0));
   all.push(...timeConditions(eb, 'images.created_at', f.createdAt));
   all.push(...timeConditions(eb, 'images.updated_at', f.updatedAt));

@@ -98,6 +98,8 @@ export interface Database {
     updated_at: string;
     deleted: Generated<number>;
     deleted_at: string | null;
+    /** IMS enterprise project: "0" (the default one) or a UUID (0005). */
+    enterprise_project_id: Generated<string>;
   };
   image_properties: { image_id: string; name: string; value: string };
   image_tags: { image_id: string; tag: string };

@@ -26,6 +26,7 @@ export function glanceImage(image: Image): Record<string, unknown> {
     created_at: glanceTime(image.createdAt),
     updated_at: glanceTime(image.updatedAt),
     tags: image.tags,
+    enterprise_project_id: image.enterpriseProjectId,
     self: `/v2/images/${image.id}`,
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',

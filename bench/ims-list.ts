@@ -1,0 +1,343 @@
+/**
+ * IMS native list latency: `npx tsx bench/ims-list.ts [--db sqlite|postgres] [--images 10000]
+ * [--requests 200]`. Not part of CI; prints figures, asserts nothing but the target line.
+ *
+ * Starts `node bin/ims.js serve` as a child process (free loopback port, fresh IMS_DATA_DIR; on
+ * PostgreSQL a fresh database on IMS_BENCH_PG_URL's server, dropped afterwards), creates a member
+ * project through the Keystone admin API, and seeds N images straight into the database (the seeding
+ * is not what is measured): 60% owned by the member project, 20% public, 10% shared with it, 10%
+ * private to others; every image has IMS properties (__os_version and its facts, a __support_* flag
+ * for a third, an enterprise project for a tenth) and a quarter has tags.
+ *
+ * Then, one request at a time on a keep-alive connection, after 20 warm-up requests each:
+ *   - baseline: GET /v2/images?limit=500  (Glance's list, the same page size)
+ *   - GET /v2/cloudimages?limit=500        (target p99 < 100 ms with 10,000 images)
+ *   - GET /v2/cloudimages?limit=500&flavor_id=s6.large.2
+ *   - GET /v2/cloudimages?limit=500&__os_type=Linux&__support_kvm=true
+ * and prints p50/p90/p99/max and the ratio of each p99 to the baseline's.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { sql, type Insertable } from 'kysely';
+import { openDatabase, type Db } from '../src/adapters/db/database.ts';
+import type { Database } from '../src/adapters/db/schema.ts';
+
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'sqlite' },
+    images: { type: 'string', default: '10000' },
+    requests: { type: 'string', default: '200' },
+  },
+});
+const IMAGES = Number(values.images);
+const REQUESTS = Number(values.requests);
+const POSTGRES = values.db === 'postgres';
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PG_ADMIN = process.env.IMS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const PASSWORD = 'bench-admin-password';
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function call(port: number, method: string, p: string, token?: string, json?: unknown): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: p,
+        agent,
+        headers: {
+          accept: 'application/json',
+          ...(token ? { 'x-auth-token': token } : {}),
+          ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function must(a: Answer, status: number, what: string): Answer {
+  if (a.status !== status) throw new Error(`${what}: ${a.status} ${a.body.toString().slice(0, 300)}`);
+  return a;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+
+async function token(port: number, user: string, project: string, password: string): Promise<string> {
+  const a = must(
+    await call(port, 'POST', '/v3/auth/tokens', undefined, {
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { id: 'default' }, password } },
+        },
+        scope: { project: { name: project, domain: { id: 'default' } } },
+      },
+    }),
+    201,
+    'token',
+  );
+  return a.headers['x-subject-token'] as string;
+}
+
+/** A member of a fresh project, made through the Keystone admin API; returns its token and project id. */
+async function memberOf(port: number, admin: string): Promise<{ token: string; projectId: string }> {
+  const json = (a: Answer) => JSON.parse(a.body.toString()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const project = json(
+    must(
+      await call(port, 'POST', '/v3/projects', admin, { project: { name: 'bench', domain_id: 'default' } }),
+      201,
+      'project',
+    ),
+  ).project.id as string;
+  const user = json(
+    must(
+      await call(port, 'POST', '/v3/users', admin, {
+        user: { name: 'bench-user', domain_id: 'default', password: 'pw-bench-user' },
+      }),
+      201,
+      'user',
+    ),
+  ).user.id as string;
+  const roles = json(must(await call(port, 'GET', '/v3/roles?name=member', admin), 200, 'roles')).roles;
+  must(
+    await call(port, 'PUT', `/v3/projects/${project}/users/${user}/roles/${roles[0].id}`, admin),
+    204,
+    'grant',
+  );
+  return { token: await token(port, 'bench-user', 'bench', 'pw-bench-user'), projectId: project };
+}
+
+const OS = [
+  ['CentOS 7.6 64bit', 'CentOS', 'Linux'],
+  ['Ubuntu 22.04 server 64bit', 'Ubuntu', 'Linux'],
+  ['Windows Server 2019 Standard 64bit', 'Windows', 'Windows'],
+  ['Debian GNU/Linux 12.0.0 64bit', 'Debian', 'Linux'],
+] as const;
+
+async function seed(db: Db, projectId: string): Promise<void> {
+  const start = Date.UTC(2025, 0, 1);
+  const batch = 200;
+  for (let from = 0; from < IMAGES; from += batch) {
+    const images: Insertable<Database['images']>[] = [];
+    const props: Insertable<Database['image_properties']>[] = [];
+    const tags: Insertable<Database['image_tags']>[] = [];
+    const members: Insertable<Database['image_members']>[] = [];
+    for (let i = from; i < Math.min(IMAGES, from + batch); i++) {
+      const id = randomUUID();
+      const kind = i % 10; // 0-5 own, 6-7 public, 8 shared with the member, 9 someone else's
+      const owner = kind <= 5 || kind === 9 ? (kind === 9 ? 'someone-else' : projectId) : 'publisher';
+      const at = new Date(start + i * 1000).toISOString();
+      images.push({
+        id,
+        name: `image-${i}`,
+        status: 'active',
+        visibility: kind === 6 || kind === 7 ? 'public' : kind === 8 ? 'shared' : 'private',
+        owner,
+        protected: 0,
+        os_hidden: 0,
+        container_format: 'bare',
+        disk_format: 'qcow2',
+        size: 1024 * 1024 * (1 + (i % 50)),
+        virtual_size: 1024 * 1024 * 1024,
+        checksum: randomBytes(16).toString('hex'),
+        os_hash_algo: 'sha512',
+        os_hash_value: randomBytes(64).toString('hex'),
+        min_disk: 40,
+        min_ram: 0,
+        blob_id: null,
+        created_at: at,
+        updated_at: at,
+        deleted_at: null,
+        enterprise_project_id: i % 10 === 3 ? '4f2c1d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f' : '0',
+      });
+      const [version, platform, osType] = OS[i % OS.length]!;
+      const p: Record<string, string> = {
+        __os_version: version,
+        __platform: platform,
+        __os_type: osType,
+        __os_bit: '64',
+        __description: `benchmark image ${i}`,
+        hw_firmware_type: 'bios',
+      };
+      if (i % 3 === 0) p.__support_kvm = 'true';
+      if (i % 7 === 0) p.__support_largememory = 'true';
+      for (const [name, value] of Object.entries(p)) props.push({ image_id: id, name, value });
+      if (i % 4 === 0) tags.push({ image_id: id, tag: `team-${i % 13}` }, { image_id: id, tag: 'bench' });
+      if (kind === 8)
+        members.push({
+          image_id: id,
+          member_id: projectId,
+          status: 'accepted',
+          created_at: at,
+          updated_at: at,
+        });
+    }
+    await db.kysely.transaction().execute(async (trx) => {
+      await trx.insertInto('images').values(images).execute();
+      await trx.insertInto('image_properties').values(props).execute();
+      if (tags.length) await trx.insertInto('image_tags').values(tags).execute();
+      if (members.length) await trx.insertInto('image_members').values(members).execute();
+    });
+  }
+  if (POSTGRES) await sql`analyze`.execute(db.kysely);
+}
+
+interface Figures {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  images: number;
+  bytes: number;
+}
+
+async function measure(port: number, tok: string, p: string): Promise<Figures> {
+  let images = 0;
+  let bytes = 0;
+  for (let i = 0; i < 20; i++) must(await call(port, 'GET', p, tok), 200, p);
+  const times: number[] = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    const t0 = performance.now();
+    const a = must(await call(port, 'GET', p, tok), 200, p);
+    times.push(performance.now() - t0);
+    if (i === 0) {
+      images = (JSON.parse(a.body.toString()) as { images: unknown[] }).images.length;
+      bytes = a.body.length;
+    }
+  }
+  times.sort((x, y) => x - y);
+  const at = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]!;
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: times[times.length - 1]!, images, bytes };
+}
+
+async function main(): Promise<void> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-bench-list-'));
+  const dbName = `ims_bench_list_${process.pid}`;
+  let databaseUrl = '';
+  let child: ChildProcess | null = null;
+  const pgAdmin = async (text: string) => {
+    const c = new pg.Client({ connectionString: PG_ADMIN });
+    await c.connect();
+    try {
+      await c.query(text);
+    } finally {
+      await c.end();
+    }
+  };
+  try {
+    if (POSTGRES) {
+      await pgAdmin(`CREATE DATABASE "${dbName}"`);
+      const u = new URL(PG_ADMIN);
+      u.pathname = `/${dbName}`;
+      databaseUrl = u.toString();
+    }
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('IMS_')) delete env[k];
+    Object.assign(env, {
+      IMS_HOST: '127.0.0.1',
+      IMS_PORT: String(port),
+      IMS_DATA_DIR: dataDir,
+      IMS_DATABASE_URL: databaseUrl,
+      IMS_ADMIN_PASSWORD: PASSWORD,
+      IMS_LOG_LEVEL: 'warn',
+    });
+    child = spawn(process.execPath, [path.join(REPO, 'bin/ims.js'), 'serve', '--no-worker'], {
+      cwd: REPO,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    for (let i = 0; ; i++) {
+      try {
+        if ((await call(port, 'GET', '/healthz')).status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      if (i > 600) throw new Error('the server did not start in 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const admin = await token(port, 'admin', 'admin', PASSWORD);
+    const member = await memberOf(port, admin);
+    const db = openDatabase(databaseUrl, dataDir);
+    const t0 = performance.now();
+    await seed(db, member.projectId);
+    await db.close();
+    console.log(
+      `${values.db}: seeded ${IMAGES} images in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
+        `${REQUESTS} sequential requests per row after 20 warm-up requests\n`,
+    );
+
+    const rows: [string, string][] = [
+      ['baseline GET /v2/images?limit=500', '/v2/images?limit=500'],
+      ['GET /v2/cloudimages?limit=500', '/v2/cloudimages?limit=500'],
+      ['  + flavor_id=s6.large.2', '/v2/cloudimages?limit=500&flavor_id=s6.large.2'],
+      [
+        '  + __os_type=Linux&__support_kvm=true',
+        '/v2/cloudimages?limit=500&__os_type=Linux&__support_kvm=true',
+      ],
+    ];
+    const results: Figures[] = [];
+    for (const [, p] of rows) results.push(await measure(port, member.token, p));
+    const base = results[0]!;
+    console.log('| request | images | KiB | p50 ms | p90 ms | p99 ms | max ms | p99 / baseline |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    rows.forEach(([label], i) => {
+      const r = results[i]!;
+      console.log(
+        `| ${label} | ${r.images} | ${(r.bytes / 1024).toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p90.toFixed(1)} | ` +
+          `${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${(r.p99 / base.p99).toFixed(2)} |`,
+      );
+    });
+    const target = results[1]!.p99;
+    console.log(
+      `\ntarget: GET /v2/cloudimages?limit=500 p99 < 100 ms with ${IMAGES} images: ${target < 100 ? 'PASS' : 'MISS'} (${target.toFixed(1)} ms)`,
+    );
+  } finally {
+    agent.destroy();
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child!.once('exit', r));
+    }
+    if (POSTGRES) await pgAdmin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
