@@ -20,6 +20,8 @@ import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
+import { QuotaService } from './services/quotas.ts';
+import { TagService } from './services/tags.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -54,8 +56,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake());
-    const images = new ImageService(repos, store, clock);
-    const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
+    const quotas = new QuotaService(repos, clock, config.defaultQuota);
+    const images = new ImageService(repos, store, clock, quotas);
+    const imageData = new ImageDataService(repos, images, quotas, store, clock, config, metrics);
+    const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock);
 
     // With the embedded database this process is the only one: whatever was
@@ -73,6 +77,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       images,
       imageData,
       members,
+      tags,
+      quotas,
       metrics,
       health: () => checkHealth(() => ping(db), store),
       logger: options.logger ?? true,

@@ -10,6 +10,8 @@ import type { ImageDataService } from '../services/image-data.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
+import type { QuotaService } from '../services/quotas.ts';
+import type { TagService } from '../services/tags.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
@@ -21,6 +23,8 @@ import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
+import { registerImsQuotaRoutes } from './ims/quota-routes.ts';
+import { registerImsTagRoutes } from './ims/tags-routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -30,6 +34,8 @@ export interface AppDeps {
   images: ImageService;
   imageData: ImageDataService;
   members: MemberService;
+  tags: TagService;
+  quotas: QuotaService;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
@@ -208,6 +214,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerKeystoneAdminRoutes(app, deps.identity, publicUrl);
   registerCredentialRoutes(app, deps.accessKeys);
   registerImsJobRoutes(app, deps.jobs);
+  registerImsTagRoutes(app, deps.tags);
+  registerImsQuotaRoutes(app, deps.quotas);
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
 

@@ -22,6 +22,8 @@ export interface Config {
   masterKey: Buffer | undefined;
   /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
   metricsAllow: string[];
+  /** Image quotas of projects without their own (null: unlimited). */
+  defaultQuota: { images: number | null; bytes: number | null };
 }
 
 export class ConfigError extends Error {
@@ -49,6 +51,12 @@ export function parseSize(text: string): number | null {
   const power = ' KMGTP'.indexOf((m[2] || ' ').toUpperCase());
   const n = Number(m[1]) * 1024 ** power;
   return Number.isSafeInteger(n) ? n : null;
+}
+
+/** `unlimited` (or -1) is null; otherwise the parsed value; undefined when it does not parse. */
+function parseQuotaSetting(text: string, parse: (t: string) => number | null): number | null | undefined {
+  if (text === 'unlimited' || text === '-1') return null;
+  return parse(text) ?? undefined;
 }
 
 /**
@@ -129,6 +137,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
+  const imageQuotaText = get('IMS_DEFAULT_IMAGE_QUOTA');
+  const imageQuota = parseQuotaSetting(imageQuotaText ?? '50', (t) =>
+    /^\d{1,9}$/.test(t) ? Number(t) : null,
+  );
+  if (imageQuota === undefined)
+    problems.push(
+      `IMS_DEFAULT_IMAGE_QUOTA must be a number of images or "unlimited", got "${imageQuotaText}"`,
+    );
+  const sizeQuotaText = get('IMS_DEFAULT_IMAGE_SIZE_QUOTA');
+  const sizeQuota = parseQuotaSetting(sizeQuotaText ?? 'unlimited', parseSize);
+  if (sizeQuota === undefined)
+    problems.push(
+      `IMS_DEFAULT_IMAGE_SIZE_QUOTA must be a size such as 500GiB or "unlimited", got "${sizeQuotaText}"`,
+    );
+
   if (problems.length) throw new ConfigError(problems);
   return {
     host,
@@ -145,5 +168,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
     masterKey,
+    defaultQuota: { images: imageQuota!, bytes: sizeQuota! },
   };
 }

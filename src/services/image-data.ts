@@ -13,6 +13,7 @@ import { hasReadableData } from '../domain/image-status.ts';
 import { resolveRange, type RangeRequest } from '../domain/byte-range.ts';
 import { assertCanModify } from '../domain/visibility.ts';
 import type { ImageService } from './images.ts';
+import type { QuotaService } from './quotas.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
@@ -35,6 +36,7 @@ export class ImageDataService {
   constructor(
     private readonly db: Repositories,
     private readonly images: ImageService,
+    private readonly quotas: QuotaService,
     private readonly store: BlobStore,
     private readonly clock: Clock,
     private readonly limits: { maxImageSize: number; maxVirtualSize: bigint },
@@ -58,8 +60,19 @@ export class ImageDataService {
     if (!image.diskFormat || !image.containerFormat) {
       fail('ValidationFailed', 'Properties disk_format, container_format must be set prior to saving data.');
     }
-    const limit = this.limits.maxImageSize;
-    if (declaredLength !== null && declaredLength > limit) throw tooLarge(limit);
+    // The quota is enforced when the data is committed; this early look stops a
+    // stream that cannot fit before its bytes are stored.
+    const left = await this.quotas.bytesLeft(image.owner);
+    const quotaBinds = left !== null && left < this.limits.maxImageSize;
+    const limit = quotaBinds ? left : this.limits.maxImageSize;
+    const refusal = () =>
+      quotaBinds
+        ? new DomainError(
+            'QuotaExceeded',
+            `Image data exceeds the project's remaining image_size_total quota of ${left} bytes`,
+          )
+        : tooLarge(limit);
+    if (declaredLength !== null && declaredLength > limit) throw refusal();
     if (!(await this.db.images.transition(id, ['queued'], 'saving', this.clock.now().toISOString()))) {
       fail('ImageAlreadyHasData', `Image ${id} is already receiving data`);
     }
@@ -67,7 +80,7 @@ export class ImageDataService {
     const blobId = randomUUID();
     const key = `images/${blobId}`;
     const writer = await this.store.openWriter(key);
-    const meter = new HashingMeter(limit, () => tooLarge(limit));
+    const meter = new HashingMeter(limit, refusal);
     meter.on('data', (chunk: Buffer) => this.observer.bytesIn(chunk.length));
     const inspection = createInspectionStream({
       maxVirtualSize: this.limits.maxVirtualSize,
@@ -89,6 +102,7 @@ export class ImageDataService {
       const { size } = await writer.commit();
       const now = this.clock.now().toISOString();
       await this.db.transaction(async (tx) => {
+        await this.quotas.admitBytes(tx, image.owner, size);
         await tx.blobs.insert({
           id: blobId,
           store_key: key,

@@ -5,6 +5,8 @@ import { IdentityRepository } from './identity-repository.ts';
 import { ImageRepository } from './image-repository.ts';
 import { JobRepository } from './job-repository.ts';
 import { MemberRepository } from './member-repository.ts';
+import { QuotaRepository } from './quota-repository.ts';
+import { TagRepository } from './tag-repository.ts';
 
 /** Every repository over one connection or one transaction. */
 export class Repositories {
@@ -13,6 +15,8 @@ export class Repositories {
   readonly identity: IdentityRepository;
   readonly jobs: JobRepository;
   readonly members: MemberRepository;
+  readonly tags: TagRepository;
+  readonly quotas: QuotaRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -20,6 +24,8 @@ export class Repositories {
     this.identity = new IdentityRepository(db);
     this.jobs = new JobRepository(db);
     this.members = new MemberRepository(db);
+    this.tags = new TagRepository(db);
+    this.quotas = new QuotaRepository(db);
   }
 
   /** Runs the work in one transaction; repositories passed in see only its writes. */
