@@ -34,6 +34,7 @@ describe('loadConfig: defaults', () => {
       metricsAllow: [],
       maxVirtualSize: 4n * BigInt(TiB),
       masterKey: undefined,
+      defaultQuota: { images: 50, bytes: null },
     });
   });
 
@@ -63,6 +64,8 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_METRICS_ALLOW: '192.0.2.10',
       IMS_MAX_VIRTUAL_SIZE: '2TiB',
       IMS_MASTER_KEY: 'ab'.repeat(32),
+      IMS_DEFAULT_IMAGE_QUOTA: '200',
+      IMS_DEFAULT_IMAGE_SIZE_QUOTA: '500GiB',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -79,6 +82,22 @@ describe('loadConfig: every IMS_* variable', () => {
       metricsAllow: ['192.0.2.10'],
       maxVirtualSize: 2n * BigInt(TiB),
       masterKey: Buffer.alloc(32, 0xab),
+      defaultQuota: { images: 200, bytes: 500 * 1024 ** 3 },
+    });
+  });
+
+  it('reads image quotas as numbers, sizes or unlimited', () => {
+    expect(
+      loadConfig({ IMS_DEFAULT_IMAGE_QUOTA: 'unlimited', IMS_DEFAULT_IMAGE_SIZE_QUOTA: '-1' }).defaultQuota,
+    ).toEqual({
+      images: null,
+      bytes: null,
+    });
+    expect(
+      loadConfig({ IMS_DEFAULT_IMAGE_QUOTA: '0', IMS_DEFAULT_IMAGE_SIZE_QUOTA: '0' }).defaultQuota,
+    ).toEqual({
+      images: 0,
+      bytes: 0,
     });
   });
 
@@ -135,6 +154,14 @@ describe('loadConfig: bad values', () => {
     ],
     [{ IMS_PUBLIC_URL: 'ftp://x' }, 'IMS_PUBLIC_URL must be an http(s) URL, got "ftp://x"'],
     [{ IMS_PUBLIC_URL: 'not a url' }, 'IMS_PUBLIC_URL must be an http(s) URL, got "not a url"'],
+    [
+      { IMS_DEFAULT_IMAGE_QUOTA: 'many' },
+      'IMS_DEFAULT_IMAGE_QUOTA must be a number of images or "unlimited", got "many"',
+    ],
+    [
+      { IMS_DEFAULT_IMAGE_SIZE_QUOTA: '2.5G' },
+      'IMS_DEFAULT_IMAGE_SIZE_QUOTA must be a size such as 500GiB or "unlimited", got "2.5G"',
+    ],
   ])('reports %j', (env, problem) => {
     expect(problemsOf(env)).toEqual([problem]);
   });
