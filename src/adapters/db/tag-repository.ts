@@ -94,7 +94,7 @@ export class TagRepository {
     let q = this.db
       .selectFrom('image_tags')
       .select('image_tags.tag')
-      .distinct()
+      // GROUP BY, not DISTINCT: PostgreSQL orders a DISTINCT only by selected expressions.
       .where('image_tags.image_id', 'in', (eb) =>
         eb
           .selectFrom('images')
@@ -103,6 +103,7 @@ export class TagRepository {
           .where((e) => visibilityCondition(e, scope))
           .where((e) => filterConditions(e, query)),
       )
+      .groupBy('image_tags.tag')
       .orderBy(this.postgres ? sql`image_tags.tag collate "C"` : sql`image_tags.tag`)
       .offset(page.offset);
     // SQLite needs a LIMIT for an OFFSET; -1 is its "no limit".
