@@ -24,6 +24,8 @@ import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
+import { QuotaService } from './services/quotas.ts';
+import { TagService } from './services/tags.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -66,10 +68,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake());
-    const images = new ImageService(repos, stores, clock, await loadCatalogues(config));
+    const quotas = new QuotaService(repos, clock, config.defaultQuota);
+    const images = new ImageService(repos, stores, clock, await loadCatalogues(config), quotas);
     const imageData = new ImageDataService(
       repos,
       images,
+      quotas,
       stores,
       ingest,
       clock,
@@ -77,6 +81,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       metrics,
     );
     const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
+    const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock);
 
     // With the embedded database this process is the only one: whatever was
@@ -96,6 +101,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       imageData,
       imageImport,
       members,
+      tags,
+      quotas,
       metrics,
       health: () => checkHealth(() => ping(db), stores.default),
       logger: options.logger ?? true,

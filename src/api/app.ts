@@ -11,6 +11,8 @@ import type { ImageImportService } from '../services/image-import.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
+import type { QuotaService } from '../services/quotas.ts';
+import type { TagService } from '../services/tags.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
@@ -24,6 +26,8 @@ import { registerImportRoutes } from './openstack/import-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 import { registerCloudImageRoutes } from './ims/cloudimages-routes.ts';
+import { registerImsQuotaRoutes } from './ims/quota-routes.ts';
+import { registerImsTagRoutes } from './ims/tags-routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -34,6 +38,8 @@ export interface AppDeps {
   imageData: ImageDataService;
   imageImport: ImageImportService;
   members: MemberService;
+  tags: TagService;
+  quotas: QuotaService;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
@@ -213,6 +219,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerCredentialRoutes(app, deps.accessKeys);
   registerImsJobRoutes(app, deps.jobs);
   registerCloudImageRoutes(app, deps.images);
+  registerImsTagRoutes(app, deps.tags);
+  registerImsQuotaRoutes(app, deps.quotas);
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
   registerImportRoutes(app, deps.imageImport);

@@ -87,7 +87,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Dom
       .send(`${err.status} ${reason}\n\n${err.message}\n\nRequest id: ${request.id}\n`);
   }
   return reply
-    .code(err.status)
+    .code(dialect === 'ims' ? err.imsStatus : err.status)
     .type('application/json')
     .send(errorBody(dialect, err, request.id));
 }

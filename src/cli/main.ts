@@ -20,6 +20,8 @@ Configuration comes from the environment:
   IMS_MAX_IMAGE_SIZE (1TiB)  IMS_PUBLIC_URL (http://IMS_HOST:IMS_PORT)
   IMS_TRUSTED_PROXIES (addresses or CIDRs whose X-Forwarded-For is believed)
   IMS_TOKEN_TTL (24h)  IMS_LOG_LEVEL (info)  IMS_METRICS_ALLOW (extra /metrics scrapers)
+  IMS_DEFAULT_IMAGE_QUOTA (50 images per project, or unlimited)
+  IMS_DEFAULT_IMAGE_SIZE_QUOTA (unlimited, or a size such as 500GiB)
 `;
 
 function configOrExit(): Config {

@@ -38,6 +38,8 @@ export interface Config {
   osVersionsFile: string;
   /** The flavor families for `flavor_id` filtering (JSON); empty: the one shipped in catalogue/. */
   flavorsFile: string;
+  /** Image quotas of projects without their own (null: unlimited). */
+  defaultQuota: { images: number | null; bytes: number | null };
 }
 
 /** The IMS_S3_* settings. */
@@ -108,6 +110,12 @@ export function parseBoolean(text: string): boolean | null {
   if (['true', '1', 'yes', 'on'].includes(t)) return true;
   if (['false', '0', 'no', 'off'].includes(t)) return false;
   return null;
+}
+
+/** `unlimited` (or -1) is null; otherwise the parsed value; undefined when it does not parse. */
+function parseQuotaSetting(text: string, parse: (t: string) => number | null): number | null | undefined {
+  if (text === 'unlimited' || text === '-1') return null;
+  return parse(text) ?? undefined;
 }
 
 /**
@@ -205,6 +213,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (stray.length)
       problems.push(`${stray.sort().join(', ')} set, but no store uses s3 (IMS_STORE, IMS_STORES)`);
   }
+  const imageQuotaText = get('IMS_DEFAULT_IMAGE_QUOTA');
+  const imageQuota = parseQuotaSetting(imageQuotaText ?? '50', (t) =>
+    /^\d{1,9}$/.test(t) ? Number(t) : null,
+  );
+  if (imageQuota === undefined)
+    problems.push(
+      `IMS_DEFAULT_IMAGE_QUOTA must be a number of images or "unlimited", got "${imageQuotaText}"`,
+    );
+  const sizeQuotaText = get('IMS_DEFAULT_IMAGE_SIZE_QUOTA');
+  const sizeQuota = parseQuotaSetting(sizeQuotaText ?? 'unlimited', parseSize);
+  if (sizeQuota === undefined)
+    problems.push(
+      `IMS_DEFAULT_IMAGE_SIZE_QUOTA must be a size such as 500GiB or "unlimited", got "${sizeQuotaText}"`,
+    );
 
   if (problems.length) throw new ConfigError(problems);
   return {
@@ -229,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webDownloadAllow,
     osVersionsFile: get('IMS_OS_VERSIONS_FILE') ?? '',
     flavorsFile: get('IMS_FLAVORS_FILE') ?? '',
+    defaultQuota: { images: imageQuota!, bytes: sizeQuota! },
   };
 }
 

@@ -25,8 +25,10 @@ export const ERROR_CATALOGUE = {
   DuplicateImageId: { status: 409, ims: 'IMG.0035' },
   LengthRequired: { status: 411, ims: 'IMG.0001' },
   PayloadTooLarge: { status: 413, ims: 'IMG.0059' },
-  QuotaExceeded: { status: 413, ims: 'IMG.0015' },
-  TooManyTags: { status: 413, ims: 'IMG.0116' },
+  // IMS answers its business errors with 400 where Glance says 413.
+  QuotaExceeded: { status: 413, ims: 'IMG.0015', imsStatus: 400 },
+  TooManyTags: { status: 413, ims: 'IMG.0116', imsStatus: 400 },
+  InvalidTag: { status: 400, ims: 'IMG.0115' },
   TooManyMembers: { status: 413, ims: 'IMG.0088' },
   RangeNotSatisfiable: { status: 416, ims: 'IMG.0001' },
   UnsupportedMediaType: { status: 415, ims: 'IMG.0001' },
@@ -35,7 +37,7 @@ export const ERROR_CATALOGUE = {
   ImageNotActive: { status: 400, ims: 'IMG.0046' },
   Internal: { status: 500, ims: 'IMG.0061' },
   ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
-} as const satisfies Record<string, { status: number; ims: string }>;
+} as const satisfies Record<string, { status: number; ims: string; imsStatus?: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
@@ -54,6 +56,12 @@ export class DomainError extends Error {
 
   get imsCode(): string {
     return this.details.imsCode ?? ERROR_CATALOGUE[this.code].ims;
+  }
+
+  /** The HTTP status on IMS routes, where it differs from the Glance one. */
+  get imsStatus(): number {
+    const entry: { status: number; imsStatus?: number } = ERROR_CATALOGUE[this.code];
+    return entry.imsStatus ?? this.status;
   }
 }
 

@@ -1,7 +1,8 @@
-import { DomainError, fail } from './errors.ts';
+import { fail } from './errors.ts';
 import { isAdmin, type RequestContext } from './context.ts';
 import { CONTAINER_FORMATS, DISK_FORMATS } from './image-formats.ts';
 import { ENTERPRISE_PROJECT_DEFAULT, checkEnterpriseProjectId } from './ims-properties.ts';
+import { assertGlanceTagCount, checkGlanceTag, dedupeByKey } from './tag-rules.ts';
 import { IMAGE_LIMITS, VISIBILITIES, classifyAttribute, type Image, type Visibility } from './image.ts';
 
 /** The settable part of an image, as a create request or a patch produces it. */
@@ -56,30 +57,19 @@ function checkBool(field: string, v: unknown): boolean {
   return v;
 }
 
-export function checkTag(tag: unknown): string {
-  if (typeof tag !== 'string' || tag.length === 0)
-    return invalid('tags', 'each tag must be a non-empty string');
-  if ([...tag].length > IMAGE_LIMITS.maxTagLength) {
-    return invalid('tags', `each tag must be at most ${IMAGE_LIMITS.maxTagLength} characters`);
-  }
-  return tag;
+/** A Glance simple tag (rules in tag-rules.ts); `current` are the image's tags before the change. */
+export function checkTag(tag: unknown, current: readonly string[] = []): string {
+  return checkGlanceTag(tag, current);
 }
 
-export function checkTags(v: unknown): string[] {
+export function checkTags(v: unknown, current: readonly string[] = []): string[] {
   if (!Array.isArray(v)) return invalid('tags', 'must be an array of strings');
-  const tags = [...new Set(v.map(checkTag))];
-  assertTagCount(tags.length);
+  const tags = dedupeByKey([...new Set(v.map((t) => checkGlanceTag(t, current)))]);
+  assertGlanceTagCount(tags.length);
   return tags;
 }
 
-export function assertTagCount(count: number): void {
-  if (count > IMAGE_LIMITS.maxTags) {
-    throw new DomainError(
-      'TooManyTags',
-      `Maximum number of tags exceeded: an image has at most ${IMAGE_LIMITS.maxTags}`,
-    );
-  }
-}
+export { assertGlanceTagCount as assertTagCount };
 
 function checkCustom(name: string, v: unknown): string {
   if ([...name].length > IMAGE_LIMITS.maxPropertyKeyLength || name.length === 0) {
@@ -158,7 +148,7 @@ function setAttribute(fields: ImageFields, name: string, value: unknown): void {
       fields.minRam = checkInt('min_ram', value);
       return;
     case 'tags':
-      fields.tags = checkTags(value);
+      fields.tags = checkTags(value, fields.tags);
       return;
     case 'enterprise_project_id':
       fields.enterpriseProjectId = checkEnterpriseProjectId(value);

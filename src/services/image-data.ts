@@ -13,6 +13,7 @@ import { resolveRange, type RangeRequest } from '../domain/byte-range.ts';
 import { assertCanModify } from '../domain/visibility.ts';
 import type { ImageService } from './images.ts';
 import type { IngestedBlob, IngestPipeline } from './ingest.ts';
+import type { QuotaService } from './quotas.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
@@ -34,6 +35,7 @@ export class ImageDataService {
   constructor(
     private readonly db: Repositories,
     private readonly images: ImageService,
+    private readonly quotas: QuotaService,
     private readonly stores: StoreRegistry,
     private readonly ingest: IngestPipeline,
     private readonly clock: Clock,
@@ -82,6 +84,7 @@ export class ImageDataService {
       const ingested = blob;
       const now = this.clock.now().toISOString();
       await this.db.transaction(async (tx) => {
+        await this.quotas.admitBytes(tx, image.owner, ingested.size);
         await tx.blobs.insert(this.ingest.blobRow(ingested, now));
         const ok = await tx.images.transition(id, ['saving'], 'active', now, dataOf(ingested));
         // Throwing rolls the blob row back; the catch below removes the bytes.

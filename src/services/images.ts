@@ -14,15 +14,12 @@ import {
 import type { FlavorCatalogue } from '../domain/flavors.ts';
 import { checkImsProperties } from '../domain/ims-properties.ts';
 import type { OsVersion, OsVersionCatalogue } from '../domain/os-versions.ts';
-import {
-  applyPatch,
-  assertTagCount,
-  checkTag,
-  fieldsForNewImage,
-  type PatchOp,
-} from '../domain/image-rules.ts';
+import { applyPatch, fieldsForNewImage, type PatchOp } from '../domain/image-rules.ts';
+import { withGlanceTag } from '../domain/tag-rules.ts';
 import { assertTransition } from '../domain/image-status.ts';
 import { assertCanModify, canSee, listScope } from '../domain/visibility.ts';
+import type { QuotaService } from './quotas.ts';
+import { changeImageTags } from './tags.ts';
 
 export interface ImagePage {
   images: Image[];
@@ -45,6 +42,7 @@ export class ImageService {
     private readonly stores: StoreRegistry,
     private readonly clock: Clock,
     private readonly catalogues: ImageCatalogues,
+    private readonly quotas: QuotaService,
   ) {}
 
   private now(): string {
@@ -69,7 +67,10 @@ export class ImageService {
     if (await this.db.images.idTaken(id))
       fail('DuplicateImageId', `An image with identifier ${id} already exists`);
     try {
-      return await this.db.transaction((tx) => tx.images.insert(id, fields, 'queued', this.now()));
+      return await this.db.transaction(async (tx) => {
+        await this.quotas.admitImages(tx, fields.owner);
+        return tx.images.insert(id, fields, 'queued', this.now());
+      });
     } catch (err) {
       // Two creates with the same client-chosen id: the loser gets the conflict.
       if (await this.db.images.idTaken(id))
@@ -185,23 +186,20 @@ export class ImageService {
     }
   }
 
+  /** Glance's simple tags, in the tag store the IMS tag APIs share (rules: domain/tag-rules.ts). */
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const image = await this.get(ctx, id);
     assertCanModify(ctx, image);
-    checkTag(tag);
-    if (image.tags.includes(tag)) return;
-    await this.db.transaction(async (tx) => {
-      assertTagCount((await tx.images.tagCount(id)) + 1);
-      await tx.images.addTag(id, tag, this.laterThan(image.updatedAt));
-    });
+    await changeImageTags(this.db, this.clock, image, (current) => withGlanceTag(current, tag));
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const image = await this.get(ctx, id);
     assertCanModify(ctx, image);
-    if (!(await this.db.images.removeTag(id, tag, this.laterThan(image.updatedAt)))) {
-      throw new DomainError('NotFound', `Tag ${tag} not found on image ${id}`);
-    }
+    const removed = await changeImageTags(this.db, this.clock, image, (current) =>
+      current.filter((t) => t !== tag),
+    );
+    if (!removed) throw new DomainError('NotFound', `Tag ${tag} not found on image ${id}`);
   }
 
   /** updated_at doubles as a version: every write must move it forward, even within one millisecond. */

@@ -69,18 +69,23 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a real server on a random loopback port, on a temp data dir and a fresh database. */
+/**
+ * Starts a real server on a random loopback port, on a temp data dir and a
+ * fresh database; `databaseUrl` instead shares a PostgreSQL database with
+ * other servers (several processes of one deployment), left to its creator to drop.
+ */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { clock?: Clock; worker?: boolean } = {},
+  options: { clock?: Clock; worker?: boolean; databaseUrl?: string } = {},
 ): Promise<TestServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-test-'));
-  const database = TEST_DB === 'postgres' ? await createTestDatabase() : null;
+  const database =
+    TEST_DB === 'postgres' && options.databaseUrl === undefined ? await createTestDatabase() : null;
   const config = loadConfig({
     IMS_DATA_DIR: dataDir,
     IMS_PORT: '0',
     IMS_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    IMS_DATABASE_URL: database?.url ?? '',
+    IMS_DATABASE_URL: options.databaseUrl ?? database?.url ?? '',
     IMS_LOG_LEVEL: 'silent',
     // Each server gets its own key prefix in the test bucket.
     ...(TEST_STORE === 's3' && !env.IMS_STORE ? await s3TestEnv() : {}),

@@ -9,6 +9,7 @@ import { Repositories } from '../../src/adapters/db/repositories.ts';
 import { createStoreRegistry } from '../../src/adapters/storage/store-registry.ts';
 import type { ImportPayload } from '../../src/services/import-kinds.ts';
 import { IngestPipeline } from '../../src/services/ingest.ts';
+import { QuotaService } from '../../src/services/quotas.ts';
 import { importImageHandler } from '../../src/services/jobs/import-handler.ts';
 import type { JobRun } from '../../src/services/jobs/kind.ts';
 import { startTestServer, storedFiles, TEST_DB, type TestServer } from '../helpers/server.ts';
@@ -75,6 +76,7 @@ describe(`import jobs are idempotent (${TEST_DB})`, () => {
       config: s.config,
       stores,
       ingest: new IngestPipeline(stores, s.config),
+      quotas: new QuotaService(repos, systemClock, s.config.defaultQuota),
     });
     const runOf = (attempt: number): JobRun<ImportPayload> => ({
       id: job.id,

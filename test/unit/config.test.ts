@@ -41,6 +41,7 @@ describe('loadConfig: defaults', () => {
       stores: [{ name: 'default', driver: 'file' }],
       convertTo: null,
       webDownloadAllow: [],
+      defaultQuota: { images: 50, bytes: null },
     });
   });
 
@@ -75,6 +76,8 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_WEB_DOWNLOAD_ALLOW: 'mirror.internal, 10.1.0.0/16,[fd00::1]',
       IMS_OS_VERSIONS_FILE: '/etc/ims/os-versions.json',
       IMS_FLAVORS_FILE: '/etc/ims/flavors.json',
+      IMS_DEFAULT_IMAGE_QUOTA: '200',
+      IMS_DEFAULT_IMAGE_SIZE_QUOTA: '500GiB',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -101,6 +104,22 @@ describe('loadConfig: every IMS_* variable', () => {
       webDownloadAllow: ['mirror.internal', '10.1.0.0/16', '[fd00::1]'],
       osVersionsFile: '/etc/ims/os-versions.json',
       flavorsFile: '/etc/ims/flavors.json',
+      defaultQuota: { images: 200, bytes: 500 * 1024 ** 3 },
+    });
+  });
+
+  it('reads image quotas as numbers, sizes or unlimited', () => {
+    expect(
+      loadConfig({ IMS_DEFAULT_IMAGE_QUOTA: 'unlimited', IMS_DEFAULT_IMAGE_SIZE_QUOTA: '-1' }).defaultQuota,
+    ).toEqual({
+      images: null,
+      bytes: null,
+    });
+    expect(
+      loadConfig({ IMS_DEFAULT_IMAGE_QUOTA: '0', IMS_DEFAULT_IMAGE_SIZE_QUOTA: '0' }).defaultQuota,
+    ).toEqual({
+      images: 0,
+      bytes: 0,
     });
   });
 
@@ -176,6 +195,14 @@ describe('loadConfig: bad values', () => {
     ],
     [{ IMS_PUBLIC_URL: 'ftp://x' }, 'IMS_PUBLIC_URL must be an http(s) URL, got "ftp://x"'],
     [{ IMS_PUBLIC_URL: 'not a url' }, 'IMS_PUBLIC_URL must be an http(s) URL, got "not a url"'],
+    [
+      { IMS_DEFAULT_IMAGE_QUOTA: 'many' },
+      'IMS_DEFAULT_IMAGE_QUOTA must be a number of images or "unlimited", got "many"',
+    ],
+    [
+      { IMS_DEFAULT_IMAGE_SIZE_QUOTA: '2.5G' },
+      'IMS_DEFAULT_IMAGE_SIZE_QUOTA must be a size such as 500GiB or "unlimited", got "2.5G"',
+    ],
   ])('reports %j', (env, problem) => {
     expect(problemsOf(env)).toEqual([problem]);
   });

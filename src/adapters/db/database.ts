@@ -19,6 +19,7 @@ import * as m0003 from './migrations/0003-access-keys.ts';
 import * as m0004 from './migrations/0004-application-credentials.ts';
 import * as m0005 from './migrations/0005-import-stores.ts';
 import * as m0006 from './migrations/0006-images-enterprise-project.ts';
+import * as m0007 from './migrations/0007-image-quotas.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-application-credentials': m0004,
   '0005-import-stores': m0005,
   '0006-images-enterprise-project': m0006,
+  '0007-image-quotas': m0007,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

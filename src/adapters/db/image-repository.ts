@@ -271,35 +271,6 @@ export class ImageRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  async addTag(id: string, tag: string, now: string): Promise<void> {
-    await this.db
-      .insertInto('image_tags')
-      .values({ image_id: id, tag })
-      .onConflict((oc) => oc.columns(['image_id', 'tag']).doNothing())
-      .execute();
-    await this.touch(id, now);
-  }
-
-  async removeTag(id: string, tag: string, now: string): Promise<boolean> {
-    const res = await this.db
-      .deleteFrom('image_tags')
-      .where('image_id', '=', id)
-      .where('tag', '=', tag)
-      .executeTakeFirst();
-    if (Number(res.numDeletedRows) === 0) return false;
-    await this.touch(id, now);
-    return true;
-  }
-
-  async tagCount(id: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('image_tags')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('image_id', '=', id)
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
-  }
-
   /** Ids of images stuck in `saving`, e.g. after a crash of the process that received them. */
   async idsInStatus(status: ImageStatus): Promise<string[]> {
     const rows = await this.db
@@ -359,7 +330,7 @@ function memberOf(eb: EB, projectId: string, status: MemberStatus | 'all'): Expr
 }
 
 /** Glance's list visibility rules (domain/visibility.ts) as a condition. */
-function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
+export function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
   const own = eb('images.owner', '=', scope.projectId);
   const sharedWithMe = eb.and([
     eb('images.visibility', '=', 'shared'),
@@ -456,7 +427,7 @@ function conditionSql(eb: EB, c: Condition, postgres: boolean): Expression<SqlBo
   return c.or.length ? eb.or(c.or.map((x) => conditionSql(eb, x, postgres))) : sql<SqlBool>`1 = 0`;
 }
 
-function filterConditions(eb: EB, query: ImageQuery, postgres: boolean): Expression<SqlBool> {
+export function filterConditions(eb: EB, query: ImageQuery, postgres: boolean): Expression<SqlBool> {
   const f = query.filters;
   const all: Expression<SqlBool>[] = [];
   if (f.ids) all.push(eb('images.id', 'in', f.ids.length ? f.ids : ['']));

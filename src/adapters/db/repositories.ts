@@ -6,6 +6,8 @@ import { ImportRepository } from './import-repository.ts';
 import { ImageRepository } from './image-repository.ts';
 import { JobRepository } from './job-repository.ts';
 import { MemberRepository } from './member-repository.ts';
+import { QuotaRepository } from './quota-repository.ts';
+import { TagRepository } from './tag-repository.ts';
 
 /** Every repository over one connection or one transaction. */
 export class Repositories {
@@ -15,6 +17,8 @@ export class Repositories {
   readonly jobs: JobRepository;
   readonly members: MemberRepository;
   readonly imports: ImportRepository;
+  readonly tags: TagRepository;
+  readonly quotas: QuotaRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -23,6 +27,8 @@ export class Repositories {
     this.jobs = new JobRepository(db);
     this.members = new MemberRepository(db);
     this.imports = new ImportRepository(db);
+    this.tags = new TagRepository(db);
+    this.quotas = new QuotaRepository(db);
   }
 
   /** Runs the work in one transaction; repositories passed in see only its writes. */

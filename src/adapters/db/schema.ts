@@ -102,7 +102,15 @@ export interface Database {
     enterprise_project_id: Generated<string>;
   };
   image_properties: { image_id: string; name: string; value: string };
+  /** One tag store for every API (domain/tag-rules.ts): `key` or `key=value`. */
   image_tags: { image_id: string; tag: string };
+  /** Operator-set limits per project (0005); null: the configured default; -1: unlimited. */
+  image_quotas: {
+    project_id: string;
+    max_images: number | null;
+    max_bytes: number | null;
+    updated_at: string;
+  };
   image_members: {
     image_id: string;
     member_id: string;

@@ -4,6 +4,7 @@ import type { StoreRegistry } from '../../adapters/storage/store-registry.ts';
 import type { Config } from '../../config/config.ts';
 import { IMAGE_IMPORT } from '../import-kinds.ts';
 import { IngestPipeline } from '../ingest.ts';
+import { QuotaService } from '../quotas.ts';
 import { importImageHandler } from './import-handler.ts';
 import { JobRegistry } from './registry.ts';
 
@@ -23,7 +24,8 @@ export interface JobDeps {
 export function createJobRegistry(deps: JobDeps): JobRegistry {
   const registry = new JobRegistry();
   const ingest = new IngestPipeline(deps.stores, deps.config);
-  registry.register(IMAGE_IMPORT, importImageHandler({ ...deps, ingest }), {
+  const quotas = new QuotaService(deps.repos, deps.clock, deps.config.defaultQuota);
+  registry.register(IMAGE_IMPORT, importImageHandler({ ...deps, ingest, quotas }), {
     entities: (result) => ({ stores: result.stores, failed_stores: result.failedStores }),
   });
   return registry;

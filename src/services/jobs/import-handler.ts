@@ -29,6 +29,7 @@ import type { Image } from '../../domain/image.ts';
 import { convertStoredImage, needsConversion } from '../image-convert.ts';
 import { IMAGE_IMPORT, type ImportPayload, type ImportResult } from '../import-kinds.ts';
 import type { IngestPipeline } from '../ingest.ts';
+import type { QuotaService } from '../quotas.ts';
 import { JobError } from './errors.ts';
 import type { JobHandler, JobRun, ReportProgress } from './kind.ts';
 
@@ -38,6 +39,7 @@ export interface ImportDeps {
   config: Pick<Config, 'dataDir' | 'convertTo' | 'webDownloadAllow' | 'maxImageSize' | 'maxVirtualSize'>;
   stores: StoreRegistry;
   ingest: IngestPipeline;
+  quotas: QuotaService;
 }
 
 /** Data the import has in hand: a stored blob, recorded already (`recorded`) or new. */
@@ -248,6 +250,8 @@ async function runImport(
       for (const [store, held] of placed) await tx.imports.addReplica(p.imageId, store, held.blobId, now);
     } else {
       const primary = placed.get(first) ?? placed.values().next().value!;
+      // The owner's byte quota holds the import in the transaction that makes it count.
+      await deps.quotas.admitBytes(tx, image.owner, primary.size);
       const ok = await tx.images.transition(p.imageId, ['importing'], 'active', now, {
         blobId: primary.blobId,
         size: primary.size,
