@@ -88,6 +88,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     // mid-upload when it last stopped is over.
     if (db.dialect === 'sqlite') {
       await imageData.recoverInterruptedUploads();
+      await imageImport.recoverInterruptedStaging();
       for (const [, store] of stores.entries())
         if (store instanceof FileBlobStore) await store.purgeStaleUploads(0);
     }

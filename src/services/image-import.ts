@@ -266,6 +266,19 @@ export class ImageImportService {
     }
   }
 
+  /**
+   * Returns images left `uploading` without staged data (the process died mid-stage) to
+   * `queued`. Only safe where no other process can be staging them.
+   */
+  async recoverInterruptedStaging(): Promise<number> {
+    let n = 0;
+    for (const id of await this.db.images.idsInStatus('uploading')) {
+      if (await this.db.imports.staged(id)) continue;
+      if (await this.db.images.transition(id, ['uploading'], 'queued', this.now())) n++;
+    }
+    return n;
+  }
+
   /** GET /v2/images/{id}/tasks: the image's import tasks, newest first. */
   async tasks(ctx: RequestContext, id: string): Promise<GlanceTask[]> {
     const image = await this.images.get(ctx, id);

@@ -140,6 +140,21 @@ describe(`Glance interoperable import (${TEST_DB})`, () => {
       status: 'success',
       image_id: id,
     });
+    // Later metadata changes keep what the import recorded.
+    const patched = await s.request('PATCH', `/v2/images/${id}`, {
+      token: owner.token,
+      body: [{ op: 'replace', path: '/name', value: 'renamed' }],
+      headers: { 'content-type': 'application/openstack-images-v2.1-json-patch' },
+    });
+    expect(patched.status).toBe(200);
+    expect(((await patched.json()) as Json).os_glance_import_task).toBe(img.os_glance_import_task);
+    // Clients cannot write the import's properties.
+    const forged = await s.request('PATCH', `/v2/images/${id}`, {
+      token: owner.token,
+      body: [{ op: 'add', path: '/os_glance_failed_import', value: 'x' }],
+      headers: { 'content-type': 'application/openstack-images-v2.1-json-patch' },
+    });
+    expect(forged.status).toBe(403);
     // The staged blob became the image's: one object, downloadable.
     const down = await fetch(`${s.url}/v2/images/${id}/file`, { headers: { 'x-auth-token': owner.token } });
     expect(md5(Buffer.from(await down.arrayBuffer()))).toBe(md5(qcow2));
