@@ -1,6 +1,6 @@
 /**
  * IMS native list latency: `npx tsx bench/ims-list.ts [--db sqlite|postgres] [--images 10000]
- * [--requests 200]`. Not part of CI; prints figures, asserts nothing but the target line.
+ * [--requests 200] [--warmup 20]`. Not part of CI; prints figures, asserts nothing but the target line.
  *
  * Starts `node bin/ims.js serve` as a child process (free loopback port, fresh IMS_DATA_DIR; on
  * PostgreSQL a fresh database on IMS_BENCH_PG_URL's server, dropped afterwards), creates a member
@@ -36,10 +36,12 @@ const { values } = parseArgs({
     db: { type: 'string', default: 'sqlite' },
     images: { type: 'string', default: '10000' },
     requests: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '20' },
   },
 });
 const IMAGES = Number(values.images);
 const REQUESTS = Number(values.requests);
+const WARMUP = Number(values.warmup);
 const POSTGRES = values.db === 'postgres';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PG_ADMIN = process.env.IMS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -228,7 +230,7 @@ interface Figures {
 async function measure(port: number, tok: string, p: string): Promise<Figures> {
   let images = 0;
   let bytes = 0;
-  for (let i = 0; i < 20; i++) must(await call(port, 'GET', p, tok), 200, p);
+  for (let i = 0; i < WARMUP; i++) must(await call(port, 'GET', p, tok), 200, p);
   const times: number[] = [];
   for (let i = 0; i < REQUESTS; i++) {
     const t0 = performance.now();
@@ -298,7 +300,7 @@ async function main(): Promise<void> {
     await db.close();
     console.log(
       `${values.db}: seeded ${IMAGES} images in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
-        `${REQUESTS} sequential requests per row after 20 warm-up requests\n`,
+        `${REQUESTS} sequential requests per row after ${WARMUP} warm-up requests; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs\n`,
     );
 
     const rows: [string, string][] = [
