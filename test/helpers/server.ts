@@ -7,8 +7,7 @@ import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createServer, type Server } from '../../src/server.ts';
 import type { Clock } from '../../src/adapters/clock.ts';
 import type { Role } from '../../src/domain/context.ts';
-import { S3BlobStore } from '../../src/adapters/storage/s3-blob-store.ts';
-import { emptyTestStore, s3TestEnv } from './s3.ts';
+import type { S3BlobStore } from '../../src/adapters/storage/s3-blob-store.ts';
 
 /** Which database the API and repository tests run on: IMS_TEST_DB=sqlite (default) or postgres. */
 export const TEST_DB = (process.env.IMS_TEST_DB ?? 'sqlite') as 'sqlite' | 'postgres';
@@ -88,7 +87,7 @@ export async function startTestServer(
     IMS_DATABASE_URL: options.databaseUrl ?? database?.url ?? '',
     IMS_LOG_LEVEL: 'silent',
     // Each server gets its own key prefix in the test bucket.
-    ...(TEST_STORE === 's3' && !env.IMS_STORE ? await s3TestEnv() : {}),
+    ...(TEST_STORE === 's3' && !env.IMS_STORE ? await (await import('./s3.ts')).s3TestEnv() : {}),
     ...env,
   });
   const server = await createServer(config, {
@@ -96,7 +95,7 @@ export async function startTestServer(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.worker ? { worker: true } : {}),
   });
-  if (server.store instanceof S3BlobStore) s3Stores.set(dataDir, server.store);
+  if (server.store.kind === 's3') s3Stores.set(dataDir, server.store as S3BlobStore);
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   const address = server.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -160,7 +159,7 @@ export async function startTestServer(
       const s3Store = s3Stores.get(dataDir);
       if (s3Store) {
         s3Stores.delete(dataDir);
-        await emptyTestStore(s3Store);
+        await (await import('./s3.ts')).emptyTestStore(s3Store);
         s3Store.client.destroy();
       }
       await database?.drop();

@@ -3,7 +3,7 @@ import { DEFAULT_STORE_NAME, type S3Settings } from '../../config/config.ts';
 import type { BlobStoreFactory } from './store-registry.ts';
 import type { BlobStore } from './blob-store.ts';
 import { FileBlobStore } from './file-blob-store.ts';
-import { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.ts';
+import type { S3BlobStoreOptions } from './s3-blob-store.ts';
 
 /** One store: which driver, and that driver's options. */
 export type BlobStoreSpec = { driver: 'file'; root: string } | { driver: 's3'; options: S3BlobStoreOptions };
@@ -17,8 +17,11 @@ export async function createBlobStore(spec: BlobStoreSpec): Promise<BlobStore> {
     case 'file':
       await mkdir(spec.root, { recursive: true });
       return new FileBlobStore(spec.root);
-    case 's3':
+    case 's3': {
+      // Loaded on demand: a deployment on files never loads the AWS SDK.
+      const { S3BlobStore } = await import('./s3-blob-store.ts');
       return new S3BlobStore(spec.options);
+    }
   }
 }
 
