@@ -49,8 +49,7 @@ export function s3StoreOptions(settings: S3Settings): S3BlobStoreOptions {
  */
 export function s3StoreFactory(settings: S3Settings): BlobStoreFactory {
   return ({ name }) => {
-    const options = s3StoreOptions(settings);
     const keyPrefix = name === DEFAULT_STORE_NAME ? settings.keyPrefix : `${settings.keyPrefix}${name}/`;
-    return new S3BlobStore({ ...options, keyPrefix });
+    return createBlobStore({ driver: 's3', options: { ...s3StoreOptions(settings), keyPrefix } });
   };
 }
