@@ -20,6 +20,8 @@ import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
+import { MetadefRepository } from './adapters/db/metadef-repository.ts';
+import { MetadefService } from './services/metadefs.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -57,6 +59,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const images = new ImageService(repos, store, clock);
     const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
     const members = new MemberService(repos, images, clock);
+    const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock);
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -73,6 +76,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       images,
       imageData,
       members,
+      metadefs,
       metrics,
       health: () => checkHealth(() => ping(db), store),
       logger: options.logger ?? true,

@@ -10,6 +10,7 @@ import type { ImageDataService } from '../services/image-data.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
+import type { MetadefService } from '../services/metadefs.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
@@ -20,6 +21,7 @@ import type { Metrics } from './metrics.ts';
 import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
+import { registerMetadefRoutes } from './openstack/metadefs-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 
 export interface AppDeps {
@@ -30,6 +32,7 @@ export interface AppDeps {
   images: ImageService;
   imageData: ImageDataService;
   members: MemberService;
+  metadefs: MetadefService;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
@@ -210,6 +213,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerImsJobRoutes(app, deps.jobs);
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
+  registerMetadefRoutes(app, deps.metadefs);
 
   app.get(
     '/healthz',

@@ -105,6 +105,10 @@ endpoint_type = public
 http_image = $HTTP_IMAGE
 build_timeout = 60
 build_interval = 1
+# IMS inspects uploaded data and refuses data that is not in the declared disk
+# format (OSSN-0090, CVE-2024-32498). Tempest uploads random bytes, which are
+# valid only as the formats without a header: the Amazon kinds and raw.
+disk_formats = ami,ari,aki,raw
 # Glance's image cache is a per-node local disk cache in front of slow stores;
 # IMS streams from its blob store and has no cache to manage.
 image_caching_enabled = false
