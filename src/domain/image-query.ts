@@ -50,7 +50,14 @@ export interface ImageFilters {
   updatedAt: TimeFilter[];
   /** Exact matches on custom properties. */
   properties: Record<string, string>;
+  /** Exact matches on the base attributes Glance filters as columns (`size=1024`, `checksum=...`). */
+  columns: Partial<Record<ColumnFilter, string | number>>;
 }
+
+/** Base attributes that Glance matches exactly when given as filters: integers, then strings. */
+export const INTEGER_COLUMN_FILTERS = ['size', 'virtual_size', 'min_disk', 'min_ram'] as const;
+export const STRING_COLUMN_FILTERS = ['checksum', 'os_hash_algo', 'os_hash_value'] as const;
+export type ColumnFilter = (typeof INTEGER_COLUMN_FILTERS)[number] | (typeof STRING_COLUMN_FILTERS)[number];
 
 export interface ImageQuery {
   limit: number;
@@ -198,6 +205,8 @@ const RESERVED_QUERY_KEYS = new Set([
   'os_hidden',
   'created_at',
   'updated_at',
+  ...INTEGER_COLUMN_FILTERS,
+  ...STRING_COLUMN_FILTERS,
 ]);
 
 /** Turns Glance's `GET /v2/images` query string into a checked query. */
@@ -230,6 +239,7 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
     createdAt: many(input, 'created_at').map((v) => parseTimeFilter('created_at', v)),
     updatedAt: many(input, 'updated_at').map((v) => parseTimeFilter('updated_at', v)),
     properties: {},
+    columns: {},
   };
   const ids = inList('id');
   if (ids) filters.ids = ids;
@@ -249,6 +259,15 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
   if (sizeMax !== undefined) filters.sizeMax = parseSizeBound('size_max', sizeMax);
   const prot = one(input, 'protected');
   if (prot !== undefined) filters.protected = parseBool('protected', prot);
+
+  for (const key of INTEGER_COLUMN_FILTERS) {
+    const v = one(input, key);
+    if (v !== undefined) filters.columns[key] = parseSizeBound(key, v);
+  }
+  for (const key of STRING_COLUMN_FILTERS) {
+    const v = one(input, key);
+    if (v !== undefined) filters.columns[key] = v;
+  }
 
   for (const key of Object.keys(input)) {
     if (RESERVED_QUERY_KEYS.has(key)) continue;

@@ -289,6 +289,11 @@ describe(`GET /v2/images (${TEST_DB})`, () => {
     expect(names(await list('?visibility=private'))).toEqual([ids[5]]);
     expect(names(await list('?status=queued&limit=2'))).toHaveLength(2);
     expect(names(await list('?size_min=1'))).toEqual([]);
+    // base attributes Glance matches as columns, not as custom properties
+    expect(names(await list('?min_ram=256'))).toEqual([ids[2]]);
+    expect(names(await list('?min_ram=256&size=0'))).toEqual([]);
+    expect(names(await list('?checksum=d41d8cd98f00b204e9800998ecf8427e'))).toEqual([]);
+    expect((await s.request('GET', '/v2/images?size=big', { token: project.token })).status).toBe(400);
     const first = (await (
       await s.request('GET', `/v2/images/${ids[0]}`, { token: project.token })
     ).json()) as Json;

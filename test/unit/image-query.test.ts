@@ -18,7 +18,7 @@ describe('parseImageQuery: defaults', () => {
       ],
       visibility: null,
       memberStatus: 'accepted',
-      filters: { tags: [], osHidden: false, createdAt: [], updatedAt: [], properties: {} },
+      filters: { tags: [], osHidden: false, createdAt: [], updatedAt: [], properties: {}, columns: {} },
     });
     expect(LIST_LIMITS).toEqual({ default: 25, max: 1000 });
   });
