@@ -22,6 +22,8 @@ import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
 import { MetadefRepository } from './adapters/db/metadef-repository.ts';
 import { MetadefService } from './services/metadefs.ts';
+import { UsageRepository } from './adapters/db/usage-repository.ts';
+import { UsageService } from './services/usage.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -60,6 +62,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
     const members = new MemberService(repos, images, clock);
     const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock);
+    const usage = new UsageService(new UsageRepository(db.kysely));
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -77,6 +80,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       imageData,
       members,
       metadefs,
+      usage,
       metrics,
       health: () => checkHealth(() => ping(db), store),
       logger: options.logger ?? true,

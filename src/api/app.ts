@@ -11,6 +11,7 @@ import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
 import type { MetadefService } from '../services/metadefs.ts';
+import type { UsageService } from '../services/usage.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
@@ -22,6 +23,7 @@ import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerMetadefRoutes } from './openstack/metadefs-routes.ts';
+import { registerUsageRoutes } from './openstack/usage-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 
 export interface AppDeps {
@@ -33,6 +35,7 @@ export interface AppDeps {
   imageData: ImageDataService;
   members: MemberService;
   metadefs: MetadefService;
+  usage: UsageService;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
@@ -214,6 +217,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
   registerMetadefRoutes(app, deps.metadefs);
+  registerUsageRoutes(app, deps.usage);
 
   app.get(
     '/healthz',
