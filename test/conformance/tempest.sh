@@ -41,7 +41,8 @@ wait_for() { # url what
 }
 
 # A local web server for the web-download import tests: an image tempest can
-# fetch through IMS without leaving the machine.
+# fetch through IMS without leaving the machine. IMS refuses web-download from
+# loopback and private addresses unless IMS_WEB_DOWNLOAD_ALLOW names them.
 HTTP_PORT=$(free_port)
 mkdir -p "$WORK/www"
 head -c 1048576 /dev/urandom >"$WORK/www/image.raw"
@@ -54,7 +55,7 @@ IMS_PORT=$(free_port)
 ADMIN_PASSWORD=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
 IMS_URL="http://127.0.0.1:$IMS_PORT"
 IMS_DATA_DIR="$WORK/data" IMS_PORT=$IMS_PORT IMS_HOST=127.0.0.1 IMS_ADMIN_PASSWORD=$ADMIN_PASSWORD \
-  IMS_LOG_LEVEL=${IMS_LOG_LEVEL:-warn} IMS_WEB_DOWNLOAD_ALLOW="http://127.0.0.1:$HTTP_PORT/" \
+  IMS_LOG_LEVEL=${IMS_LOG_LEVEL:-warn} IMS_WEB_DOWNLOAD_ALLOW=127.0.0.1 \
   node "$ROOT/bin/ims.js" serve >"$WORK/ims.log" 2>&1 &
 IMS_PID=$!
 wait_for "$IMS_URL/healthz" IMS
