@@ -135,6 +135,14 @@ function optionalBoolean(body: Json, field: string): boolean | undefined {
   return value;
 }
 
+/** A map of property definitions, bounded as arrays are. */
+function propertyEntries(raw: unknown): [string, unknown][] {
+  const entries = Object.entries(asObject(raw ?? {}, 'properties'));
+  if (entries.length > MAX_ITEMS_PER_REQUEST)
+    return fail('ValidationFailed', `'properties' has more than ${MAX_ITEMS_PER_REQUEST} entries.`);
+  return entries;
+}
+
 function optionalArray(body: Json, field: string): unknown[] | undefined {
   const value = body[field];
   if (value === undefined) return undefined;
@@ -182,8 +190,7 @@ export function parseNamespaceCreate(raw: unknown): NamespaceCreateInput {
   const body = asObject(raw, 'namespace');
   refuseUnknown(body, [...NAMESPACE_FIELDS, ...NAMESPACE_CONTENT], 'namespace');
   const fields = namespaceFields(body);
-  const props = body.properties ?? {};
-  const properties = Object.entries(asObject(props, 'properties')).map(([name, schema]) =>
+  const properties = propertyEntries(body.properties).map(([name, schema]) =>
     parseProperty({ ...asObject(schema, 'property'), name }),
   );
   return {
@@ -292,7 +299,7 @@ export function parseObject(raw: unknown): ObjectInput {
   if (!required.every((r) => typeof r === 'string'))
     fail('ValidationFailed', `'required' must be an array of property names.`);
   const properties: Record<string, Json> = {};
-  for (const [name, schema] of Object.entries(asObject(body.properties ?? {}, 'properties'))) {
+  for (const [name, schema] of propertyEntries(body.properties)) {
     properties[name] = parseProperty({ ...asObject(schema, 'property'), name }).schema;
   }
   return {

@@ -130,6 +130,13 @@ describe(`Glance metadata definitions (${TEST_DB})`, () => {
       { namespace: 'ok', properties: { p: { title: 'P', type: 'string', pattern: '(' } } },
       { namespace: 'ok', objects: [{ description: 'no name' }] },
       { namespace: 'ok', tags: ['plain'] },
+      { namespace: 'ok', tags: Array.from({ length: 1001 }, (_, i) => ({ name: `t${i}` })) },
+      {
+        namespace: 'ok',
+        properties: Object.fromEntries(
+          Array.from({ length: 1001 }, (_, i) => [`p${i}`, { title: 'P', type: 'string' }]),
+        ),
+      },
       ['ok'],
     ];
     for (const body of bad) expect((await call('POST', NS, body)).status, JSON.stringify(body)).toBe(400);
