@@ -26,6 +26,10 @@ import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
 import { QuotaService } from './services/quotas.ts';
 import { TagService } from './services/tags.ts';
+import { MetadefRepository } from './adapters/db/metadef-repository.ts';
+import { MetadefService } from './services/metadefs.ts';
+import { UsageRepository } from './adapters/db/usage-repository.ts';
+import { UsageService } from './services/usage.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -83,6 +87,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
     const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock);
+    const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock);
+    const usage = new UsageService(new UsageRepository(db.kysely));
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -104,6 +110,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       members,
       tags,
       quotas,
+      metadefs,
+      usage,
       metrics,
       health: () => checkHealth(() => ping(db), stores.default),
       logger: options.logger ?? true,

@@ -13,6 +13,8 @@ import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
 import type { QuotaService } from '../services/quotas.ts';
 import type { TagService } from '../services/tags.ts';
+import type { MetadefService } from '../services/metadefs.ts';
+import type { UsageService } from '../services/usage.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
@@ -24,6 +26,8 @@ import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerImportRoutes } from './openstack/import-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
+import { registerMetadefRoutes } from './openstack/metadefs-routes.ts';
+import { registerUsageRoutes } from './openstack/usage-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 import { registerCloudImageRoutes } from './ims/cloudimages-routes.ts';
 import { registerImsQuotaRoutes } from './ims/quota-routes.ts';
@@ -40,6 +44,8 @@ export interface AppDeps {
   members: MemberService;
   tags: TagService;
   quotas: QuotaService;
+  metadefs: MetadefService;
+  usage: UsageService;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
@@ -224,6 +230,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
   registerImportRoutes(app, deps.imageImport);
+  registerMetadefRoutes(app, deps.metadefs);
+  registerUsageRoutes(app, deps.usage);
 
   app.get(
     '/healthz',

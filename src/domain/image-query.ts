@@ -83,13 +83,18 @@ export interface ImageFilters {
   updatedAt: TimeFilter[];
   /** Exact matches on custom properties. */
   properties: Record<string, string>;
-  minDisk?: number;
-  minRam?: number;
   /** IMS enterprise project: "0" or a UUID; absent means all of them. */
   enterpriseProjectId?: string;
   /** Further conditions that must all hold (IMS filters). */
   conditions: Condition[];
+  /** Exact matches on the base attributes Glance filters as columns (`size=1024`, `checksum=...`). */
+  columns: Partial<Record<ColumnFilter, string | number>>;
 }
+
+/** Base attributes that Glance matches exactly when given as filters: integers, then strings. */
+export const INTEGER_COLUMN_FILTERS = ['size', 'virtual_size', 'min_disk', 'min_ram'] as const;
+export const STRING_COLUMN_FILTERS = ['checksum', 'os_hash_algo', 'os_hash_value'] as const;
+export type ColumnFilter = (typeof INTEGER_COLUMN_FILTERS)[number] | (typeof STRING_COLUMN_FILTERS)[number];
 
 export interface ImageQuery {
   limit: number;
@@ -247,6 +252,8 @@ const RESERVED_QUERY_KEYS = new Set([
   'created_at',
   'updated_at',
   'enterprise_project_id',
+  ...INTEGER_COLUMN_FILTERS,
+  ...STRING_COLUMN_FILTERS,
 ]);
 
 function parseLimit(input: QueryInput, limits: { default: number; max: number }): number {
@@ -283,6 +290,7 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
     updatedAt: many(input, 'updated_at').map((v) => parseTimeFilter('updated_at', v)),
     properties: {},
     conditions: [],
+    columns: {},
   };
   const ids = inList('id');
   if (ids) filters.ids = ids;
@@ -306,6 +314,15 @@ export function parseImageQuery(input: QueryInput): ImageQuery {
   const ep = one(input, 'enterprise_project_id');
   if (ep !== undefined && ep !== 'all_granted_eps')
     filters.enterpriseProjectId = checkEnterpriseProjectId(ep);
+
+  for (const key of INTEGER_COLUMN_FILTERS) {
+    const v = one(input, key);
+    if (v !== undefined) filters.columns[key] = parseSizeBound(key, v);
+  }
+  for (const key of STRING_COLUMN_FILTERS) {
+    const v = one(input, key);
+    if (v !== undefined) filters.columns[key] = v;
+  }
 
   for (const key of Object.keys(input)) {
     if (RESERVED_QUERY_KEYS.has(key)) continue;
@@ -363,6 +380,7 @@ export function parseImsImageQuery(input: QueryInput, flavors: FlavorCatalogue):
     properties: {},
     // The native list shows registered images only, whatever is asked.
     conditions: [REGISTERED],
+    columns: {},
   };
   const c = f.conditions;
   const text = (key: string, use: (v: string) => void) => {
@@ -376,8 +394,8 @@ export function parseImsImageQuery(input: QueryInput, flavors: FlavorCatalogue):
   text('disk_format', (v) => (f.diskFormats = [v]));
   text('owner', (v) => (f.owner = v));
   text('protected', (v) => (f.protected = parseBool('protected', v)));
-  text('min_disk', (v) => (f.minDisk = parseInt32('min_disk', v)));
-  text('min_ram', (v) => (f.minRam = parseInt32('min_ram', v)));
+  text('min_disk', (v) => (f.columns.min_disk = parseInt32('min_disk', v)));
+  text('min_ram', (v) => (f.columns.min_ram = parseInt32('min_ram', v)));
   text('__isregistered', (v) => pick('__isregistered', v, ['true']));
   text('__imagetype', (v) => c.push(imageTypeIs(pick('__imagetype', v, IMS_IMAGE_TYPES, 'IMG.0024'))));
   text('__whole_image', (v) =>

@@ -218,19 +218,44 @@ export function fieldsOf(image: Image): ImageFields {
 }
 
 export type PatchOp =
-  { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
+  | { op: 'add' | 'replace'; path: string; value: unknown; addMustBeNew?: boolean }
+  | { op: 'remove'; path: string };
+
+/**
+ * The two JSON-patch dialects of Glance's media types: v2.1 (draft 10) writes
+ * `{"op": "replace", "path": "/name", "value": ...}`; v2.0 (draft 4, still sent
+ * by tempest and old clients) writes `{"replace": "/name", "value": ...}`, and
+ * there an `add` of an attribute or property that exists is a conflict.
+ */
+export type PatchDialect = 'v2.1' | 'v2.0';
+
+const PATCH_OPS = ['add', 'replace', 'remove'] as const;
+
+function operationOf(raw: Record<string, unknown>, i: number, dialect: PatchDialect): [string, unknown] {
+  if (dialect === 'v2.1') {
+    const { op } = raw;
+    if (op !== 'add' && op !== 'replace' && op !== 'remove')
+      return fail('ValidationFailed', `Operation ${i}: "op" must be one of add, replace, remove`);
+    return [op, raw.path];
+  }
+  const named = PATCH_OPS.filter((op) => op in raw);
+  if (named.length !== 1) {
+    return fail(
+      'ValidationFailed',
+      `Operation ${i} must contain exactly one member named "add", "remove", or "replace".`,
+    );
+  }
+  return [named[0]!, raw[named[0]!]];
+}
 
 /** Parses a JSON-patch document in the Glance media type; the path names one attribute. */
-export function parsePatch(body: unknown): PatchOp[] {
+export function parsePatch(body: unknown, dialect: PatchDialect = 'v2.1'): PatchOp[] {
   if (!Array.isArray(body))
     return fail('ValidationFailed', 'A JSON-patch document must be an array of operations');
   return body.map((raw, i): PatchOp => {
-    if (typeof raw !== 'object' || raw === null)
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
       return fail('ValidationFailed', `Operation ${i} must be an object`);
-    const { op, path } = raw as Record<string, unknown>;
-    if (op !== 'add' && op !== 'replace' && op !== 'remove') {
-      return fail('ValidationFailed', `Operation ${i}: "op" must be one of add, replace, remove`);
-    }
+    const [op, path] = operationOf(raw as Record<string, unknown>, i, dialect);
     if (typeof path !== 'string' || !/^\/[^/]+$/.test(path)) {
       return fail(
         'ValidationFailed',
@@ -241,7 +266,9 @@ export function parsePatch(body: unknown): PatchOp[] {
     if (op === 'remove') return { op, path: attr };
     if (!('value' in (raw as object)))
       return fail('ValidationFailed', `Operation ${i}: "value" is required for ${op}`);
-    return { op, path: attr, value: (raw as { value: unknown }).value };
+    const value = (raw as { value: unknown }).value;
+    if (op === 'add' && dialect === 'v2.0') return { op, path: attr, value, addMustBeNew: true };
+    return { op: op as 'add' | 'replace', path: attr, value };
   });
 }
 
@@ -268,6 +295,8 @@ export function applyPatch(ctx: RequestContext, image: Image, ops: PatchOp[]): I
       continue;
     }
     if (change.op === 'replace' && isCustom && !exists) fail('Conflict', `Property ${name} does not exist.`);
+    if (change.op === 'add' && change.addMustBeNew && exists)
+      fail('Conflict', `Property ${name} already present.`);
     if (
       (name === 'disk_format' || name === 'container_format') &&
       image.status !== 'queued' &&

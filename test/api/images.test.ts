@@ -127,6 +127,45 @@ describe(`Glance image core (${TEST_DB})`, () => {
     expect(after).toMatchObject({ name: 'renamed', size_hint: 'big', visibility: 'shared' });
   });
 
+  it('takes the v2.0 (draft 4) patch form tempest sends, where add of an existing one conflicts', async () => {
+    const image = await create({ name: 'd4', color: 'red' });
+    const id = image.id as string;
+    const v20 = 'application/openstack-images-v2.0-json-patch';
+    const res = await patch(
+      id,
+      [
+        { replace: '/name', value: 'renamed' },
+        { add: '/size', value: 'x' },
+      ],
+      member.token,
+      v20,
+    );
+    // size is read-only: the whole patch is refused
+    expect(res.status).toBe(403);
+    const ok = await patch(
+      id,
+      [{ replace: '/name', value: 'renamed' }, { add: '/shape', value: 'round' }, { remove: '/color' }],
+      member.token,
+      v20,
+    );
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(await ok.json()).toMatchObject({ name: 'renamed', shape: 'round' });
+    expect((await patch(id, [{ add: '/shape', value: 'square' }], member.token, v20)).status).toBe(409);
+    expect((await patch(id, [{ add: '/name', value: 'again' }], member.token, v20)).status).toBe(409);
+    // exactly one operation member; the v2.1 form is not the v2.0 one
+    expect((await patch(id, [{ add: '/a', replace: '/b', value: 1 }], member.token, v20)).status).toBe(400);
+    expect((await patch(id, [{ op: 'replace', path: '/name', value: 'x' }], member.token, v20)).status).toBe(
+      400,
+    );
+    expect((await patch(id, [{ replace: '/name', value: 'x' }])).status).toBe(400);
+    expect((await patch(id, [['replace', '/name']], member.token, v20)).status).toBe(400);
+  });
+
+  it('answers 404 for an empty image id (/v2/images/), as Glance does', async () => {
+    expect((await s.request('GET', '/v2/images/', { token: member.token })).status).toBe(404);
+    expect((await s.request('GET', '/v2/images', { token: member.token })).status).toBe(200);
+  });
+
   it('lets only admins publish, and everyone see public images', async () => {
     const res = await s.request('POST', '/v2/images', {
       token: member.token,
@@ -250,6 +289,11 @@ describe(`GET /v2/images (${TEST_DB})`, () => {
     expect(names(await list('?visibility=private'))).toEqual([ids[5]]);
     expect(names(await list('?status=queued&limit=2'))).toHaveLength(2);
     expect(names(await list('?size_min=1'))).toEqual([]);
+    // base attributes Glance matches as columns, not as custom properties
+    expect(names(await list('?min_ram=256'))).toEqual([ids[2]]);
+    expect(names(await list('?min_ram=256&size=0'))).toEqual([]);
+    expect(names(await list('?checksum=d41d8cd98f00b204e9800998ecf8427e'))).toEqual([]);
+    expect((await s.request('GET', '/v2/images?size=big', { token: project.token })).status).toBe(400);
     const first = (await (
       await s.request('GET', `/v2/images/${ids[0]}`, { token: project.token })
     ).json()) as Json;

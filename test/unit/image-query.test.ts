@@ -18,7 +18,15 @@ describe('parseImageQuery: defaults', () => {
       ],
       visibility: null,
       memberStatus: 'accepted',
-      filters: { tags: [], osHidden: false, createdAt: [], updatedAt: [], properties: {}, conditions: [] },
+      filters: {
+        tags: [],
+        osHidden: false,
+        createdAt: [],
+        updatedAt: [],
+        properties: {},
+        conditions: [],
+        columns: {},
+      },
     });
     expect(LIST_LIMITS).toEqual({ default: 25, max: 1000 });
   });

@@ -20,6 +20,7 @@ import * as m0004 from './migrations/0004-application-credentials.ts';
 import * as m0005 from './migrations/0005-import-stores.ts';
 import * as m0006 from './migrations/0006-images-enterprise-project.ts';
 import * as m0007 from './migrations/0007-image-quotas.ts';
+import * as m0008 from './migrations/0008-metadefs.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-import-stores': m0005,
   '0006-images-enterprise-project': m0006,
   '0007-image-quotas': m0007,
+  '0008-metadefs': m0008,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

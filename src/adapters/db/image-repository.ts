@@ -12,7 +12,7 @@ import type { Database } from './schema.ts';
 import type { Image, Visibility } from '../../domain/image.ts';
 import type { ImageStatus } from '../../domain/image-status.ts';
 import type { ImageFields } from '../../domain/image-rules.ts';
-import type { Condition, ImageQuery, SortSpec, TimeFilter } from '../../domain/image-query.ts';
+import type { ColumnFilter, Condition, ImageQuery, SortSpec, TimeFilter } from '../../domain/image-query.ts';
 import type { ListScope, MemberStatus } from '../../domain/visibility.ts';
 
 type ImageRow = Selectable<Database['images']>;
@@ -439,11 +439,12 @@ export function filterConditions(eb: EB, query: ImageQuery, postgres: boolean): 
   if (f.sizeMin !== undefined) all.push(eb('images.size', '>=', f.sizeMin));
   if (f.sizeMax !== undefined) all.push(eb('images.size', '<=', f.sizeMax));
   if (f.protected !== undefined) all.push(eb('images.protected', '=', f.protected ? 1 : 0));
-  if (f.minDisk !== undefined) all.push(eb('images.min_disk', '=', f.minDisk));
-  if (f.minRam !== undefined) all.push(eb('images.min_ram', '=', f.minRam));
   if (f.enterpriseProjectId !== undefined)
     all.push(eb('images.enterprise_project_id', '=', f.enterpriseProjectId));
   for (const c of f.conditions) all.push(conditionSql(eb, c, postgres));
+  for (const [column, value] of Object.entries(f.columns)) {
+    all.push(eb(`images.${column as ColumnFilter}`, '=', value));
+  }
   all.push(eb('images.os_hidden', '=', f.osHidden ? 1 : 0));
   all.push(...timeConditions(eb, 'images.created_at', f.createdAt));
   all.push(...timeConditions(eb, 'images.updated_at', f.updatedAt));

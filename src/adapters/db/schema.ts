@@ -140,4 +140,44 @@ export interface Database {
     end_time: string | null;
     updated_at: string;
   };
+  /** Glance metadata definitions (0005): namespaces and what they hold. */
+  metadef_namespaces: {
+    id: string;
+    namespace: string;
+    display_name: string | null;
+    description: string | null;
+    visibility: string;
+    protected: number;
+    owner: string;
+    created_at: string;
+    updated_at: string;
+  };
+  metadef_resource_types: { name: string; protected: number; created_at: string; updated_at: string };
+  metadef_namespace_resource_types: {
+    namespace_id: string;
+    resource_type: string;
+    prefix: string | null;
+    properties_target: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  /** schema: the property's JSON schema (JSON text). */
+  metadef_properties: {
+    namespace_id: string;
+    name: string;
+    schema: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  /** required and properties: JSON text. */
+  metadef_objects: {
+    namespace_id: string;
+    name: string;
+    description: string | null;
+    required: string | null;
+    properties: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  metadef_tags: { namespace_id: string; name: string; created_at: string; updated_at: string };
 }

@@ -49,6 +49,10 @@ export function registerImageRoutes(
     '/v2/images',
     { schema: { tags, summary: 'List images visible to the caller' } },
     async (request) => {
+      // `/v2/images/` is a show with an empty id in Glance (404), not the list.
+      if (request.url.split('?')[0]!.endsWith('/')) {
+        throw new DomainError('ImageNotFound', 'No image found with ID ');
+      }
       const page = await images.list(callerOf(request), request.query as QueryInput);
       const rawQuery = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
       return {
@@ -69,10 +73,13 @@ export function registerImageRoutes(
     '/v2/images/:image_id',
     { schema: { tags, summary: 'Update an image with a JSON-patch document', params: imageParams } },
     async (request) => {
-      if (!PATCH_TYPES.includes(mediaType(request))) {
+      const type = mediaType(request);
+      if (!PATCH_TYPES.includes(type)) {
         throw new DomainError('UnsupportedMediaType', `Content type must be ${PATCH_TYPES[0]}`);
       }
-      const image = await images.update(callerOf(request), request.params.image_id, parsePatch(request.body));
+      const dialect = type === PATCH_TYPES[1] ? 'v2.0' : 'v2.1';
+      const ops = parsePatch(request.body, dialect);
+      const image = await images.update(callerOf(request), request.params.image_id, ops);
       return glanceImage(image);
     },
   );
