@@ -20,6 +20,11 @@ import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
+import { loadPolicy } from './services/policy.ts';
+import { createAuditService } from './services/audit/create.ts';
+import { OrganizationService } from './services/organizations.ts';
+import { OrganizationRepository } from './adapters/db/organization-repository.ts';
+import { InProcessFailureLimiter } from './adapters/failure-limiter.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -48,15 +53,29 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     await mkdir(storeRoot, { recursive: true });
     const store = new FileBlobStore(storeRoot);
     const metrics = new Metrics();
-    const identity = new IdentityService(repos.identity, clock, config);
+    const policy = await loadPolicy(config.policyFile);
+    const audit = await createAuditService(db, config, clock, policy);
+    const identity = new IdentityService(repos.identity, clock, config, policy);
     const { generatedPassword } = await identity.bootstrap(config.adminPassword);
     const box = new SecretBox(await loadMasterKey(config.masterKey, config.dataDir));
-    const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
+    const accessKeys = new AccessKeyService(
+      new AccessKeyRepository(db.kysely),
+      repos.identity,
+      box,
+      clock,
+      policy,
+    );
     let worker: Worker | null = null;
-    const jobs = new JobService(repos, clock, () => worker?.wake());
-    const images = new ImageService(repos, store, clock);
-    const imageData = new ImageDataService(repos, images, store, clock, config, metrics);
-    const members = new MemberService(repos, images, clock);
+    const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
+    const images = new ImageService(repos, store, clock, policy);
+    const imageData = new ImageDataService(repos, images, store, clock, config, policy, metrics);
+    const members = new MemberService(repos, images, clock, policy);
+    const organizations = new OrganizationService(
+      new OrganizationRepository(db.kysely),
+      repos.identity,
+      clock,
+      policy,
+    );
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -73,11 +92,22 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       images,
       imageData,
       members,
+      audit,
+      organizations,
+      authFailures: new InProcessFailureLimiter(config.authFailureLimit, clock),
       metrics,
       health: () => checkHealth(() => ping(db), store),
       logger: options.logger ?? true,
     });
-    if (options.worker) worker = startWorkers({ db, config, clock, log: app.log });
+    if (options.worker) {
+      worker = startWorkers({
+        db,
+        config,
+        clock,
+        log: app.log,
+        onJobEnd: (job, outcome) => audit.jobEnded(job, outcome),
+      });
+    }
     return {
       app,
       db,

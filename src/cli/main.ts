@@ -20,6 +20,8 @@ Configuration comes from the environment:
   IMS_MAX_IMAGE_SIZE (1TiB)  IMS_PUBLIC_URL (http://IMS_HOST:IMS_PORT)
   IMS_TRUSTED_PROXIES (addresses or CIDRs whose X-Forwarded-For is believed)
   IMS_TOKEN_TTL (24h)  IMS_LOG_LEVEL (info)  IMS_METRICS_ALLOW (extra /metrics scrapers)
+  IMS_POLICY_FILE (JSON rules over the default policy)
+  IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
 `;
 
 function configOrExit(): Config {

@@ -3,6 +3,8 @@ import type { Config } from '../config/config.ts';
 import { migrate, openDatabase } from '../adapters/db/database.ts';
 import { startWorkers } from '../services/jobs/start.ts';
 import { jsonLogger } from './json-logger.ts';
+import { systemClock } from '../adapters/clock.ts';
+import { createAuditService } from '../services/audit/create.ts';
 
 /** How long SIGTERM lets running jobs finish before handing them back (under a typical 30 s kill timeout). */
 const STOP_GRACE_MS = 25_000;
@@ -42,7 +44,14 @@ export async function runWorker(config: Config, argv: string[]): Promise<void> {
     await db.close();
     throw err;
   }
-  const worker = startWorkers({ db, config, log, worker: { concurrency } });
+  const audit = await createAuditService(db, config, systemClock);
+  const worker = startWorkers({
+    db,
+    config,
+    log,
+    worker: { concurrency },
+    onJobEnd: (job, outcome) => audit.jobEnded(job, outcome),
+  });
 
   let signals = 0;
   const stop = (signal: string) => {

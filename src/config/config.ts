@@ -22,6 +22,10 @@ export interface Config {
   masterKey: Buffer | undefined;
   /** Addresses (besides loopback) allowed to scrape /metrics without a token. */
   metricsAllow: string[];
+  /** An operator's policy file (JSON) over the default policy table; unset: the defaults. */
+  policyFile: string | undefined;
+  /** Failed logins and bad signatures allowed per source address and window before 429. */
+  authFailureLimit: { failures: number; windowSeconds: number };
 }
 
 export class ConfigError extends Error {
@@ -119,6 +123,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustedProxies = list('IMS_TRUSTED_PROXIES');
   const metricsAllow = list('IMS_METRICS_ALLOW');
 
+  const policyFile = get('IMS_POLICY_FILE');
+  const limitText = get('IMS_AUTH_FAILURE_LIMIT') ?? '20/60s';
+  const limitMatch = /^(\d+)\s*\/\s*(\S+)$/.exec(limitText);
+  const limitWindow = limitMatch ? parseDuration(limitMatch[2]!) : null;
+  if (!limitMatch || Number(limitMatch[1]) < 1 || limitWindow === null || limitWindow < 1) {
+    problems.push(`IMS_AUTH_FAILURE_LIMIT must be failures/window such as 10/60s, got "${limitText}"`);
+  }
+
   const masterKeyText = get('IMS_MASTER_KEY');
   let masterKey: Buffer | undefined;
   if (masterKeyText !== undefined) {
@@ -145,5 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
     masterKey,
+    policyFile: policyFile === undefined ? undefined : path.resolve(policyFile),
+    authFailureLimit: { failures: Number(limitMatch![1]), windowSeconds: limitWindow! },
   };
 }

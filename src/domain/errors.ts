@@ -31,6 +31,8 @@ export const ERROR_CATALOGUE = {
   RangeNotSatisfiable: { status: 416, ims: 'IMG.0001' },
   UnsupportedMediaType: { status: 415, ims: 'IMG.0001' },
   UploadFailed: { status: 400, ims: 'IMG.0057' },
+  // Huawei's API gateway answers throttled callers with APIGW.0308.
+  TooManyRequests: { status: 429, ims: 'APIGW.0308' },
   Internal: { status: 500, ims: 'IMG.0061' },
   ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
 } as const satisfies Record<string, { status: number; ims: string }>;

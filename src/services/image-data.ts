@@ -13,6 +13,7 @@ import { hasReadableData } from '../domain/image-status.ts';
 import { resolveRange, type RangeRequest } from '../domain/byte-range.ts';
 import { assertCanModify } from '../domain/visibility.ts';
 import type { ImageService } from './images.ts';
+import type { Policy } from './policy.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
@@ -38,6 +39,7 @@ export class ImageDataService {
     private readonly store: BlobStore,
     private readonly clock: Clock,
     private readonly limits: { maxImageSize: number; maxVirtualSize: bigint },
+    private readonly policy: Policy,
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
   ) {}
 
@@ -48,6 +50,7 @@ export class ImageDataService {
     declaredLength: number | null,
   ): Promise<Image> {
     const image = await this.images.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:upload', { projectId: image.owner });
     assertCanModify(ctx, image);
     if (image.status !== 'queued') {
       fail(
@@ -121,6 +124,7 @@ export class ImageDataService {
 
   async download(ctx: RequestContext, id: string, rangeRequest: RangeRequest | null): Promise<Download> {
     const image = await this.images.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:download');
     if (image.status === 'deactivated' && !isAdmin(ctx)) {
       fail('ImageDeactivated', 'The requested image has been deactivated. Image data download is forbidden.');
     }

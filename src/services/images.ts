@@ -15,6 +15,8 @@ import {
 } from '../domain/image-rules.ts';
 import { assertTransition } from '../domain/image-status.ts';
 import { assertCanModify, canSee, listScope } from '../domain/visibility.ts';
+import { currentAudit } from '../adapters/audit-scope.ts';
+import type { Policy } from './policy.ts';
 
 export interface ImagePage {
   images: Image[];
@@ -30,6 +32,7 @@ export class ImageService {
     private readonly db: Repositories,
     private readonly store: BlobStore,
     private readonly clock: Clock,
+    readonly policy: Policy,
   ) {}
 
   private now(): string {
@@ -38,6 +41,7 @@ export class ImageService {
 
   /** The image if the caller may see it; another tenant's private image is simply not found. */
   async get(ctx: RequestContext, id: string): Promise<Image> {
+    this.policy.authorize(ctx, 'ims:images:get');
     const image = await this.db.images.find(id);
     if (!image) return notFound(id);
     if (isAdmin(ctx) || image.owner === ctx.projectId) return image;
@@ -48,8 +52,10 @@ export class ImageService {
   }
 
   async create(ctx: RequestContext, body: unknown): Promise<Image> {
+    this.policy.authorize(ctx, 'ims:images:create');
     const fields = fieldsForNewImage(ctx, body);
     const id = fields.id ?? randomUUID();
+    currentAudit()?.resource(id, fields.name ?? null);
     if (await this.db.images.idTaken(id))
       fail('DuplicateImageId', `An image with identifier ${id} already exists`);
     try {
@@ -63,6 +69,7 @@ export class ImageService {
   }
 
   async list(ctx: RequestContext, input: QueryInput): Promise<ImagePage> {
+    this.policy.authorize(ctx, 'ims:images:list');
     const query = parseImageQuery(input);
     let marker: Image | null = null;
     if (query.marker !== undefined) {
@@ -88,6 +95,7 @@ export class ImageService {
     // A concurrent change makes the conditional write miss; read again and re-apply.
     for (let attempt = 0; attempt < 5; attempt++) {
       const image = await this.get(ctx, id);
+      this.policy.authorize(ctx, 'ims:images:update', { projectId: image.owner });
       assertCanModify(ctx, image);
       const fields = applyPatch(ctx, image, ops);
       const done = await this.db.transaction((tx) =>
@@ -100,6 +108,7 @@ export class ImageService {
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:delete', { projectId: image.owner });
     assertCanModify(ctx, image);
     if (image.protected) fail('ImageProtected', `Image ${id} is protected and cannot be deleted.`);
     assertTransition(image.status, 'deleted');
@@ -121,6 +130,7 @@ export class ImageService {
 
   private async setActive(ctx: RequestContext, id: string, active: boolean): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:deactivate', { projectId: image.owner });
     assertCanModify(ctx, image);
     const [from, to] = active ? (['deactivated', 'active'] as const) : (['active', 'deactivated'] as const);
     if (image.status === to) return;
@@ -137,6 +147,7 @@ export class ImageService {
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:update', { projectId: image.owner });
     assertCanModify(ctx, image);
     checkTag(tag);
     if (image.tags.includes(tag)) return;
@@ -148,10 +159,12 @@ export class ImageService {
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:update', { projectId: image.owner });
     assertCanModify(ctx, image);
-    if (!(await this.db.images.removeTag(id, tag, this.laterThan(image.updatedAt)))) {
-      throw new DomainError('NotFound', `Tag ${tag} not found on image ${id}`);
-    }
+    const removed = await this.db.transaction((tx) =>
+      tx.images.removeTag(id, tag, this.laterThan(image.updatedAt)),
+    );
+    if (!removed) throw new DomainError('NotFound', `Tag ${tag} not found on image ${id}`);
   }
 
   /** updated_at doubles as a version: every write must move it forward, even within one millisecond. */

@@ -74,6 +74,8 @@ export async function startTestServer(
     IMS_ADMIN_PASSWORD: ADMIN_PASSWORD,
     IMS_DATABASE_URL: database?.url ?? '',
     IMS_LOG_LEVEL: 'silent',
+    // Tests refuse many logins on purpose from one address; auth-throttle.test.ts tests the limit.
+    IMS_AUTH_FAILURE_LIMIT: '100000/60s',
     ...env,
   });
   const server = await createServer(config, {

@@ -17,6 +17,8 @@ import * as m0001 from './migrations/0001-initial.ts';
 import * as m0002 from './migrations/0002-jobs.ts';
 import * as m0003 from './migrations/0003-access-keys.ts';
 import * as m0004 from './migrations/0004-application-credentials.ts';
+import * as m0005 from './migrations/0005-audit-trail.ts';
+import * as m0006 from './migrations/0006-organizations.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -32,6 +34,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-jobs': m0002,
   '0003-access-keys': m0003,
   '0004-application-credentials': m0004,
+  '0005-audit-trail': m0005,
+  '0006-organizations': m0006,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
