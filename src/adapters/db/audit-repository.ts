@@ -110,8 +110,12 @@ export class AuditRepository {
     return rows.map(toEvent);
   }
 
-  /** Events with seq in [from, to], oldest first (export). */
-  async range(from: number, to: number, limit: number): Promise<AuditEvent[]> {
+  /** Events with seq in [from, to], oldest first, with their links (export). */
+  async rangeWithMacs(
+    from: number,
+    to: number,
+    limit: number,
+  ): Promise<(AuditEvent & { prevMac: string; mac: string })[]> {
     const rows = await this.db
       .selectFrom('audit_events')
       .selectAll()
@@ -120,7 +124,7 @@ export class AuditRepository {
       .orderBy('seq')
       .limit(limit)
       .execute();
-    return rows.map(toEvent);
+    return rows.map((r) => ({ ...toEvent(r), prevMac: r.prev_mac, mac: r.mac }));
   }
 
   async head(): Promise<{ seq: number; mac: string }> {
