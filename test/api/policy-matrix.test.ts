@@ -228,7 +228,8 @@ describe(`policy matrix over HTTP (${TEST_DB})`, () => {
       got[action] = r;
     }
     expect(got).toEqual(EXPECTED);
-  });
+    // About 100 requests and 60 images: minutes on a loaded machine.
+  }, 300_000);
 
   it('decides every action of the table as written out by hand', () => {
     const decided: Record<string, Role[]> = {};
