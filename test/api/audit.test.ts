@@ -20,6 +20,7 @@ import { JobRegistry } from '../../src/services/jobs/registry.ts';
 import { Worker } from '../../src/services/jobs/worker.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 
 type Json = Record<string, unknown>;
 
@@ -643,6 +644,47 @@ describe(`audit trail (${TEST_DB})`, () => {
       await s.server.db.kysely.updateTable('audit_chain_head').set(head).where('id', '=', 1).execute();
       expect((await repo.verify()).ok).toBe(true);
     });
+
+    it('ims audit verify exits 0 when intact, 1 when tampered with; export writes JSON Lines; 2 on a bad subcommand', async () => {
+      const env = {
+        ...(process.env as Record<string, string>),
+        IMS_DATA_DIR: s.dataDir,
+        IMS_DATABASE_URL: s.config.databaseUrl,
+        IMS_LOG_LEVEL: 'silent',
+      };
+      const ims = (...args: string[]) =>
+        new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn(process.execPath, [path.resolve('bin/ims.js'), 'audit', ...args], { env });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+          child.once('exit', (code) => resolve({ code, out }));
+        });
+      const intact = await ims('verify');
+      expect(intact, intact.out).toMatchObject({ code: 0 });
+      expect(intact.out).toMatch(/intact: \d+ events/);
+      expect((await s.request('POST', '/v2/images', { body: { name: 'for the cli' } })).status).toBe(201);
+      const seq = (await repo.head()).seq;
+      const row = await s.server.db.kysely
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '=', seq)
+        .executeTakeFirstOrThrow();
+      await s.server.db.kysely
+        .updateTable('audit_events')
+        .set({ result: 'success', error_code: null, operation: 'innocent' })
+        .where('seq', '=', seq)
+        .execute();
+      const tampered = await ims('verify');
+      expect(tampered.code, tampered.out).toBe(1);
+      expect(tampered.out).toContain(`TAMPERED (changed) at event ${seq}`);
+      await s.server.db.kysely.updateTable('audit_events').set(row).where('seq', '=', seq).execute();
+      const exported = await ims('export');
+      expect(exported.code, exported.out).toBe(0);
+      expect(exported.out).toMatch(/exported events \d+-\d+ to audit\/events-|nothing to export/);
+      expect((await ims('frobnicate')).code).toBe(2);
+      // Four starts of the CLI from source: slow on a loaded machine.
+    }, 300_000);
 
     it('serialises appends from many connections into one unbroken chain', async () => {
       const audit = await createAuditService(s.server.db, s.config, systemClock);
