@@ -326,7 +326,8 @@ describe(`audit trail (${TEST_DB})`, () => {
       .map((rt) => `${rt.method} ${rt.url}`);
     expect(audited.filter((rt) => !covered.has(rt))).toEqual([]);
     expect((await repo.verify()).ok).toBe(true);
-  });
+    // About 60 requests, several of them scrypt logins: slow on a loaded machine.
+  }, 240_000);
 
   it('records a failed call as a failure event with its error code, and a refused login as none', async () => {
     const reader = await s.tokenFor('audit-readers', 'audit-reader', 'reader');
