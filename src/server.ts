@@ -30,6 +30,11 @@ import { MetadefRepository } from './adapters/db/metadef-repository.ts';
 import { MetadefService } from './services/metadefs.ts';
 import { UsageRepository } from './adapters/db/usage-repository.ts';
 import { UsageService } from './services/usage.ts';
+import { loadPolicy } from './services/policy.ts';
+import { createAuditService } from './services/audit/create.ts';
+import { OrganizationService } from './services/organizations.ts';
+import { OrganizationRepository } from './adapters/db/organization-repository.ts';
+import { InProcessFailureLimiter } from './adapters/failure-limiter.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -66,14 +71,22 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const stores = await createStoreRegistry(config.stores, config.dataDir, factories);
     const ingest = new IngestPipeline(stores, config);
     const metrics = new Metrics();
-    const identity = new IdentityService(repos.identity, clock, config);
+    const policy = await loadPolicy(config.policyFile);
+    const audit = await createAuditService(db, config, clock, policy);
+    const identity = new IdentityService(repos.identity, clock, config, policy);
     const { generatedPassword } = await identity.bootstrap(config.adminPassword);
     const box = new SecretBox(await loadMasterKey(config.masterKey, config.dataDir));
-    const accessKeys = new AccessKeyService(new AccessKeyRepository(db.kysely), repos.identity, box, clock);
+    const accessKeys = new AccessKeyService(
+      new AccessKeyRepository(db.kysely),
+      repos.identity,
+      box,
+      clock,
+      policy,
+    );
     let worker: Worker | null = null;
-    const jobs = new JobService(repos, clock, () => worker?.wake());
+    const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota);
-    const images = new ImageService(repos, stores, clock, await loadCatalogues(config), quotas);
+    const images = new ImageService(repos, stores, clock, await loadCatalogues(config), quotas, policy);
     const imageData = new ImageDataService(
       repos,
       images,
@@ -82,13 +95,20 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       ingest,
       clock,
       { presignedDownloadTtlSeconds: config.s3?.presignedDownloadTtlSeconds ?? null },
+      policy,
       metrics,
     );
     const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
     const tags = new TagService(repos, images, clock);
-    const members = new MemberService(repos, images, clock);
+    const members = new MemberService(repos, images, clock, policy);
     const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock);
     const usage = new UsageService(new UsageRepository(db.kysely));
+    const organizations = new OrganizationService(
+      new OrganizationRepository(db.kysely),
+      repos.identity,
+      clock,
+      policy,
+    );
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -112,11 +132,23 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       quotas,
       metadefs,
       usage,
+      audit,
+      organizations,
+      authFailures: new InProcessFailureLimiter(config.authFailureLimit, clock),
       metrics,
       health: () => checkHealth(() => ping(db), stores.default),
       logger: options.logger ?? true,
     });
-    if (options.worker) worker = startWorkers({ db, config, stores, clock, log: app.log });
+    if (options.worker) {
+      worker = startWorkers({
+        db,
+        config,
+        stores,
+        clock,
+        log: app.log,
+        onJobEnd: (job, outcome) => audit.jobEnded(job, outcome),
+      });
+    }
     // Other processes may be uploading through the same stores: only uploads idle for long are dead.
     // Object stores have no lifecycle rule we can count on (Swift has none), so we sweep ourselves.
     const sweeper = setInterval(() => {

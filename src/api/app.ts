@@ -32,6 +32,13 @@ import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 import { registerCloudImageRoutes } from './ims/cloudimages-routes.ts';
 import { registerImsQuotaRoutes } from './ims/quota-routes.ts';
 import { registerImsTagRoutes } from './ims/tags-routes.ts';
+import { registerTraceRoutes } from './ims/trace-routes.ts';
+import { registerOrganizationRoutes } from './identity/organization-routes.ts';
+import { registerAuditHooks } from './audit-hooks.ts';
+import { registerAuthThrottle } from './auth-throttle.ts';
+import type { AuditService } from '../services/audit/audit-service.ts';
+import type { OrganizationService } from '../services/organizations.ts';
+import type { FailureLimiter } from '../adapters/failure-limiter.ts';
 
 export interface AppDeps {
   config: Config;
@@ -46,6 +53,10 @@ export interface AppDeps {
   quotas: QuotaService;
   metadefs: MetadefService;
   usage: UsageService;
+  audit: AuditService;
+  organizations: OrganizationService;
+  /** Counts failed logins and signatures per source address. */
+  authFailures: FailureLimiter;
   metrics: Metrics;
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
@@ -92,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('tokenClaims', null);
   app.decorateRequest('signed', false);
   app.decorateRequest('rawBody', undefined);
+  app.decorateRequest('signedUserId', undefined);
 
   await app.register(swagger, {
     openapi: {
@@ -133,6 +145,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   });
 
+  // Before the authentication hook (its refusals are audited too) and before the routes.
+  registerAuditHooks(app, deps.audit);
+
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-openstack-request-id', request.id).header('x-request-id', request.id);
     request.signed = isSigned(request);
@@ -140,7 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (mode === 'anonymous' || request.routeOptions.url === undefined) return;
     // Signed requests are checked once the body is read (the signature may cover it).
     if (request.signed) {
-      if (mode !== 'project')
+      if (mode !== 'project' && !request.routeOptions.config.signedAccount)
         throw new DomainError('Unauthorized', 'This API takes a token, not an AK/SK signature.');
       return;
     }
@@ -150,8 +165,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (mode === 'project') request.ctx = deps.identity.contextFor(claims, request.id);
   });
 
-  /** Checks an AK/SK signature; the body must have been read when the signature covers it. */
-  const authenticateSigned = (request: FastifyRequest, body: Buffer | undefined) => {
+  registerAuthThrottle(app, deps.authFailures);
+
+  /** The request as the signature verifier reads it; the body must have been read when the signature covers it. */
+  const signedRequestOf = (request: FastifyRequest, body: Buffer | undefined) => {
     const [rawPath, rawQuery = ''] = splitUrl(request.raw.url ?? '/');
     const covered = bodyHashRequired(request.headers);
     if (covered && body === undefined) {
@@ -160,20 +177,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         'Incorrect IAM authentication information: this body cannot be checked; sign it as UNSIGNED-PAYLOAD.',
       );
     }
-    return deps.accessKeys.authenticate({
+    return {
       method: request.method,
       rawPath,
       rawQuery,
       headers: request.headers,
-      body: covered ? body! : 'unsigned',
+      body: covered ? body! : ('unsigned' as const),
       requestId: request.id,
       region: config.region,
-    });
+    };
   };
+  /** Checks an AK/SK signature and resolves the caller's project. */
+  const authenticateSigned = (request: FastifyRequest, body: Buffer | undefined) =>
+    deps.accessKeys.authenticate(signedRequestOf(request, body));
 
   app.addHook('preHandler', async (request) => {
     if (!request.signed || request.ctx || request.routeOptions.url === undefined) return;
     if (request.routeOptions.config.auth === 'anonymous') return;
+    if (request.routeOptions.config.signedAccount) {
+      request.signedUserId = await deps.accessKeys.authenticateAccount(
+        signedRequestOf(request, request.rawBody ?? Buffer.alloc(0)),
+      );
+      return;
+    }
     const streamed = request.rawBody === undefined && request.body !== undefined;
     request.ctx = await authenticateSigned(
       request,
@@ -227,6 +253,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerCloudImageRoutes(app, deps.images);
   registerImsTagRoutes(app, deps.tags);
   registerImsQuotaRoutes(app, deps.quotas);
+  registerTraceRoutes(app, deps.audit);
+  registerOrganizationRoutes(app, deps.organizations, deps.identity);
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
   registerImportRoutes(app, deps.imageImport);

@@ -16,9 +16,16 @@ declare module 'fastify' {
     signed: boolean;
     /** A JSON body's bytes as received. */
     rawBody?: Buffer;
+    /** The key owner of a request signed to an account-level route (`signedAccount`). */
+    signedUserId?: string;
   }
   interface FastifyContextConfig {
     auth?: AuthMode;
+    /**
+     * A token route that also takes an AK/SK signature without a project
+     * (the Huawei SDK's IAM lookups); the handler reads `signedUserId`.
+     */
+    signedAccount?: boolean;
   }
 }
 

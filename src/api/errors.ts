@@ -15,6 +15,7 @@ const REASONS: Record<number, string> = {
   413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
   416: 'Requested Range Not Satisfiable',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -58,7 +59,8 @@ export function errorBody(dialect: Dialect, err: DomainError, requestId: string)
         request_id: requestId,
       };
     case 'ims':
-      if (status === 401) return { error_code: err.imsCode, error_msg: err.message, request_id: requestId };
+      if (status === 401 || status === 429)
+        return { error_code: err.imsCode, error_msg: err.message, request_id: requestId };
       return { error: { code: err.imsCode, message: err.message }, request_id: requestId };
     case 'glance':
       return {
@@ -73,6 +75,7 @@ export function errorBody(dialect: Dialect, err: DomainError, requestId: string)
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
   // The Huawei SDK understands only its own error shape, whatever the route.
   const dialect = request.signed ? 'ims' : dialectOf(request.url);
+  request.errorSent = err;
   for (const [k, v] of Object.entries(err.details.headers ?? {})) void reply.header(k, v);
   if (err.status === 401 && dialect !== 'ims')
     void reply.header('www-authenticate', `Keystone uri="${request.protocol}://${request.host}/v3"`);

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { migrate, openDatabase } from '../adapters/db/database.ts';
 import { createServer } from '../server.ts';
 import { runWorker } from './worker-command.ts';
+import { runAudit } from './audit-command.ts';
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
@@ -11,6 +12,8 @@ Usage:
                  (--no-worker: API only, for deployments with separate \`ims worker\` processes)
   ims worker     Run job workers only, no API (--concurrency N, default 2)
   ims migrate    Bring the database schema up to date and exit
+  ims audit verify|export
+                 Check the audit trail (exit 1 if tampered with) / archive it to the blob store
   ims --help     Show this help
 
 Configuration comes from the environment:
@@ -22,6 +25,8 @@ Configuration comes from the environment:
   IMS_TOKEN_TTL (24h)  IMS_LOG_LEVEL (info)  IMS_METRICS_ALLOW (extra /metrics scrapers)
   IMS_DEFAULT_IMAGE_QUOTA (50 images per project, or unlimited)
   IMS_DEFAULT_IMAGE_SIZE_QUOTA (unlimited, or a size such as 500GiB)
+  IMS_POLICY_FILE (JSON rules over the default policy)
+  IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
 `;
 
 function configOrExit(): Config {
@@ -103,6 +108,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'migrate':
       await runMigrations();
       return 0;
+    case 'audit':
+      return runAudit(configOrExit(), positionals.slice(1));
     default:
       process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}`);
       return 2;

@@ -4,6 +4,8 @@ import { migrate, openDatabase } from '../adapters/db/database.ts';
 import { createStoreRegistry } from '../adapters/storage/store-registry.ts';
 import { startWorkers } from '../services/jobs/start.ts';
 import { jsonLogger } from './json-logger.ts';
+import { systemClock } from '../adapters/clock.ts';
+import { createAuditService } from '../services/audit/create.ts';
 
 /** How long SIGTERM lets running jobs finish before handing them back (under a typical 30 s kill timeout). */
 const STOP_GRACE_MS = 25_000;
@@ -44,7 +46,15 @@ export async function runWorker(config: Config, argv: string[]): Promise<void> {
     throw err;
   }
   const stores = await createStoreRegistry(config.stores, config.dataDir);
-  const worker = startWorkers({ db, config, stores, log, worker: { concurrency } });
+  const audit = await createAuditService(db, config, systemClock);
+  const worker = startWorkers({
+    db,
+    config,
+    stores,
+    log,
+    worker: { concurrency },
+    onJobEnd: (job, outcome) => audit.jobEnded(job, outcome),
+  });
 
   let signals = 0;
   const stop = (signal: string) => {

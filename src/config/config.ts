@@ -40,6 +40,10 @@ export interface Config {
   flavorsFile: string;
   /** Image quotas of projects without their own (null: unlimited). */
   defaultQuota: { images: number | null; bytes: number | null };
+  /** An operator's policy file (JSON) over the default policy table; unset: the defaults. */
+  policyFile: string | undefined;
+  /** Failed logins and bad signatures allowed per source address and window before 429. */
+  authFailureLimit: { failures: number; windowSeconds: number };
 }
 
 /** The IMS_S3_* settings. */
@@ -186,6 +190,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustedProxies = list('IMS_TRUSTED_PROXIES');
   const metricsAllow = list('IMS_METRICS_ALLOW');
 
+  const policyFile = get('IMS_POLICY_FILE');
+  const limitText = get('IMS_AUTH_FAILURE_LIMIT') ?? '20/60s';
+  const limitMatch = /^(\d+)\s*\/\s*(\S+)$/.exec(limitText);
+  const limitWindow = limitMatch ? parseDuration(limitMatch[2]!) : null;
+  if (!limitMatch || Number(limitMatch[1]) < 1 || limitWindow === null || limitWindow < 1) {
+    problems.push(`IMS_AUTH_FAILURE_LIMIT must be failures/window such as 10/60s, got "${limitText}"`);
+  }
+
   const masterKeyText = get('IMS_MASTER_KEY');
   let masterKey: Buffer | undefined;
   if (masterKeyText !== undefined) {
@@ -252,6 +264,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     osVersionsFile: get('IMS_OS_VERSIONS_FILE') ?? '',
     flavorsFile: get('IMS_FLAVORS_FILE') ?? '',
     defaultQuota: { images: imageQuota!, bytes: sizeQuota! },
+    policyFile: policyFile === undefined ? undefined : path.resolve(policyFile),
+    authFailureLimit: { failures: Number(limitMatch![1]), windowSeconds: limitWindow! },
   };
 }
 

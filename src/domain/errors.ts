@@ -35,6 +35,8 @@ export const ERROR_CATALOGUE = {
   UploadFailed: { status: 400, ims: 'IMG.0057' },
   /** IMS changes only active images (PATCH /v2/cloudimages). */
   ImageNotActive: { status: 400, ims: 'IMG.0046' },
+  // Huawei's API gateway answers throttled callers with APIGW.0308.
+  TooManyRequests: { status: 429, ims: 'APIGW.0308' },
   Internal: { status: 500, ims: 'IMG.0061' },
   ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
 } as const satisfies Record<string, { status: number; ims: string; imsStatus?: number }>;

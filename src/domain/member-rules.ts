@@ -1,4 +1,4 @@
-import { canWrite, isAdmin, type RequestContext } from './context.ts';
+import { isAdmin, type RequestContext } from './context.ts';
 import { DomainError, fail } from './errors.ts';
 import type { Image } from './image.ts';
 import { MEMBER_STATUSES, type MemberStatus } from './visibility.ts';
@@ -71,19 +71,13 @@ export function assertHasMembers(image: Image, verb: MemberVerb): void {
   }
 }
 
-/** Adding and removing members belongs to the owner's writers and to admins. */
+/** Adding and removing members belongs to the owner and to admins (which roles may: the policy). */
 export function assertCanManageMembers(ctx: RequestContext, image: Image, verb: 'create' | 'delete'): void {
   if (isAdmin(ctx)) return;
   if (image.owner !== ctx.projectId) {
     fail(
       'Forbidden',
       `Not allowed to ${verb} members for image ${image.id}: only the image owner may ${verb === 'create' ? 'add' : 'remove'} members.`,
-    );
-  }
-  if (!canWrite(ctx)) {
-    fail(
-      'Forbidden',
-      `Not allowed to ${verb} members for image ${image.id}: the reader role cannot change members.`,
     );
   }
 }
@@ -114,17 +108,11 @@ export function assertNotOwnerAnswering(ctx: RequestContext, image: Image): void
   }
 }
 
-/** A member answers for itself, with a role that may write; admins may answer for anyone. */
+/** A member answers for itself; admins may answer for anyone (which roles may: the policy). */
 export function assertCanAnswer(ctx: RequestContext, member: ImageMember): void {
   if (isAdmin(ctx)) return;
   if (member.memberId !== ctx.projectId) {
     fail('Forbidden', `Not allowed to update members for image ${member.imageId}: you are not this member.`);
-  }
-  if (!canWrite(ctx)) {
-    fail(
-      'Forbidden',
-      `Not allowed to update members for image ${member.imageId}: the reader role cannot accept or reject images.`,
-    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { isAdmin, canWrite, type RequestContext } from './context.ts';
+import { isAdmin, type RequestContext } from './context.ts';
 import { fail } from './errors.ts';
 import type { Image, Visibility } from './image.ts';
 
@@ -16,10 +16,10 @@ export function canSee(ctx: RequestContext, image: Image, membership: MemberStat
   return image.visibility === 'shared' && membership !== null;
 }
 
-/** Changing an image belongs to its owner's writers and to admins. */
+/** Changing an image belongs to its owner and to admins (which roles may write is the policy's). */
 export function assertCanModify(ctx: RequestContext, image: Image): void {
   if (isAdmin(ctx)) return;
-  if (image.owner !== ctx.projectId || !canWrite(ctx)) {
+  if (image.owner !== ctx.projectId) {
     fail('Forbidden', `You are not permitted to modify image ${image.id}`);
   }
 }

@@ -12,6 +12,8 @@ import type { TokenClaims } from '../adapters/identity/tokens.ts';
 import { isRole, type RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import { impliedRoles } from './identity.ts';
+import type { Policy } from './policy.ts';
+import { currentAudit } from '../adapters/audit-scope.ts';
 
 /** Huawei IAM allows two access keys per user. */
 export const MAX_KEYS_PER_USER = 2;
@@ -56,12 +58,13 @@ export class AccessKeyService {
     private readonly identity: IdentityRepository,
     private readonly box: SecretBox,
     private readonly clock: Clock,
+    private readonly policy: Policy,
     private readonly maxSkewSeconds = 900,
   ) {}
 
   /** A user manages their own keys; an admin manages anyone's. */
   private async assertManages(caller: TokenClaims, userId: string): Promise<void> {
-    if (caller.userId !== userId && !caller.roles.includes('admin')) {
+    if (!this.policy.allows(caller, 'identity:manage_credentials', { userId })) {
       fail('Forbidden', 'You are not authorized to manage the access keys of another user.');
     }
     if (!(await this.identity.userById(userId))) fail('NotFound', `Could not find user: ${userId}.`);
@@ -80,6 +83,7 @@ export class AccessKeyService {
       fail('Conflict', `A user has at most ${MAX_KEYS_PER_USER} access keys; delete one first.`);
     }
     const access = randomText(AK_ALPHABET, 20);
+    currentAudit()?.resource(access);
     const secret = randomText(SK_ALPHABET, 40);
     const row: AccessKeyRow = {
       access_key: access,
@@ -102,7 +106,7 @@ export class AccessKeyService {
   async get(caller: TokenClaims, access: string): Promise<AccessKeyView> {
     const row = await this.keys.find(access);
     // Another user's key is reported as missing, not as forbidden: its existence is not shown.
-    if (!row || (row.user_id !== caller.userId && !caller.roles.includes('admin'))) {
+    if (!row || !this.policy.allows(caller, 'identity:manage_credentials', { userId: row.user_id })) {
       return fail('NotFound', `Could not find access key: ${access}.`);
     }
     return view(row);
@@ -142,22 +146,7 @@ export class AccessKeyService {
    * hold a role on it); without it, from the owner's default project or only project.
    */
   async authenticate(req: ReceivedSignedRequest): Promise<RequestContext> {
-    const authorization = req.headers.authorization;
-    const parsed = parseAuthorization(typeof authorization === 'string' ? authorization : undefined);
-    if (!parsed.ok) return unauthorized(`Incorrect IAM authentication information: ${parsed.detail}`);
-    const row = await this.keys.find(parsed.accessKey);
-    const user = row && row.status === 'active' ? await this.identity.userById(row.user_id) : undefined;
-    const domain = user ? await this.identity.domainById(user.domain_id) : undefined;
-    if (!row || !user || !user.enabled || !domain?.enabled) {
-      return unauthorized('Incorrect IAM authentication information: the access key is unknown or disabled.');
-    }
-    const secret = this.box.open(row.secret_sealed, row.access_key);
-    if (secret === null)
-      throw new DomainError('Internal', 'The access key cannot be read with this server master key.');
-    const now = this.clock.now();
-    const result = verifySignature({ ...req, secretKey: secret, now, maxSkewSeconds: this.maxSkewSeconds });
-    if (!result.ok) return unauthorized(`Incorrect IAM authentication information: ${result.detail}`);
-
+    const { user, row, now } = await this.verified(req);
     const projectId = await this.projectFor(
       user.id,
       user.domain_id,
@@ -176,6 +165,33 @@ export class AccessKeyService {
       roles: impliedRoles(roles.map((r) => r.name)).filter(isRole),
       via: 'aksk',
     };
+  }
+
+  /** Checks a signed request to an account-level API (no project): returns the key owner's user id. */
+  async authenticateAccount(req: ReceivedSignedRequest): Promise<string> {
+    const { user, row, now } = await this.verified(req);
+    await this.keys.touch(row.access_key, now.toISOString());
+    return user.id;
+  }
+
+  /** The key and its enabled owner, when the signature is good. */
+  private async verified(req: ReceivedSignedRequest) {
+    const authorization = req.headers.authorization;
+    const parsed = parseAuthorization(typeof authorization === 'string' ? authorization : undefined);
+    if (!parsed.ok) return unauthorized(`Incorrect IAM authentication information: ${parsed.detail}`);
+    const row = await this.keys.find(parsed.accessKey);
+    const user = row && row.status === 'active' ? await this.identity.userById(row.user_id) : undefined;
+    const domain = user ? await this.identity.domainById(user.domain_id) : undefined;
+    if (!row || !user || !user.enabled || !domain?.enabled) {
+      return unauthorized('Incorrect IAM authentication information: the access key is unknown or disabled.');
+    }
+    const secret = this.box.open(row.secret_sealed, row.access_key);
+    if (secret === null)
+      throw new DomainError('Internal', 'The access key cannot be read with this server master key.');
+    const now = this.clock.now();
+    const result = verifySignature({ ...req, secretKey: secret, now, maxSkewSeconds: this.maxSkewSeconds });
+    if (!result.ok) return unauthorized(`Incorrect IAM authentication information: ${result.detail}`);
+    return { user, row, now };
   }
 
   private async projectFor(

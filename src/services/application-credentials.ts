@@ -5,6 +5,8 @@ import { hashPassword, verifyPassword } from '../adapters/identity/passwords.ts'
 import { fail } from '../domain/errors.ts';
 import { parseApplicationCredential } from '../domain/identity-input.ts';
 import type { AppCredGrant, ScopedClaims } from './identity.ts';
+import type { Policy } from './policy.ts';
+import { currentAudit } from '../adapters/audit-scope.ts';
 
 /** `auth.identity.application_credential` of `POST /v3/auth/tokens`. */
 export interface AppCredAuth {
@@ -44,6 +46,7 @@ export class ApplicationCredentialService {
   constructor(
     private readonly repo: IdentityRepository,
     private readonly clock: Clock,
+    private readonly policy: Policy,
   ) {}
 
   async create(caller: ScopedClaims, userId: string, body: unknown): Promise<ApplicationCredential> {
@@ -93,17 +96,19 @@ export class ApplicationCredentialService {
       unrestricted: input.unrestricted ? 1 : 0,
       created_at: now.toISOString(),
     };
-    const created = await this.repo.transaction((repo) =>
-      repo.insertApplicationCredential(
+    currentAudit()?.resource(row.id, row.name);
+    await this.repo.transaction(async (repo) => {
+      const created = await repo.insertApplicationCredential(
         row,
         roles.map((r) => r.id),
-      ),
-    );
-    if (!created)
-      fail(
-        'Conflict',
-        `Conflict occurred attempting to store application_credential - Duplicate entry found with name ${input.name}.`,
       );
+      // Thrown inside: the transaction (and the audit event it would carry) rolls back.
+      if (!created)
+        fail(
+          'Conflict',
+          `Conflict occurred attempting to store application_credential - Duplicate entry found with name ${input.name}.`,
+        );
+    });
     return { row, roles, secret };
   }
 
@@ -193,7 +198,7 @@ export class ApplicationCredentialService {
   }
 
   private requireOwnerOrAdmin(caller: ScopedClaims, userId: string, action: string): void {
-    if (caller.userId !== userId && !caller.roles.includes('admin'))
+    if (!this.policy.allows(caller, 'identity:manage_credentials', { userId }))
       fail('Forbidden', `You are not authorized to perform the requested action: identity:${action}.`);
   }
 

@@ -21,6 +21,9 @@ import {
   queryFlag,
 } from '../domain/identity-input.ts';
 import type { ScopedClaims } from './identity.ts';
+import type { Action } from '../domain/policy.ts';
+import type { Policy } from './policy.ts';
+import { currentAudit } from '../adapters/audit-scope.ts';
 
 /** The bootstrap domain (identity.ts DEFAULT_DOMAIN_ID); never disabled, so never deleted. */
 const DEFAULT_DOMAIN = 'default';
@@ -80,14 +83,17 @@ export class IdentityAdminService {
     private readonly repo: IdentityRepository,
     private readonly clock: Clock,
     private readonly settings: { region: string; tokenTtlSeconds: number },
+    private readonly policy: Policy,
   ) {}
 
-  isAdmin(caller: Caller): boolean {
-    return caller.roles.includes('admin');
+  /** Whether the policy lets the caller do a Keystone action (identity:<action>) to anything. */
+  private may(caller: Caller, action: string): boolean {
+    return this.policy.allows(caller, `identity:${action}` as Action);
   }
 
+  /** Refuses in Keystone's words what the policy does not allow. */
   private requireAdmin(caller: Caller, action: string): void {
-    if (!this.isAdmin(caller)) forbidden(action);
+    if (!this.may(caller, action)) forbidden(action);
   }
 
   // ---- domains
@@ -98,7 +104,7 @@ export class IdentityAdminService {
   }
 
   async getDomain(caller: Caller, id: string): Promise<DomainRow> {
-    if (!this.isAdmin(caller) && !(await this.inCallersDomain(caller, id))) forbidden('get_domain');
+    if (!this.may(caller, 'get_domain') && !(await this.inCallersDomain(caller, id))) forbidden('get_domain');
     return (await this.repo.domainById(id)) ?? notFound('domain', id);
   }
 
@@ -112,6 +118,7 @@ export class IdentityAdminService {
       enabled: input.enabled === false ? 0 : 1,
       created_at: this.now(),
     };
+    currentAudit()?.resource(row.id, row.name);
     if (!(await this.repo.createDomain(row))) conflict('domain', row.name, '');
     return row;
   }
@@ -147,20 +154,34 @@ export class IdentityAdminService {
 
   // ---- projects
 
-  /** Admins see every project; others the projects they hold a role on (the Huawei SDK looks its id up so). */
+  /**
+   * `GET /v3/projects`: as Keystone, for administrators only (the OpenStack
+   * CLI's lookups by name then fall back to `/v3/users/{id}/projects` or to
+   * the id it was given).
+   */
   async listProjects(caller: Caller, q: Query): Promise<ProjectRow[]> {
-    const filters = defined({ domainId: q.domain_id, name: q.name, ...enabledFilter(q) });
-    if (this.isAdmin(caller)) return this.repo.listProjects(filters);
-    const own = await this.repo.listProjects({ ...filters, memberUserId: caller.userId });
-    // Keystone refuses list_projects to non-admins; the OpenStack CLI's lookup of a project by
-    // name then falls back to the id it was given (`image remove project <id>` needs that).
-    // Listing one's own projects stays allowed: the Huawei SDK finds its project id that way.
-    if (own.length === 0 && q.name !== undefined) forbidden('list_projects');
-    return own;
+    this.requireAdmin(caller, 'list_projects');
+    return this.repo.listProjects(defined({ domainId: q.domain_id, name: q.name, ...enabledFilter(q) }));
+  }
+
+  /**
+   * `GET /v3/projects` signed with an access key: the Huawei SDK, given no
+   * project id, looks its project up by name (IAM answers with the caller's
+   * own projects), so a signed caller sees the projects it holds a role on.
+   */
+  async listProjectsOfKeyOwner(userId: string, q: Query): Promise<ProjectRow[]> {
+    return this.repo.listProjects({
+      ...defined({ domainId: q.domain_id, name: q.name, ...enabledFilter(q) }),
+      memberUserId: userId,
+    });
   }
 
   async getProject(caller: Caller, id: string): Promise<ProjectRow> {
-    if (!this.isAdmin(caller) && caller.projectId !== id && !(await this.holdsRoleOn(caller.userId, id)))
+    if (
+      !this.may(caller, 'get_project') &&
+      caller.projectId !== id &&
+      !(await this.holdsRoleOn(caller.userId, id))
+    )
       forbidden('get_project');
     return (await this.repo.projectById(id)) ?? notFound('project', id);
   }
@@ -181,6 +202,7 @@ export class IdentityAdminService {
       created_at: this.now(),
       extra: JSON.stringify(input.extra),
     };
+    currentAudit()?.resource(row.id, row.name);
     if (!(await this.repo.createProject(row))) conflict('project', row.name, ` at domain ID ${domainId}`);
     return row;
   }
@@ -259,6 +281,7 @@ export class IdentityAdminService {
       created_at: this.now(),
       extra: JSON.stringify(input.extra),
     };
+    currentAudit()?.resource(row.id, row.name);
     if (!(await this.repo.createUser(row))) conflict('user', row.name, ` at domain ID ${domainId}`);
     return row;
   }
@@ -337,6 +360,7 @@ export class IdentityAdminService {
   async createRole(caller: Caller, body: unknown): Promise<RoleRow> {
     this.requireAdmin(caller, 'create_role');
     const row: RoleRow = { id: newId(), name: parseRole(body).name };
+    currentAudit()?.resource(row.id, row.name);
     if (!(await this.repo.createRole(row))) conflict('role', row.name, '');
     return row;
   }

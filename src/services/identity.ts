@@ -11,6 +11,7 @@ import { generatePassword, hashPassword, verifyPassword } from '../adapters/iden
 import { TokenSigner, type TokenClaims } from '../adapters/identity/tokens.ts';
 import { isRole, ROLES, type RequestContext, type Role } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
+import { Policy } from './policy.ts';
 import { ApplicationCredentialService, type AppCredAuth } from './application-credentials.ts';
 import { IdentityAdminService } from './identity-admin.ts';
 
@@ -75,9 +76,10 @@ export class IdentityService {
     private readonly repo: IdentityRepository,
     private readonly clock: Clock,
     private readonly settings: { region: string; tokenTtlSeconds: number },
+    policy: Policy = new Policy(),
   ) {
-    this.admin = new IdentityAdminService(repo, clock, settings);
-    this.applicationCredentials = new ApplicationCredentialService(repo, clock);
+    this.admin = new IdentityAdminService(repo, clock, settings, policy);
+    this.applicationCredentials = new ApplicationCredentialService(repo, clock, policy);
   }
 
   /**

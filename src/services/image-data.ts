@@ -14,6 +14,7 @@ import { assertCanModify } from '../domain/visibility.ts';
 import type { ImageService } from './images.ts';
 import type { IngestedBlob, IngestPipeline } from './ingest.ts';
 import type { QuotaService } from './quotas.ts';
+import type { Policy } from './policy.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
@@ -42,7 +43,8 @@ export class ImageDataService {
     private readonly options: {
       /** Set: whole-image downloads redirect to a URL of the store valid this long (S3). */
       presignedDownloadTtlSeconds?: number | null;
-    } = {},
+    },
+    private readonly policy: Policy,
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
   ) {}
 
@@ -58,6 +60,7 @@ export class ImageDataService {
     expected: readonly ExpectedHash[] = [],
   ): Promise<Image> {
     const image = await this.images.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:upload', { projectId: image.owner });
     assertCanModify(ctx, image);
     if (image.status !== 'queued') {
       fail(
@@ -100,6 +103,7 @@ export class ImageDataService {
 
   async download(ctx: RequestContext, id: string, rangeRequest: RangeRequest | null): Promise<Download> {
     const image = await this.images.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:download');
     if (image.status === 'deactivated' && !isAdmin(ctx)) {
       fail('ImageDeactivated', 'The requested image has been deactivated. Image data download is forbidden.');
     }

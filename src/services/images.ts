@@ -20,6 +20,8 @@ import { assertTransition } from '../domain/image-status.ts';
 import { assertCanModify, canSee, listScope } from '../domain/visibility.ts';
 import type { QuotaService } from './quotas.ts';
 import { changeImageTags } from './tags.ts';
+import { currentAudit } from '../adapters/audit-scope.ts';
+import type { Policy } from './policy.ts';
 
 export interface ImagePage {
   images: Image[];
@@ -43,6 +45,7 @@ export class ImageService {
     private readonly clock: Clock,
     private readonly catalogues: ImageCatalogues,
     private readonly quotas: QuotaService,
+    readonly policy: Policy,
   ) {}
 
   private now(): string {
@@ -51,6 +54,7 @@ export class ImageService {
 
   /** The image if the caller may see it; another tenant's private image is simply not found. */
   async get(ctx: RequestContext, id: string): Promise<Image> {
+    this.policy.authorize(ctx, 'ims:images:get');
     const image = await this.db.images.find(id);
     if (!image) return notFound(id);
     if (isAdmin(ctx) || image.owner === ctx.projectId) return image;
@@ -61,9 +65,11 @@ export class ImageService {
   }
 
   async create(ctx: RequestContext, body: unknown): Promise<Image> {
+    this.policy.authorize(ctx, 'ims:images:create');
     const fields = fieldsForNewImage(ctx, body);
     checkImsProperties(fields, null, this.catalogues.osVersions);
     const id = fields.id ?? randomUUID();
+    currentAudit()?.resource(id, fields.name ?? null);
     if (await this.db.images.idTaken(id))
       fail('DuplicateImageId', `An image with identifier ${id} already exists`);
     try {
@@ -80,11 +86,13 @@ export class ImageService {
   }
 
   async list(ctx: RequestContext, input: QueryInput): Promise<ImagePage> {
+    this.policy.authorize(ctx, 'ims:images:list');
     return this.listBy(ctx, parseImageQuery(input));
   }
 
   /** IMS's native list: the same visibility rules, IMS's filters; each image says whether it has members. */
   async listIms(ctx: RequestContext, input: QueryInput): Promise<ImagePage> {
+    this.policy.authorize(ctx, 'ims:images:list');
     return this.listBy(ctx, parseImsImageQuery(input, this.catalogues.flavors));
   }
 
@@ -128,6 +136,7 @@ export class ImageService {
     // A concurrent change makes the conditional write miss; read again and re-apply.
     for (let attempt = 0; attempt < 5; attempt++) {
       const image = await this.get(ctx, id);
+      this.policy.authorize(ctx, 'ims:images:update', { projectId: image.owner });
       assertCanModify(ctx, image);
       if (activeOnly && image.status !== 'active')
         fail('ImageNotActive', `Image ${id} is ${image.status}: only active images can be updated`);
@@ -143,6 +152,7 @@ export class ImageService {
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:delete', { projectId: image.owner });
     assertCanModify(ctx, image);
     if (image.protected) fail('ImageProtected', `Image ${id} is protected and cannot be deleted.`);
     assertTransition(image.status, 'deleted');
@@ -172,6 +182,7 @@ export class ImageService {
 
   private async setActive(ctx: RequestContext, id: string, active: boolean): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:deactivate', { projectId: image.owner });
     assertCanModify(ctx, image);
     const [from, to] = active ? (['deactivated', 'active'] as const) : (['active', 'deactivated'] as const);
     if (image.status === to) return;
@@ -189,12 +200,14 @@ export class ImageService {
   /** Glance's simple tags, in the tag store the IMS tag APIs share (rules: domain/tag-rules.ts). */
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:update', { projectId: image.owner });
     assertCanModify(ctx, image);
     await changeImageTags(this.db, this.clock, image, (current) => withGlanceTag(current, tag));
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const image = await this.get(ctx, id);
+    this.policy.authorize(ctx, 'ims:images:update', { projectId: image.owner });
     assertCanModify(ctx, image);
     const removed = await changeImageTags(this.db, this.clock, image, (current) =>
       current.filter((t) => t !== tag),

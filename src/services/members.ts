@@ -17,6 +17,8 @@ import {
   type ImageMember,
 } from '../domain/member-rules.ts';
 import type { ImageService } from './images.ts';
+import type { Policy } from './policy.ts';
+import { currentAudit } from '../adapters/audit-scope.ts';
 
 /**
  * The Glance members API: the owner shares a `shared` image with projects and
@@ -28,6 +30,7 @@ export class MemberService {
     private readonly db: Repositories,
     private readonly images: ImageService,
     private readonly clock: Clock,
+    private readonly policy: Policy,
   ) {}
 
   private now(): string {
@@ -36,8 +39,10 @@ export class MemberService {
 
   async add(ctx: RequestContext, imageId: string, memberId: string): Promise<ImageMember> {
     const image = await this.images.get(ctx, imageId);
+    currentAudit()?.resource(image.id, image.name);
     assertHasMembers(image, 'create');
     assertCanManageMembers(ctx, image, 'create');
+    this.policy.authorize(ctx, 'ims:images:share', { projectId: image.owner });
     const member = newMember(image, memberId, this.now());
     return this.db.transaction(async (tx) => {
       // The image row is held, so two additions cannot both take the last place.
@@ -79,6 +84,7 @@ export class MemberService {
     assertHasMembers(image, 'update');
     assertNotOwnerAnswering(ctx, image);
     const member = await this.visibleMember(ctx, image, memberId);
+    this.policy.authorize(ctx, 'ims:images:answerShare', { projectId: member.memberId });
     assertCanAnswer(ctx, member);
     const status = checkMemberStatus(requested);
     const updated = await this.db.transaction((tx) =>
@@ -91,6 +97,7 @@ export class MemberService {
     const image = await this.images.get(ctx, imageId);
     assertHasMembers(image, 'delete');
     assertCanManageMembers(ctx, image, 'delete');
+    this.policy.authorize(ctx, 'ims:images:share', { projectId: image.owner });
     const removed = await this.db.transaction((tx) => tx.members.remove(image.id, memberId));
     if (!removed) memberNotFound(image.id, memberId);
   }

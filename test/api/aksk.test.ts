@@ -120,6 +120,39 @@ describe(`Huawei IAM access keys (${TEST_DB})`, () => {
 });
 
 describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
+  it("finds its project by name as the SDK's IAM lookup does (GET /v3/projects, signed, no project id)", async () => {
+    // IamService.getProjectId: GET /v3/projects?name=<region id> signed with the AK/SK, expecting one project.
+    const credentials = new BasicCredentials().withAk(ak).withSk(sk);
+    const client = new ClientBuilder<HcClient>((c) => c)
+      .withEndpoint(s.url)
+      .withCredential(credentials)
+      .withOptions({ customUserAgent: 'ims-tests' })
+      .build();
+    const found = await call(client, { url: '/v3/projects', queryParams: { name: 'sdk-project' } });
+    expect(found.status).toBe(200);
+    expect(found.body.projects.map((p: Json) => p.id)).toEqual([user.projectId]);
+    // Only the key owner's projects: the admin project exists but is not listed.
+    const all = await call(client, { url: '/v3/projects' });
+    expect(all.body.projects.map((p: Json) => p.id)).toEqual([user.projectId]);
+    expect(
+      (await call(client, { url: '/v3/projects', queryParams: { name: 'admin' } })).body.projects,
+    ).toEqual([]);
+    // With a token the same member is refused, as Keystone refuses list_projects to non-admins.
+    expect((await s.request('GET', '/v3/projects?name=sdk-project', { token: user.token })).status).toBe(403);
+    // A bad signature is a 401 in the Huawei shape; other identity routes still refuse signatures.
+    const wrong = new BasicCredentials().withAk(ak).withSk('x'.repeat(40));
+    const bad = await call(
+      new ClientBuilder<HcClient>((c) => c)
+        .withEndpoint(s.url)
+        .withCredential(wrong)
+        .withOptions({ customUserAgent: 'ims-tests' })
+        .build(),
+      { url: '/v3/projects' },
+    );
+    expect(bad.status).toBe(401);
+    expect((await call(client, { url: '/v3/users' })).status).toBe(401);
+  });
+
   it('lists, creates, shows, patches and deletes images', async () => {
     const client = sdk();
     const created = await call(client, {

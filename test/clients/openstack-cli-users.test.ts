@@ -148,6 +148,27 @@ describe(`OpenStack CLI with users made through the Keystone admin API (${TEST_D
         'project list as the user',
       );
       expect(own).toEqual([{ ID: projectId, Name: projectName }]);
+
+      // Sharing as a non-admin: OSC first looks the project up by name (GET /v3/projects?name=),
+      // gets Keystone's 403 and goes on with the id it was given.
+      const other = json<Row>(
+        await run(['project', 'create', `cli-other-${suffix}`, '-f', 'json'], adminEnv),
+        'project create (recipient)',
+      );
+      const imageId = image.id as string;
+      const otherId = other.id as string;
+      ok(await run(['image', 'set', '--shared', imageId], userEnv), 'image set --shared as the user');
+      const added = json<Row>(
+        await run(['image', 'add', 'project', imageId, otherId, '-f', 'json'], userEnv),
+        'image add project as the user',
+      );
+      expect(added).toMatchObject({ image_id: imageId, member_id: otherId, status: 'pending' });
+      ok(
+        await run(['image', 'remove', 'project', imageId, otherId], userEnv),
+        'image remove project as the user',
+      );
+      const members = await ts.request('GET', `/v2/images/${imageId}/members`);
+      expect(((await members.json()) as { members: unknown[] }).members).toEqual([]);
     },
     TEST_TIMEOUT_MS,
   );

@@ -88,6 +88,8 @@ export async function startTestServer(
     IMS_LOG_LEVEL: 'silent',
     // Each server gets its own key prefix in the test bucket.
     ...(TEST_STORE === 's3' && !env.IMS_STORE ? await (await import('./s3.ts')).s3TestEnv() : {}),
+    // Tests refuse many logins on purpose from one address; auth-throttle.test.ts tests the limit.
+    IMS_AUTH_FAILURE_LIMIT: '100000/60s',
     ...env,
   });
   const server = await createServer(config, {

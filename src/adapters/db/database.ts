@@ -21,6 +21,8 @@ import * as m0005 from './migrations/0005-import-stores.ts';
 import * as m0006 from './migrations/0006-images-enterprise-project.ts';
 import * as m0007 from './migrations/0007-image-quotas.ts';
 import * as m0008 from './migrations/0008-metadefs.ts';
+import * as m0009 from './migrations/0009-audit-trail.ts';
+import * as m0010 from './migrations/0010-organizations.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -40,6 +42,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-images-enterprise-project': m0006,
   '0007-image-quotas': m0007,
   '0008-metadefs': m0008,
+  '0009-audit-trail': m0009,
+  '0010-organizations': m0010,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
 import type { Database } from './schema.ts';
+import { auditedTransaction } from '../audit-scope.ts';
 
 export type DomainRow = Selectable<Database['domains']>;
 export type ProjectRow = Selectable<Database['projects']>;
@@ -182,7 +183,7 @@ export class IdentityRepository {
   /** Runs the work in one transaction (or in the caller's, when already inside one). */
   transaction<T>(work: (repo: IdentityRepository) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
-    return this.db.transaction().execute((trx) => work(new IdentityRepository(trx)));
+    return auditedTransaction(this.db, (trx) => work(new IdentityRepository(trx)));
   }
 
   listDomains(f: { name?: string; enabled?: boolean; ids?: string[] } = {}): Promise<DomainRow[]> {

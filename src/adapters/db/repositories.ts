@@ -1,4 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
+import { auditedTransaction } from '../audit-scope.ts';
 import type { Database } from './schema.ts';
 import { BlobRepository } from './blob-repository.ts';
 import { IdentityRepository } from './identity-repository.ts';
@@ -31,8 +32,11 @@ export class Repositories {
     this.quotas = new QuotaRepository(db);
   }
 
-  /** Runs the work in one transaction; repositories passed in see only its writes. */
+  /**
+   * Runs the work in one transaction; repositories passed in see only its
+   * writes. The audit event of the request being served commits with it.
+   */
   transaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx: Transaction<Database>) => work(new Repositories(trx)));
+    return auditedTransaction(this.db, (trx) => work(new Repositories(trx)));
   }
 }

@@ -180,4 +180,45 @@ export interface Database {
     updated_at: string;
   };
   metadef_tags: { namespace_id: string; name: string; created_at: string; updated_at: string };
+  /** The audit trail, an HMAC chain in seq order (0005); see audit-repository.ts. */
+  audit_events: {
+    seq: number;
+    id: string;
+    time: string;
+    operation: string;
+    resource_type: string;
+    resource_id: string | null;
+    resource_name: string | null;
+    project_id: string | null;
+    domain_id: string | null;
+    user_id: string | null;
+    source_ip: string | null;
+    request_id: string | null;
+    result: string;
+    http_status: number | null;
+    error_code: string | null;
+    job_id: string | null;
+    prev_mac: string;
+    mac: string;
+  };
+  /** One row (id 1): the last event's seq and mac, kept apart from the events. */
+  audit_chain_head: { id: number; seq: number; mac: string };
+  /** Organizations for URN sharing (0006). */
+  organizations: {
+    id: string;
+    name: string;
+    management_account_id: string;
+    root_id: string;
+    created_at: string;
+  };
+  /** The root unit (parent_id null) and organizational units of an organization. */
+  organization_units: {
+    id: string;
+    organization_id: string;
+    parent_id: string | null;
+    name: string;
+    created_at: string;
+  };
+  /** Member accounts (domains) of organizations, each in one unit. */
+  organization_accounts: { domain_id: string; organization_id: string; unit_id: string; joined_at: string };
 }

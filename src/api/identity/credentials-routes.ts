@@ -30,7 +30,7 @@ export function registerCredentialRoutes(app: FastifyInstance, keys: AccessKeySe
   app.post(
     BASE,
     {
-      config,
+      config: { ...config, audit: { operation: 'createAccessKey', resourceType: 'accessKey' } },
       schema: {
         tags,
         summary: 'Create an access key (the secret is shown only here)',
@@ -78,7 +78,13 @@ export function registerCredentialRoutes(app: FastifyInstance, keys: AccessKeySe
 
   app.put<Route>(
     `${BASE}/:access_key`,
-    { config, schema: { tags, summary: 'Change the status or description of an access key', params } },
+    {
+      config: {
+        ...config,
+        audit: { operation: 'updateAccessKey', resourceType: 'accessKey', resourceParam: 'access_key' },
+      },
+      schema: { tags, summary: 'Change the status or description of an access key', params },
+    },
     async (request) => {
       const body = credentialBody(request.body);
       return { credential: await keys.update(claimsOf(request), request.params.access_key, body) };
@@ -87,7 +93,13 @@ export function registerCredentialRoutes(app: FastifyInstance, keys: AccessKeySe
 
   app.delete<Route>(
     `${BASE}/:access_key`,
-    { config, schema: { tags, summary: 'Delete an access key', params } },
+    {
+      config: {
+        ...config,
+        audit: { operation: 'deleteAccessKey', resourceType: 'accessKey', resourceParam: 'access_key' },
+      },
+      schema: { tags, summary: 'Delete an access key', params },
+    },
     async (request, reply) => {
       await keys.delete(claimsOf(request), request.params.access_key);
       return reply.code(204).send();

@@ -68,7 +68,10 @@ export function registerKeystoneAdminRoutes(
   );
   app.post(
     '/v3/domains',
-    { config: token, schema: { tags, summary: 'Create a domain (admin)', body: { type: 'object' } } },
+    {
+      config: { ...token, audit: { operation: 'createDomain', resourceType: 'domain' } },
+      schema: { tags, summary: 'Create a domain (admin)', body: { type: 'object' } },
+    },
     async (request, reply) =>
       reply
         .code(201)
@@ -84,7 +87,13 @@ export function registerKeystoneAdminRoutes(
   );
   app.patch<{ Params: Params }>(
     '/v3/domains/:domain_id',
-    { config: token, schema: { tags, summary: 'Update a domain (admin)', params: domainParams } },
+    {
+      config: {
+        ...token,
+        audit: { operation: 'updateDomain', resourceType: 'domain', resourceParam: 'domain_id' },
+      },
+      schema: { tags, summary: 'Update a domain (admin)', params: domainParams },
+    },
     async (request) => ({
       domain: domainView(
         await admin.updateDomain(await caller(request), request.params.domain_id!, request.body),
@@ -95,7 +104,10 @@ export function registerKeystoneAdminRoutes(
   app.delete<{ Params: Params }>(
     '/v3/domains/:domain_id',
     {
-      config: token,
+      config: {
+        ...token,
+        audit: { operation: 'deleteDomain', resourceType: 'domain', resourceParam: 'domain_id' },
+      },
       schema: { tags, summary: 'Delete a disabled domain and its contents (admin)', params: domainParams },
     },
     async (request, reply) => {
@@ -107,19 +119,26 @@ export function registerKeystoneAdminRoutes(
   // ---- projects
   app.get(
     '/v3/projects',
-    { config: token, schema: { tags, summary: "List projects (admin: all; others: the caller's)" } },
+    {
+      config: { ...token, signedAccount: true },
+      schema: { tags, summary: "List projects (admin; AK/SK-signed: the key owner's)" },
+    },
     async (request) =>
       collection(
         'projects',
-        (await admin.listProjects(await caller(request), queryOf(request))).map((p) =>
-          projectView(p, base()),
-        ),
+        (request.signedUserId
+          ? await admin.listProjectsOfKeyOwner(request.signedUserId, queryOf(request))
+          : await admin.listProjects(await caller(request), queryOf(request))
+        ).map((p) => projectView(p, base())),
         selfUrl(request),
       ),
   );
   app.post(
     '/v3/projects',
-    { config: token, schema: { tags, summary: 'Create a project (admin)', body: { type: 'object' } } },
+    {
+      config: { ...token, audit: { operation: 'createProject', resourceType: 'project' } },
+      schema: { tags, summary: 'Create a project (admin)', body: { type: 'object' } },
+    },
     async (request, reply) =>
       reply.code(201).send({
         project: projectView(await admin.createProject(await caller(request), request.body), base()),
@@ -135,7 +154,13 @@ export function registerKeystoneAdminRoutes(
   );
   app.patch<{ Params: Params }>(
     '/v3/projects/:project_id',
-    { config: token, schema: { tags, summary: 'Update a project (admin)', params: projectParams } },
+    {
+      config: {
+        ...token,
+        audit: { operation: 'updateProject', resourceType: 'project', resourceParam: 'project_id' },
+      },
+      schema: { tags, summary: 'Update a project (admin)', params: projectParams },
+    },
     async (request) => ({
       project: projectView(
         await admin.updateProject(await caller(request), request.params.project_id!, request.body),
@@ -145,7 +170,13 @@ export function registerKeystoneAdminRoutes(
   );
   app.delete<{ Params: Params }>(
     '/v3/projects/:project_id',
-    { config: token, schema: { tags, summary: 'Delete a project (admin)', params: projectParams } },
+    {
+      config: {
+        ...token,
+        audit: { operation: 'deleteProject', resourceType: 'project', resourceParam: 'project_id' },
+      },
+      schema: { tags, summary: 'Delete a project (admin)', params: projectParams },
+    },
     async (request, reply) => {
       await admin.deleteProject(await caller(request), request.params.project_id!);
       return reply.code(204).send();
@@ -162,7 +193,10 @@ export function registerKeystoneAdminRoutes(
   );
   app.post(
     '/v3/users',
-    { config: token, schema: { tags, summary: 'Create a user (admin)', body: { type: 'object' } } },
+    {
+      config: { ...token, audit: { operation: 'createUser', resourceType: 'user' } },
+      schema: { tags, summary: 'Create a user (admin)', body: { type: 'object' } },
+    },
     async (request, reply) =>
       reply
         .code(201)
@@ -178,7 +212,13 @@ export function registerKeystoneAdminRoutes(
   );
   app.patch<{ Params: Params }>(
     '/v3/users/:user_id',
-    { config: token, schema: { tags, summary: 'Update a user (admin)', params: userParams } },
+    {
+      config: {
+        ...token,
+        audit: { operation: 'updateUser', resourceType: 'user', resourceParam: 'user_id' },
+      },
+      schema: { tags, summary: 'Update a user (admin)', params: userParams },
+    },
     async (request) => ({
       user: userView(
         await admin.updateUser(await caller(request), request.params.user_id!, request.body),
@@ -188,7 +228,13 @@ export function registerKeystoneAdminRoutes(
   );
   app.delete<{ Params: Params }>(
     '/v3/users/:user_id',
-    { config: token, schema: { tags, summary: 'Delete a user (admin)', params: userParams } },
+    {
+      config: {
+        ...token,
+        audit: { operation: 'deleteUser', resourceType: 'user', resourceParam: 'user_id' },
+      },
+      schema: { tags, summary: 'Delete a user (admin)', params: userParams },
+    },
     async (request, reply) => {
       await admin.deleteUser(await caller(request), request.params.user_id!);
       return reply.code(204).send();
@@ -198,7 +244,10 @@ export function registerKeystoneAdminRoutes(
     '/v3/users/:user_id/password',
     {
       // As Keystone: no token, the original password is the proof.
-      config: { auth: 'anonymous' },
+      config: {
+        auth: 'anonymous',
+        audit: { operation: 'changePassword', resourceType: 'user', resourceParam: 'user_id' },
+      },
       schema: { tags, summary: 'Change your own password', params: userParams, body: { type: 'object' } },
     },
     async (request, reply) => {
@@ -232,7 +281,10 @@ export function registerKeystoneAdminRoutes(
   );
   app.post(
     '/v3/roles',
-    { config: token, schema: { tags, summary: 'Create a role (admin)', body: { type: 'object' } } },
+    {
+      config: { ...token, audit: { operation: 'createRole', resourceType: 'role' } },
+      schema: { tags, summary: 'Create a role (admin)', body: { type: 'object' } },
+    },
     async (request, reply) =>
       reply
         .code(201)
@@ -249,7 +301,10 @@ export function registerKeystoneAdminRoutes(
   app.delete<{ Params: Params }>(
     '/v3/roles/:role_id',
     {
-      config: token,
+      config: {
+        ...token,
+        audit: { operation: 'deleteRole', resourceType: 'role', resourceParam: 'role_id' },
+      },
       schema: { tags, summary: 'Delete a role that is not built in (admin)', params: roleParams },
     },
     async (request, reply) => {
@@ -285,7 +340,13 @@ export function registerKeystoneAdminRoutes(
     );
     app.put<{ Params: Params }>(
       `${prefix}/:role_id`,
-      { config: token, schema: { tags, summary: `Grant a role on a ${scope} (admin)`, params: oneParams } },
+      {
+        config: {
+          ...token,
+          audit: { operation: 'grantRole', resourceType: 'user', resourceParam: 'user_id' },
+        },
+        schema: { tags, summary: `Grant a role on a ${scope} (admin)`, params: oneParams },
+      },
       async (request, reply) => {
         const p = request.params;
         await admin.grant(await caller(request), target(p), p.user_id!, p.role_id!);
@@ -304,7 +365,13 @@ export function registerKeystoneAdminRoutes(
     );
     app.delete<{ Params: Params }>(
       `${prefix}/:role_id`,
-      { config: token, schema: { tags, summary: `Revoke a role on a ${scope} (admin)`, params: oneParams } },
+      {
+        config: {
+          ...token,
+          audit: { operation: 'revokeRole', resourceType: 'user', resourceParam: 'user_id' },
+        },
+        schema: { tags, summary: `Revoke a role on a ${scope} (admin)`, params: oneParams },
+      },
       async (request, reply) => {
         const p = request.params;
         await admin.revokeGrant(await caller(request), target(p), p.user_id!, p.role_id!);
@@ -337,7 +404,10 @@ export function registerKeystoneAdminRoutes(
   app.post<{ Params: Params }>(
     '/v3/users/:user_id/application_credentials',
     {
-      config: token,
+      config: {
+        ...token,
+        audit: { operation: 'createApplicationCredential', resourceType: 'applicationCredential' },
+      },
       schema: {
         tags,
         summary: 'Create an application credential (the secret is shown only here)',
@@ -382,7 +452,14 @@ export function registerKeystoneAdminRoutes(
   app.delete<{ Params: Params }>(
     '/v3/users/:user_id/application_credentials/:application_credential_id',
     {
-      config: token,
+      config: {
+        ...token,
+        audit: {
+          operation: 'deleteApplicationCredential',
+          resourceType: 'applicationCredential',
+          resourceParam: 'application_credential_id',
+        },
+      },
       schema: { tags, summary: 'Delete an application credential (its tokens end)', params: credParams },
     },
     async (request, reply) => {

@@ -156,7 +156,8 @@ export function registerKeystoneRoutes(
   app.post(
     '/v3/auth/tokens',
     {
-      config: { auth: 'anonymous' },
+      // Logging in changes nothing stored: failures are rate-limited per source instead (auth-throttle.ts).
+      config: { auth: 'anonymous', audit: 'none' },
       schema: { tags, summary: 'Issue a token (password or token method)', body: { type: 'object' } },
     },
     async (request, reply) => {
@@ -190,7 +191,10 @@ export function registerKeystoneRoutes(
 
   app.delete(
     '/v3/auth/tokens',
-    { config: { auth: 'token' }, schema: { tags, summary: 'Revoke a token' } },
+    {
+      config: { auth: 'token', audit: { operation: 'revokeToken', resourceType: 'token' } },
+      schema: { tags, summary: 'Revoke a token' },
+    },
     async (request, reply) => {
       const claims = await identity.validate(subjectToken(request)).catch(() => {
         throw new DomainError('NotFound', 'Could not find token.');

@@ -38,7 +38,10 @@ export function registerImageRoutes(
 ): void {
   app.post(
     '/v2/images',
-    { schema: { tags, summary: 'Create an image (metadata only)', body: { type: 'object' } } },
+    {
+      config: { audit: { operation: 'createImage', resourceType: 'image' } },
+      schema: { tags, summary: 'Create an image (metadata only)', body: { type: 'object' } },
+    },
     async (request, reply) => {
       const image = await images.create(callerOf(request), request.body);
       return reply.code(201).header('location', `/v2/images/${image.id}`).send(glanceImage(image));
@@ -71,7 +74,10 @@ export function registerImageRoutes(
 
   app.patch<ImageRoute>(
     '/v2/images/:image_id',
-    { schema: { tags, summary: 'Update an image with a JSON-patch document', params: imageParams } },
+    {
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
+      schema: { tags, summary: 'Update an image with a JSON-patch document', params: imageParams },
+    },
     async (request) => {
       const type = mediaType(request);
       if (!PATCH_TYPES.includes(type)) {
@@ -86,7 +92,10 @@ export function registerImageRoutes(
 
   app.delete<ImageRoute>(
     '/v2/images/:image_id',
-    { schema: { tags, summary: 'Delete an image', params: imageParams } },
+    {
+      config: { audit: { operation: 'deleteImage', resourceType: 'image', resourceParam: 'image_id' } },
+      schema: { tags, summary: 'Delete an image', params: imageParams },
+    },
     async (request, reply) => {
       await images.delete(callerOf(request), request.params.image_id);
       return reply.code(204).send();
@@ -96,6 +105,7 @@ export function registerImageRoutes(
   app.post<ImageRoute>(
     '/v2/images/:image_id/actions/deactivate',
     {
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Deactivate an image (its data can no longer be downloaded)',
@@ -110,7 +120,10 @@ export function registerImageRoutes(
 
   app.post<ImageRoute>(
     '/v2/images/:image_id/actions/reactivate',
-    { schema: { tags, summary: 'Reactivate a deactivated image', params: imageParams } },
+    {
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
+      schema: { tags, summary: 'Reactivate a deactivated image', params: imageParams },
+    },
     async (request, reply) => {
       await images.reactivate(callerOf(request), request.params.image_id);
       return reply.code(204).send();
@@ -119,7 +132,10 @@ export function registerImageRoutes(
 
   app.put<{ Params: { image_id: string; tag: string } }>(
     '/v2/images/:image_id/tags/:tag',
-    { schema: { tags, summary: 'Add a tag', params: tagParams } },
+    {
+      config: { audit: { operation: 'addTag', resourceType: 'image', resourceParam: 'image_id' } },
+      schema: { tags, summary: 'Add a tag', params: tagParams },
+    },
     async (request, reply) => {
       await images.addTag(callerOf(request), request.params.image_id, request.params.tag);
       return reply.code(204).send();
@@ -128,7 +144,10 @@ export function registerImageRoutes(
 
   app.delete<{ Params: { image_id: string; tag: string } }>(
     '/v2/images/:image_id/tags/:tag',
-    { schema: { tags, summary: 'Remove a tag', params: tagParams } },
+    {
+      config: { audit: { operation: 'deleteTag', resourceType: 'image', resourceParam: 'image_id' } },
+      schema: { tags, summary: 'Remove a tag', params: tagParams },
+    },
     async (request, reply) => {
       await images.removeTag(callerOf(request), request.params.image_id, request.params.tag);
       return reply.code(204).send();
@@ -138,6 +157,7 @@ export function registerImageRoutes(
   app.put<ImageRoute>(
     '/v2/images/:image_id/file',
     {
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Upload image data (application/octet-stream, streamed)',

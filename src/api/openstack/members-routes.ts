@@ -47,6 +47,7 @@ export function registerMemberRoutes(app: FastifyInstance, members: MemberServic
   app.post<ImageRoute>(
     '/v2/images/:image_id/members',
     {
+      config: { audit: { operation: 'addMember', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Share a shared image with a project (the owner only); the member starts pending',
@@ -87,6 +88,7 @@ export function registerMemberRoutes(app: FastifyInstance, members: MemberServic
   app.put<MemberRoute>(
     '/v2/images/:image_id/members/:member_id',
     {
+      config: { audit: { operation: 'updateMember', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Accept, reject or reset a shared image (the member itself only)',
@@ -104,6 +106,7 @@ export function registerMemberRoutes(app: FastifyInstance, members: MemberServic
   app.delete<MemberRoute>(
     '/v2/images/:image_id/members/:member_id',
     {
+      config: { audit: { operation: 'deleteMember', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Stop sharing an image with a project (the owner only)',

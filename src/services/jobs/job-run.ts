@@ -24,7 +24,11 @@ export interface RunContext {
   progressIntervalMs: number;
   backoff: BackoffPolicy;
   random: () => number;
+  /** Told when a job has ended for good (SUCCESS, or FAIL with no retry left): the audit trail's second event. */
+  onJobEnd?: JobEndListener;
 }
+
+export type JobEndListener = (job: Job, outcome: { ok: boolean; errorCode: string | null }) => Promise<void>;
 
 /**
  * One claimed job: runs its handler while a heartbeat holds the lease, then
@@ -83,9 +87,10 @@ export class ActiveRun {
     stopHeartbeat();
     // A run that finished although it was aborted still did its work: record
     // it if the lease allows (after a stop it does; after a lost lease it does not).
-    if (await ctx.jobs.complete(this.lease, result ?? null, entities, ctx.clock.now()))
+    if (await ctx.jobs.complete(this.lease, result ?? null, entities, ctx.clock.now())) {
       ctx.log.info({ job: job.id, kind: job.kind }, 'job succeeded');
-    else ctx.log.warn({ job: job.id }, 'job finished after losing its lease; its result is discarded');
+      await this.ended({ ok: true, errorCode: null });
+    } else ctx.log.warn({ job: job.id }, 'job finished after losing its lease; its result is discarded');
   }
 
   private async settleFailure(err: unknown): Promise<void> {
@@ -105,6 +110,16 @@ export class ActiveRun {
     // Unexpected errors are logged whole: the job itself shows only a generic reason.
     if (!isExplained(err)) ctx.log.error({ ...fields, err }, 'job failed with an unexpected error');
     else ctx.log.warn({ ...fields, reason: failure.reason }, 'job failed');
+    if (status === 'FAIL') await this.ended({ ok: false, errorCode: failure.code });
+  }
+
+  /** Tells the listener the job ended; its failure is logged, never the job's. */
+  private async ended(outcome: { ok: boolean; errorCode: string | null }): Promise<void> {
+    try {
+      await this.ctx.onJobEnd?.(this.job, outcome);
+    } catch (err) {
+      this.ctx.log.error({ err, job: this.job.id }, 'recording the end of the job failed');
+    }
   }
 
   /** Extends the lease every heartbeatMs; aborts the run once it is lost. Returns the stopper. */

@@ -5,6 +5,8 @@ import { isAdmin, type RequestContext } from '../../domain/context.ts';
 import { fail } from '../../domain/errors.ts';
 import type { Job, JobEntities } from '../../domain/job.ts';
 import { toImsJob, type ImsJob } from './ims-view.ts';
+import { currentAudit } from '../../adapters/audit-scope.ts';
+import { Policy } from '../policy.ts';
 import type { JobKind } from './kind.ts';
 
 export interface EnqueueOptions {
@@ -26,6 +28,7 @@ export class JobService {
     private readonly clock: Clock,
     /** Called after an enqueue outside a transaction, to wake an in-process worker. */
     private readonly onEnqueue: () => void = () => {},
+    private readonly policy: Policy = new Policy(),
   ) {}
 
   /** Queues a job of this kind for the caller's project; its id is the IMS `job_id`. */
@@ -48,6 +51,9 @@ export class JobService {
       },
       this.clock.now(),
     );
+    // The request's audit event says the call was accepted, and names the job whose end is the second event.
+    const audit = currentAudit();
+    if (audit) audit.jobId = job.id;
     // Inside a transaction the job is not visible yet; the worker's poll finds it.
     if (!options.tx) this.onEnqueue();
     return job;
@@ -60,6 +66,7 @@ export class JobService {
 
   /** A job of the caller's project (any project for admins); others' jobs are not found. */
   async get(ctx: RequestContext, id: string): Promise<ImsJob> {
+    this.policy.authorize(ctx, 'ims:jobs:get');
     const job = await this.repos.jobs.find(id);
     if (!job || (!isAdmin(ctx) && job.projectId !== ctx.projectId))
       return fail('NotFound', `Job ${id} not found`);
@@ -68,6 +75,7 @@ export class JobService {
 
   /** The caller's project's jobs, newest first. */
   async list(ctx: RequestContext, limit = 100): Promise<ImsJob[]> {
+    this.policy.authorize(ctx, 'ims:jobs:get');
     return (await this.repos.jobs.listByProject(ctx.projectId, limit)).map(toImsJob);
   }
 }

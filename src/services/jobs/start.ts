@@ -7,6 +7,7 @@ import type { Config } from '../../config/config.ts';
 import { createJobRegistry } from './handlers.ts';
 import type { JobRegistry } from './registry.ts';
 import { Worker, type JobLogger, type WorkerOptions } from './worker.ts';
+import type { JobEndListener } from './job-run.ts';
 
 export interface StartWorkersOptions {
   db: Db;
@@ -18,6 +19,8 @@ export interface StartWorkersOptions {
   /** Default: every kind of createJobRegistry(). */
   registry?: JobRegistry;
   worker?: Partial<WorkerOptions>;
+  /** Told when a job ends for good (the audit trail records it). */
+  onJobEnd?: JobEndListener;
 }
 
 /**
@@ -42,6 +45,7 @@ export function startWorkers(options: StartWorkersOptions): Worker {
       registry,
       clock,
       ...(options.log ? { log: options.log } : {}),
+      ...(options.onJobEnd ? { onJobEnd: options.onJobEnd } : {}),
     },
     options.worker,
   );

@@ -5,7 +5,7 @@ import type { JobRepository } from '../../adapters/db/job-repository.ts';
 import { ERROR_CATALOGUE } from '../../domain/errors.ts';
 import type { Job } from '../../domain/job.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
-import { ActiveRun, type JobLogger, type RunContext } from './job-run.ts';
+import { ActiveRun, type JobEndListener, type JobLogger, type RunContext } from './job-run.ts';
 import type { JobRegistry } from './registry.ts';
 
 export type { JobLogger } from './job-run.ts';
@@ -43,6 +43,7 @@ export interface WorkerDeps {
   registry: JobRegistry;
   clock: Clock;
   log?: JobLogger;
+  onJobEnd?: JobEndListener;
 }
 
 const delay = (ms: number) =>
@@ -103,6 +104,7 @@ export class Worker {
       progressIntervalMs,
       backoff,
       random,
+      ...(deps.onJobEnd ? { onJobEnd: deps.onJobEnd } : {}),
     };
   }
 

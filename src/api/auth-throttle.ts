@@ -1,0 +1,27 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FailureLimiter } from '../adapters/failure-limiter.ts';
+import { DomainError } from '../domain/errors.ts';
+
+/** Password and credential logins: the route whose failures are counted besides signatures. */
+const isLogin = (request: FastifyRequest) =>
+  request.method === 'POST' && request.routeOptions.url === '/v3/auth/tokens';
+
+/**
+ * Slows down guessing: a source address (request.ip, which honours
+ * IMS_TRUSTED_PROXIES) whose logins or AK/SK signatures failed too often is
+ * answered 429 with Retry-After, in the caller's dialect, until its window ends.
+ */
+export function registerAuthThrottle(app: FastifyInstance, limiter: FailureLimiter): void {
+  app.addHook('onRequest', async (request) => {
+    if (!isLogin(request) && !request.signed) return;
+    const wait = limiter.retryAfter(request.ip);
+    if (wait > 0) {
+      throw new DomainError('TooManyRequests', 'Too many failed authentication attempts; try again later.', {
+        headers: { 'retry-after': String(wait) },
+      });
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 401 && (isLogin(request) || request.signed)) limiter.recordFailure(request.ip);
+  });
+}
