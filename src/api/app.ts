@@ -12,6 +12,7 @@ import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
+import { documentRoute } from './openapi-docs.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
 import { registerCredentialRoutes } from './identity/credentials-routes.ts';
 import { registerKeystoneAdminRoutes } from './identity/keystone-admin-routes.ts';
@@ -87,6 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
       security: [{ token: [] }],
     },
+    transform: documentRoute,
   });
 
   // Clients send content types on bodiless requests (the Huawei SDK sends
