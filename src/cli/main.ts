@@ -3,10 +3,11 @@ import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { migrate, openDatabase } from '../adapters/db/database.ts';
 import { createServer } from '../server.ts';
 import { runWorker } from './worker-command.ts';
+import { clientHelp, runClientCommand } from './client/dispatch.ts';
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
-Usage:
+Server commands:
   ims serve      Start the service: API on IMS_HOST:IMS_PORT and job workers
                  (--no-worker: API only, for deployments with separate \`ims worker\` processes)
   ims worker     Run job workers only, no API (--concurrency N, default 2)
@@ -80,6 +81,9 @@ async function runMigrations(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Client commands (image, job, login, admin...) first: they have their own --help.
+  const clientCode = await runClientCommand(argv, process);
+  if (clientCode !== null) return clientCode;
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -88,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const command = positionals[0];
   if (values.help || command === undefined || command === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(`${HELP}\n${clientHelp()}`);
     return command === undefined && !values.help ? 2 : 0;
   }
   switch (command) {
@@ -102,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
       await runMigrations();
       return 0;
     default:
-      process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}`);
+      process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}\n${clientHelp()}`);
       return 2;
   }
 }
