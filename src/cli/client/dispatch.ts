@@ -3,7 +3,7 @@ import { ImsApiError } from '../../../sdk/client.ts';
 import { COMMANDS, GROUPS } from '../commands/index.ts';
 import type { CommandSpec, OptionSpec, ParsedArgs } from './command.ts';
 import { CommandContext, type Globals, type IO } from './context.ts';
-import { ConfigError, EXIT, ExitError, UsageError } from './exit-codes.ts';
+import { ConfigError, EXIT, ExitError, isConnectionError, UsageError } from './exit-codes.ts';
 import { PROGRESS_MODES, type ProgressMode } from './progress.ts';
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -168,17 +168,6 @@ function parse(cmd: CommandSpec, argv: string[]): { parsed: ParsedArgs; globals:
   return { parsed: { options: values as ParsedArgs['options'], args }, globals, help };
 }
 
-function isConnectionError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const cause = (err as { cause?: { code?: string } }).cause;
-  return (
-    (err.name === 'TypeError' && err.message === 'fetch failed') ||
-    ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(
-      cause?.code ?? '',
-    )
-  );
-}
-
 /** Prints an error the way scripts and people both read it; returns the exit code. */
 function report(err: unknown, io: IO, json: boolean, cmd: CommandSpec | null): number {
   const write = (text: string) => io.stderr.write(`${text}\n`);
@@ -235,11 +224,15 @@ export async function runClientCommand(argv: string[], io: IO): Promise<number |
     (asked ? io.stdout : io.stderr).write(groupHelp(prefix));
     return asked ? EXIT.ok : EXIT.usage;
   }
+  if (helpWord) {
+    io.stdout.write(commandHelp(cmd));
+    return EXIT.ok;
+  }
   let json = false;
   try {
     const { parsed, globals, help } = parse(cmd, rest);
     json = globals.output === 'json';
-    if (help || helpWord) {
+    if (help) {
       io.stdout.write(commandHelp(cmd));
       return EXIT.ok;
     }

@@ -41,3 +41,15 @@ export class ExitError extends Error {
     super(message);
   }
 }
+
+/** fetch's failure to reach the server or to finish sending (refused, reset, broken pipe). */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const cause = (err as { cause?: { code?: string } }).cause;
+  return (
+    (err.name === 'TypeError' && err.message === 'fetch failed') ||
+    ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'EPIPE', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_SOCKET'].includes(
+      cause?.code ?? '',
+    )
+  );
+}

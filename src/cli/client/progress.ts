@@ -117,7 +117,8 @@ export class Progress {
     if (this.mode === 'none') return;
     const d = this.describe();
     const pct = d.percent === null ? '' : `${d.percent.toFixed(d.percent < 100 ? 1 : 0)}%`;
-    const parts = [pct, d.amount, d.rate, d.percent === 100 || final ? '' : `ETA ${d.eta}`].filter(Boolean);
+    const eta = this.o.total === null || d.percent === 100 || final ? '' : `ETA ${d.eta}`;
+    const parts = [pct, d.amount, d.rate, eta].filter(Boolean);
     if (this.mode === 'plain') {
       this.write(`${this.o.label}: ${parts.join(', ')}\n`);
       return;

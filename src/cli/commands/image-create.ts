@@ -48,8 +48,10 @@ export const imageCreate: CommandSpec = {
     };
     const set = (key: string, value: unknown) => value !== undefined && (body[key] = value);
     set('id', str(options, 'id'));
-    set('disk_format', str(options, 'disk-format'));
-    set('container_format', str(options, 'container-format') ?? (file ? 'bare' : undefined));
+    const diskFormat = str(options, 'disk-format');
+    set('disk_format', diskFormat);
+    // As the OpenStack CLI does: a disk image is "bare" unless told otherwise.
+    set('container_format', str(options, 'container-format') ?? (file || diskFormat ? 'bare' : undefined));
     set('visibility', visibility);
     set('min_disk', intOption(str(options, 'min-disk'), '--min-disk'));
     set('min_ram', intOption(str(options, 'min-ram'), '--min-ram'));

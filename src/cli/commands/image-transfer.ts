@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { ImsClient } from '../../../sdk/client.ts';
 import type { CommandContext } from '../client/context.ts';
-import { EXIT, ExitError, UsageError } from '../client/exit-codes.ts';
+import { EXIT, ExitError, isConnectionError, UsageError } from '../client/exit-codes.ts';
 import { meter } from '../client/progress.ts';
 
 /** Chunks read from disk; the request streams them as they come (no whole-file buffer). */
@@ -39,9 +39,25 @@ export async function uploadFile(
   } catch (err) {
     progress.abort();
     source.destroy();
-    throw err;
+    throw isConnectionError(err) ? await explainBrokenUpload(client, imageId, err) : err;
   }
   progress.finish();
+}
+
+/**
+ * A server that refuses an upload before reading it answers and closes; the rest of the
+ * body then meets a reset connection, which can swallow the answer. Show what the image
+ * looks like now, which usually tells why (wrong status, missing format).
+ */
+async function explainBrokenUpload(client: ImsClient, imageId: string, err: unknown): Promise<unknown> {
+  const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+  const image = await client.GET('/v2/images/{image_id}', { path: { image_id: imageId } }).catch(() => null);
+  if (!image) return err;
+  return new ExitError(
+    `the server closed the connection during the upload (${cause}); image ${imageId} is ${image.status}, ` +
+      `disk_format=${image.disk_format ?? 'unset'}, container_format=${image.container_format ?? 'unset'}`,
+    EXIT.api,
+  );
 }
 
 /** Taps the bytes passing through into an MD5 (the image checksum). */
