@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliRunner, type CliRunner } from '../helpers/cli.ts';
+import { cliRunner, hasTerminalControl, type CliRunner } from '../helpers/cli.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 
 type Json = Record<string, unknown>;
@@ -25,9 +25,6 @@ afterAll(async () => {
   await s?.close();
 });
 
-/** Nothing a terminal would interpret: no carriage return, no escape sequence. */
-const NO_TERMINAL_CONTROL = /[\r\u001b]/;
-
 describe(`ims image commands (${TEST_DB})`, { timeout: 240_000 }, () => {
   it('creates, uploads with plain progress lines, downloads the same bytes, and deletes', async () => {
     const data = randomBytes(6 * 1024 * 1024 + 123);
@@ -49,7 +46,7 @@ describe(`ims image commands (${TEST_DB})`, { timeout: 240_000 }, () => {
     // A progress line at every chunk (interval ~0), as a long upload shows every 5 s in a CI log.
     const up = await owner.run(['image', 'upload', id, file], { env: { IMS_PROGRESS_INTERVAL: '0.000001' } });
     expect(up.code, up.stderr).toBe(0);
-    expect(up.stderr).not.toMatch(NO_TERMINAL_CONTROL);
+    expect(hasTerminalControl(up.stderr)).toBe(false);
     const lines = up.stderr.trimEnd().split('\n');
     expect(lines.length).toBeGreaterThan(2);
     for (const line of lines.slice(0, -1)) {
@@ -69,7 +66,7 @@ describe(`ims image commands (${TEST_DB})`, { timeout: 240_000 }, () => {
     const target = path.join(owner.home, 'copy.raw');
     const down = await owner.run(['image', 'download', id, '--file', target]);
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stderr).not.toMatch(NO_TERMINAL_CONTROL);
+    expect(hasTerminalControl(down.stderr)).toBe(false);
     expect((await fs.readFile(target)).equals(data)).toBe(true);
     await expect(fs.stat(`${target}.part`)).rejects.toThrow();
 
@@ -180,7 +177,7 @@ describe(`ims image commands (${TEST_DB})`, { timeout: 240_000 }, () => {
     const name = 'evil\u001b[31mred\r\nnext';
     await owner.json(['image', 'create', name, '--tag', 'hostile']);
     const table = await owner.run(['image', 'list', '--tag', 'hostile']);
-    expect(table.stdout).not.toMatch(NO_TERMINAL_CONTROL);
+    expect(hasTerminalControl(table.stdout)).toBe(false);
     expect(table.stdout).toContain('evil\\x1b[31mred\\x0d\\x0anext');
     const [image] = await owner.json<Json[]>(['image', 'list', '--tag', 'hostile']);
     expect(image!.name).toBe(name);

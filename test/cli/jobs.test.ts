@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
 import { leaseOf } from '../../src/adapters/db/job-repository.ts';
-import { cliRunner, type CliRunner } from '../helpers/cli.ts';
+import { cliRunner, hasTerminalControl, type CliRunner } from '../helpers/cli.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 
 type Json = Record<string, unknown>;
@@ -55,17 +54,17 @@ describe(`ims job commands (${TEST_DB})`, { timeout: 240_000 }, () => {
 
   it('waits with progress lines until SUCCESS (exit 0)', async () => {
     const { id, lease } = await runningJob();
-    const waiting = cli.run(['job', 'wait', id, '--interval', '0.2', '-o', 'json'], {
+    const waiting = cli.start(['job', 'wait', id, '--interval', '0.2', '-o', 'json'], {
       env: { IMS_PROGRESS_INTERVAL: '0.000001' },
     });
-    await sleep(1500);
+    await waiting.stderrMatches(/: 0\.0%/);
     await repos.jobs.reportProgress(lease, 50, new Date());
-    await sleep(1500);
+    await waiting.stderrMatches(/: 50\.0%/);
     await repos.jobs.complete(lease, { ok: true }, { image_id: 'img-1' }, new Date());
-    const r = await waiting;
+    const r = await waiting.done;
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ job_id: id, status: 'SUCCESS' });
-    expect(r.stderr).not.toMatch(/[\r\u001b]/);
+    expect(hasTerminalControl(r.stderr)).toBe(false);
     expect(r.stderr).toMatch(new RegExp(`^job ${id}: 50\\.0%`, 'm'));
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`job ${id}: SUCCESS`);
   });

@@ -21,6 +21,11 @@ export interface CliRunner {
     args: string[],
     options?: { input?: string | Buffer; env?: Record<string, string> },
   ): Promise<CliResult>;
+  /** Starts a command; `stderrMatches` resolves once its stderr so far matches (to step along with it). */
+  start(
+    args: string[],
+    options?: { input?: string | Buffer; env?: Record<string, string> },
+  ): { stderrMatches(re: RegExp): Promise<void>; done: Promise<CliResult> };
   /** Runs and parses stdout as JSON; fails with the output when the exit code is not 0. */
   json<T = unknown>(
     args: string[],
@@ -46,23 +51,45 @@ export async function cliRunner(baseEnv: Record<string, string> = {}): Promise<C
     home,
     configFile,
     run(args, options = {}) {
-      return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [BIN, ...args], {
-          env: { ...env, ...options.env },
-          stdio: ['pipe', 'pipe', 'pipe'],
-        });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout.on('data', (c: Buffer) => out.push(c));
-        child.stderr.on('data', (c: Buffer) => err.push(c));
+      return runner.start(args, options).done;
+    },
+    start(args, options = {}) {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        env: { ...env, ...options.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      let stderr = '';
+      const watchers: { re: RegExp; resolve: () => void }[] = [];
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString('utf8');
+        for (const w of watchers.filter((w) => w.re.test(stderr))) {
+          watchers.splice(watchers.indexOf(w), 1);
+          w.resolve();
+        }
+      });
+      const done = new Promise<CliResult>((resolve, reject) => {
         child.on('error', reject);
         child.on('close', (code) => {
           const raw = Buffer.concat(out);
-          resolve({ code, raw, stdout: raw.toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+          resolve({ code, raw, stdout: raw.toString('utf8'), stderr });
         });
-        child.stdin.on('error', () => {});
-        child.stdin.end(options.input ?? '');
       });
+      child.stdin.on('error', () => {});
+      child.stdin.end(options.input ?? '');
+      return {
+        done,
+        stderrMatches: (re) =>
+          re.test(stderr)
+            ? Promise.resolve()
+            : Promise.race([
+                new Promise<void>((resolve) => watchers.push({ re, resolve })),
+                done.then((r) => {
+                  throw new Error(`exited ${r.code} before stderr matched ${re}: ${r.stderr}`);
+                }),
+              ]),
+      };
     },
     async json(args, options) {
       const r = await runner.run([...args, '--output', 'json'], options);
@@ -73,3 +100,6 @@ export async function cliRunner(baseEnv: Record<string, string> = {}): Promise<C
   };
   return runner;
 }
+
+/** Whether text holds what a terminal interprets: a carriage return or an escape sequence. */
+export const hasTerminalControl = (text: string): boolean => text.includes('\r') || text.includes('\u001b');

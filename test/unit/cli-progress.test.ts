@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Progress } from '../../src/cli/client/progress.ts';
+import { hasTerminalControl } from '../helpers/cli.ts';
 
 function sink(isTTY: boolean) {
   const stream = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
@@ -30,7 +31,7 @@ describe('progress output', () => {
     }
     p.finish();
     const lines = out.text().split('\n');
-    expect(out.text()).not.toMatch(/[\r\u001b]/);
+    expect(hasTerminalControl(out.text())).toBe(false);
     expect(lines).toEqual([
       'upload x: 10.0%, 1.00 MiB / 10.0 MiB, 1.00 MiB/s, ETA 00:09',
       'upload x: 60.0%, 6.00 MiB / 10.0 MiB, 1.00 MiB/s, ETA 00:04',
