@@ -1,6 +1,7 @@
 import { ImsClient, type ImsClientOptions } from '../../../sdk/client.ts';
 import { akskSigner } from './aksk-signer.ts';
 import { configPath, profileName, readConfig, writeConfig, type Profile } from './config-file.ts';
+import { streamingFetch } from './node-fetch.ts';
 import { ConfigError } from './exit-codes.ts';
 
 /** A token this close to its expiry is renewed (or refused) before use. */
@@ -40,7 +41,11 @@ export async function openSession(
         : `no profile "${name}" in ${file}: run \`ims login\` (or set IMS_ENDPOINT with IMS_TOKEN or IMS_ACCESS_KEY/IMS_SECRET_KEY)`,
     );
   }
-  const options: ImsClientOptions = { baseUrl: profile.endpoint, headers: { 'user-agent': USER_AGENT } };
+  const options: ImsClientOptions = {
+    baseUrl: profile.endpoint,
+    headers: { 'user-agent': USER_AGENT },
+    fetch: streamingFetch,
+  };
   switch (profile.auth) {
     case 'aksk':
       if (!profile.access_key || !profile.secret_key)
