@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the compiled service from dist/ when it is at least as new as src/
+// Runs the compiled service from dist/ when it is at least as new as src/ and sdk/
 // (`npm install` builds it); otherwise runs the TypeScript sources through tsx,
 // so a developer's edit is never shadowed by an old build.
 import { readdirSync, statSync } from 'node:fs';
@@ -19,7 +19,8 @@ function newestMtime(dir) {
 
 function buildIsFresh() {
   try {
-    return statSync(path.join(root, 'dist/.build-stamp')).mtimeMs >= newestMtime(path.join(root, 'src'));
+    const stamp = statSync(path.join(root, 'dist/.build-stamp')).mtimeMs;
+    return ['src', 'sdk'].every((dir) => stamp >= newestMtime(path.join(root, dir)));
   } catch {
     return false;
   }
@@ -27,7 +28,7 @@ function buildIsFresh() {
 
 let main;
 if (process.env.IMS_FROM_SOURCE !== '1' && buildIsFresh()) {
-  ({ main } = await import('../dist/cli/main.js'));
+  ({ main } = await import('../dist/src/cli/main.js'));
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -17,6 +17,7 @@ import type { MetadefService } from '../services/metadefs.ts';
 import type { UsageService } from '../services/usage.ts';
 import type { AuthMode } from './context.ts';
 import { sendError, toDomainError } from './errors.ts';
+import { documentRoute } from './openapi-docs.ts';
 import { bodyHashRequired } from '../adapters/identity/aksk-signature.ts';
 import { registerCredentialRoutes } from './identity/credentials-routes.ts';
 import { registerKeystoneAdminRoutes } from './identity/keystone-admin-routes.ts';
@@ -115,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
       security: [{ token: [] }],
     },
+    transform: documentRoute,
   });
 
   // Clients send content types on bodiless requests (the Huawei SDK sends

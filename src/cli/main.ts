@@ -1,13 +1,17 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
-import { migrate, openDatabase } from '../adapters/db/database.ts';
-import { createServer } from '../server.ts';
-import { runWorker } from './worker-command.ts';
-import { runAudit } from './audit-command.ts';
+import { clientHelp, runClientCommand } from './client/dispatch.ts';
+
+// The server stack (Fastify, database drivers, services) is loaded only by the commands
+// that run it: a client command such as `ims image list` starts in a fraction of the time.
+const serverModule = () => import('../server.ts');
+const databaseModule = () => import('../adapters/db/database.ts');
+const workerModule = () => import('./worker-command.ts');
+const auditModule = () => import('./audit-command.ts');
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
-Usage:
+Server commands:
   ims serve      Start the service: API on IMS_HOST:IMS_PORT and job workers
                  (--no-worker: API only, for deployments with separate \`ims worker\` processes)
   ims worker     Run job workers only, no API (--concurrency N, default 2)
@@ -43,6 +47,7 @@ function configOrExit(): Config {
 
 async function serve(withWorker: boolean): Promise<void> {
   const config = configOrExit();
+  const { createServer } = await serverModule();
   const server = await createServer(config, { worker: withWorker });
   if (server.generatedAdminPassword) {
     // Shown once, on the first start; it is stored only as a hash.
@@ -75,6 +80,7 @@ async function serve(withWorker: boolean): Promise<void> {
 
 async function runMigrations(): Promise<void> {
   const config = configOrExit();
+  const { migrate, openDatabase } = await databaseModule();
   const db = openDatabase(config.databaseUrl, config.dataDir);
   try {
     const applied = await migrate(db);
@@ -87,6 +93,9 @@ async function runMigrations(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Client commands (image, job, login, admin...) first: they have their own --help.
+  const clientCode = await runClientCommand(argv, process);
+  if (clientCode !== null) return clientCode;
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -95,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const command = positionals[0];
   if (values.help || command === undefined || command === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(`${HELP}\n${clientHelp()}`);
     return command === undefined && !values.help ? 2 : 0;
   }
   switch (command) {
@@ -103,15 +112,15 @@ export async function main(argv: string[]): Promise<number> {
       await serve(values['no-worker'] !== true);
       return -1;
     case 'worker':
-      await runWorker(configOrExit(), argv.slice(argv.indexOf('worker') + 1));
+      await (await workerModule()).runWorker(configOrExit(), argv.slice(argv.indexOf('worker') + 1));
       return -1;
     case 'migrate':
       await runMigrations();
       return 0;
     case 'audit':
-      return runAudit(configOrExit(), positionals.slice(1));
+      return (await auditModule()).runAudit(configOrExit(), positionals.slice(1));
     default:
-      process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}`);
+      process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}\n${clientHelp()}`);
       return 2;
   }
 }

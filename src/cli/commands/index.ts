@@ -1,0 +1,78 @@
+import type { CommandSpec, GroupSpec } from '../client/command.ts';
+import { accountCreate, accountDelete, accountList, accountShow } from './accounts.ts';
+import { imageCreate } from './image-create.ts';
+import { imageDelete } from './image-delete.ts';
+import { imageDownload } from './image-download.ts';
+import { imageList } from './image-list.ts';
+import { imageAccept, imageMembers, imageReject, imageShare, imageUnshare } from './image-members.ts';
+import { imageShow } from './image-show.ts';
+import { imageTagAdd, imageTagRemove } from './image-tags.ts';
+import { imageUpload } from './image-upload.ts';
+import { jobShow } from './job-show.ts';
+import { jobWait } from './job-wait.ts';
+import { keyCreate, keyDelete, keyList } from './keys.ts';
+import { login } from './login.ts';
+import { profileDelete, profileList, profileSet, profileShow, profileUse } from './profile.ts';
+import { projectCreate, projectDelete, projectList, projectShow } from './projects.ts';
+import { roleAssignments, roleGrant, roleList, roleRevoke } from './roles.ts';
+import { userCreate, userDelete, userList, userShow } from './users.ts';
+
+/** Command groups in the order `ims --help` shows them. */
+export const GROUPS: GroupSpec[] = [
+  { name: 'login', summary: 'Sign in with a password; the token is kept in a profile' },
+  { name: 'profile', summary: 'Profiles: endpoints and credentials (list, show, use, set, delete)' },
+  {
+    name: 'image',
+    summary: 'Images: list, show, create, upload, download, delete, tag, share, accept, reject',
+  },
+  { name: 'job', summary: 'Asynchronous jobs: show, wait' },
+  { name: 'account', summary: 'Accounts (Keystone domains; admin)' },
+  { name: 'project', summary: 'Projects (admin)' },
+  { name: 'user', summary: 'Users (admin)' },
+  { name: 'role', summary: 'Roles and role grants (admin)' },
+  { name: 'key', summary: 'Access keys (AK/SK)' },
+];
+
+/** Every client command. A new one: a module under src/cli/commands/ and a line here. */
+export const COMMANDS: CommandSpec[] = [
+  login,
+  profileList,
+  profileShow,
+  profileUse,
+  profileSet,
+  profileDelete,
+  imageList,
+  imageShow,
+  imageCreate,
+  imageUpload,
+  imageDownload,
+  imageDelete,
+  imageTagAdd,
+  imageTagRemove,
+  imageShare,
+  imageUnshare,
+  imageMembers,
+  imageAccept,
+  imageReject,
+  jobShow,
+  jobWait,
+  accountList,
+  accountCreate,
+  accountShow,
+  accountDelete,
+  projectList,
+  projectCreate,
+  projectShow,
+  projectDelete,
+  userList,
+  userCreate,
+  userShow,
+  userDelete,
+  roleList,
+  roleGrant,
+  roleRevoke,
+  roleAssignments,
+  keyCreate,
+  keyList,
+  keyDelete,
+];
