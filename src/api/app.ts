@@ -22,6 +22,7 @@ import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
+import { registerConsoleRoutes } from './console/console-routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -35,6 +36,8 @@ export interface AppDeps {
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
   logger: boolean;
+  /** The web console's build (default: console/dist of this package). */
+  consoleDir?: string;
 }
 
 /** JSON bodies are metadata: generous for 128 properties of 64 KiB, small next to image data. */
@@ -212,6 +215,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerImsJobRoutes(app, deps.jobs);
   registerImageRoutes(app, deps.images, deps.imageData);
   registerMemberRoutes(app, deps.members);
+  registerConsoleRoutes(app, deps.consoleDir);
 
   app.get(
     '/healthz',
