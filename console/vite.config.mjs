@@ -1,7 +1,7 @@
 // Builds the web console into console/dist, served by the IMS server at /console.
 // `npx vite --config console/vite.config.mjs` runs a dev server that forwards
 // API calls to IMS_URL (default http://127.0.0.1:9292).
-/* global process */
+/* global process, URL */
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';

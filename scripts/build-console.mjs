@@ -3,7 +3,7 @@
 // Run by `npm install` (prepare), `npm test`, and the console tests before they start
 // a browser; a lock directory keeps concurrent runs from building over each other.
 // `--force` builds even when the stamp matches.
-/* global process */
+/* global process, console, setTimeout */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -85,9 +85,12 @@ await withLock(async () => {
   });
   const out = path.join(consoleDir, `.dist-${process.pid}`);
   console.log('console: vite build');
+  // Test runners set NODE_ENV=test, which would give React's development build.
+  process.env.NODE_ENV = 'production';
   const { build } = await import('vite');
   await build({
     configFile: path.join(consoleDir, 'vite.config.mjs'),
+    mode: 'production',
     logLevel: 'warn',
     build: { outDir: out },
   });

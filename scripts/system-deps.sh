@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Makes sure the system packages the tests use are present: qemu-img (qemu-utils)
-# and Debian's OpenStack CLI (python3-openstackclient, python3-glanceclient).
+# Debian's OpenStack CLI (python3-openstackclient, python3-glanceclient) and Debian's
+# chromium, which the web console's browser tests drive with playwright-core.
 # As root they are installed with apt-get; otherwise this prints the one command to run.
 set -euo pipefail
 need=()
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 [ -x /usr/bin/openstack ] || need+=(python3-openstackclient)
 [ -x /usr/bin/glance ] || need+=(python3-glanceclient)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "ims tests need system packages; run: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2

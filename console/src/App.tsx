@@ -49,7 +49,12 @@ function ProjectSwitch() {
   return (
     <div className="project">
       <label htmlFor={id}>{t('session.project')}</label>
-      <select id={id} value={session.project.id} onChange={(e) => void choose(e.target.value)} title={t('session.switchProject')}>
+      <select
+        id={id}
+        value={session.project.id}
+        onChange={(e) => void choose(e.target.value)}
+        title={t('session.switchProject')}
+      >
         {!projects.some((p) => p.id === session.project.id) && (
           <option value={session.project.id}>{session.project.name}</option>
         )}
@@ -81,9 +86,17 @@ export function App() {
   if (!session) page = null;
   else if (route.path === '') {
     const tab = route.query.get('tab');
-    page = <ImageList key={session.project.id} initialTab={tab === 'shared' || tab === 'public' ? (tab as TabKey) : 'private'} />;
+    page = (
+      <ImageList
+        key={session.project.id}
+        initialTab={tab === 'shared' || tab === 'public' ? (tab as TabKey) : 'private'}
+      />
+    );
   } else if (route.path === 'create') page = <CreateImage key={session.project.id} />;
-  else if (details) page = <ImageDetails key={`${session.project.id}/${details[1]}`} imageId={decodeURIComponent(details[1]!)} />;
+  else if (details)
+    page = (
+      <ImageDetails key={`${session.project.id}/${details[1]}`} imageId={decodeURIComponent(details[1]!)} />
+    );
   else
     page = (
       <section>

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Screenshots of the browser tests (git-ignored; CI keeps them as artifacts). */
@@ -69,11 +69,23 @@ export async function launchBrowser(): Promise<Browser> {
   };
 }
 
-/** Saves a screenshot as a test artifact; returns its path. */
-export async function snap(page: Page, name: string): Promise<string> {
+/** Saves a screenshot (of the page, or a part of it) as a test artifact; returns its path. */
+export async function snap(
+  page: Page,
+  name: string,
+  clip?: { x: number; y: number; width: number; height: number },
+): Promise<string> {
   await fs.mkdir(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file });
+  await page.screenshot({ path: file, ...(clip ? { clip } : {}) });
+  return file;
+}
+
+/** Saves a screenshot of one element (a dialog) as a test artifact. */
+export async function snapElement(locator: Locator, name: string): Promise<string> {
+  await fs.mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await locator.screenshot({ path: file });
   return file;
 }
 

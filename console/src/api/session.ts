@@ -64,7 +64,9 @@ export async function scopableProjects(token: string): Promise<ProjectRef[]> {
 /** A token of the same user scoped to another project (Keystone's token method). */
 export async function rescope(token: string, projectId: string): Promise<Session> {
   const { data, response } = await anonymousClient().call('post', '/v3/auth/tokens', {
-    body: { auth: { identity: { methods: ['token'], token: { id: token } }, scope: { project: { id: projectId } } } },
+    body: {
+      auth: { identity: { methods: ['token'], token: { id: token } }, scope: { project: { id: projectId } } },
+    },
   });
   const next = response.headers.get('x-subject-token') ?? '';
   const s = sessionOf(next, data.token);

@@ -59,7 +59,10 @@ export async function addMembers(
   const results: { id: string; error: unknown }[] = [];
   for (const id of ids) {
     try {
-      await client.POST('/v2/images/{image_id}/members', { path: { image_id: imageId }, body: { member: id } });
+      await client.POST('/v2/images/{image_id}/members', {
+        path: { image_id: imageId },
+        body: { member: id },
+      });
       results.push({ id, error: null });
     } catch (error) {
       results.push({ id, error });

@@ -30,7 +30,11 @@ export function uploadImageFile(
     xhr.setRequestHeader('x-auth-token', token);
     xhr.upload.onprogress = (e) => {
       const seconds = Math.max((performance.now() - started) / 1000, 0.001);
-      onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : file.size, rate: e.loaded / seconds });
+      onProgress({
+        loaded: e.loaded,
+        total: e.lengthComputable ? e.total : file.size,
+        rate: e.loaded / seconds,
+      });
     };
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) return resolve();

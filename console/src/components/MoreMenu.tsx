@@ -17,12 +17,16 @@ export function MoreMenu({ label, title, actions }: { label: string; title: stri
   const menu = useRef<HTMLUListElement>(null);
   const id = useId();
 
-  const items = () => Array.from(menu.current?.querySelectorAll<HTMLElement>('[role=menuitem]:not([aria-disabled=true])') ?? []);
+  const items = () =>
+    Array.from(
+      menu.current?.querySelectorAll<HTMLElement>('[role=menuitem]:not([aria-disabled=true])') ?? [],
+    );
   useEffect(() => {
     if (!open) return;
     items()[0]?.focus();
     const outside = (e: PointerEvent) => {
-      if (!menu.current?.contains(e.target as Node) && !button.current?.contains(e.target as Node)) setOpen(false);
+      if (!menu.current?.contains(e.target as Node) && !button.current?.contains(e.target as Node))
+        setOpen(false);
     };
     document.addEventListener('pointerdown', outside);
     return () => document.removeEventListener('pointerdown', outside);

@@ -5,7 +5,13 @@ import { Dialog } from '../components/Dialog.tsx';
 import { ErrorMessage } from '../components/ErrorMessage.tsx';
 import { useI18n } from '../i18n/i18n.tsx';
 
-export function DeleteDialog({ image, onClose }: { image: GlanceImage; onClose: (changed: string | null) => void }) {
+export function DeleteDialog({
+  image,
+  onClose,
+}: {
+  image: GlanceImage;
+  onClose: (changed: string | null) => void;
+}) {
   const { t } = useI18n();
   const { client } = useApi();
   const [error, setError] = useState<unknown>(null);

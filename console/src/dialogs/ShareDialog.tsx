@@ -2,7 +2,14 @@ import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import type { GlanceImage, ImageMember } from '../../../sdk/client.ts';
 import { useApi } from '../api/client-context.tsx';
 import { formatDate } from '../api/format.ts';
-import { addMembers, listMembers, parseMemberIds, PATCH_TYPE, removeMember, type MemberInputProblem } from '../api/sharing.ts';
+import {
+  addMembers,
+  listMembers,
+  parseMemberIds,
+  PATCH_TYPE,
+  removeMember,
+  type MemberInputProblem,
+} from '../api/sharing.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { ErrorMessage } from '../components/ErrorMessage.tsx';
 import { MemberBadge } from '../components/StatusBadge.tsx';
@@ -32,7 +39,13 @@ function problemText(t: Translate, p: MemberInputProblem): string {
  * Huawei's share dialog: add members by project id (several, comma separated,
  * checked before anything is sent), and a "Cancel sharing" tab to remove some.
  */
-export function ShareDialog({ image, onClose }: { image: GlanceImage; onClose: (changed: string | null) => void }) {
+export function ShareDialog({
+  image,
+  onClose,
+}: {
+  image: GlanceImage;
+  onClose: (changed: string | null) => void;
+}) {
   const { t, locale } = useI18n();
   const { client, session } = useApi();
   const [pane, setPane] = useState<Pane>('add');
@@ -84,7 +97,11 @@ export function ShareDialog({ image, onClose }: { image: GlanceImage; onClose: (
     e.preventDefault();
     setResults([]);
     setError(null);
-    const parsed = parseMemberIds(text, session.project.id, members.map((m) => m.member_id!));
+    const parsed = parseMemberIds(
+      text,
+      session.project.id,
+      members.map((m) => m.member_id!),
+    );
     setProblems(parsed.problems);
     if (parsed.problems.length > 0) return;
     setBusy(true);
@@ -93,7 +110,12 @@ export function ShareDialog({ image, onClose }: { image: GlanceImage; onClose: (
     setResults(outcome);
     const ok = outcome.filter((r) => !r.error).map((r) => r.id);
     if (ok.length) setChanged(ok.map((id) => t('share.added', { id })).join(' '));
-    setText(outcome.filter((r) => r.error).map((r) => r.id).join(', '));
+    setText(
+      outcome
+        .filter((r) => r.error)
+        .map((r) => r.id)
+        .join(', '),
+    );
     await reload();
   };
 
@@ -145,7 +167,9 @@ export function ShareDialog({ image, onClose }: { image: GlanceImage; onClose: (
             </button>
           </div>
         )}
-        {visibility === 'shared' && image.status !== 'active' && <p className="muted">{t('share.notActive')}</p>}
+        {visibility === 'shared' && image.status !== 'active' && (
+          <p className="muted">{t('share.notActive')}</p>
+        )}
         {pane === 'add' ? (
           <form onSubmit={(e) => void add(e)} noValidate>
             <label htmlFor={inputId}>{t('share.projectIds')}</label>
@@ -182,7 +206,11 @@ export function ShareDialog({ image, onClose }: { image: GlanceImage; onClose: (
               <button type="button" className="button button-quiet" onClick={() => onClose(changed)}>
                 {t('actions.close')}
               </button>
-              <button type="submit" className="button button-primary" disabled={busy || visibility !== 'shared'}>
+              <button
+                type="submit"
+                className="button button-primary"
+                disabled={busy || visibility !== 'shared'}
+              >
                 {t('share.add')}
               </button>
             </div>
@@ -200,7 +228,9 @@ export function ShareDialog({ image, onClose }: { image: GlanceImage; onClose: (
                         type="checkbox"
                         aria-label={t('share.selectAll')}
                         checked={selected.size === members.length}
-                        onChange={(e) => setSelected(new Set(e.target.checked ? members.map((m) => m.member_id!) : []))}
+                        onChange={(e) =>
+                          setSelected(new Set(e.target.checked ? members.map((m) => m.member_id!) : []))
+                        }
                       />
                     </th>
                     <th scope="col">{t('details.memberProject')}</th>

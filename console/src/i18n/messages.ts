@@ -71,7 +71,7 @@ export const en = {
   'actions.close': 'Close',
   'actions.save': 'Save',
   'actions.back': 'Back to images',
-  'unnamed': '(no name)',
+  unnamed: '(no name)',
   'status.queued': 'Queued',
   'status.saving': 'Saving',
   'status.active': 'Active',
@@ -127,6 +127,7 @@ export const en = {
   'create.failed': 'The image record {id} exists but has no data. You can delete it or upload again.',
   'create.deleteQueued': 'Delete the empty image',
   'create.another': 'Create another',
+  'create.retry': 'Upload again',
   'create.open': 'Open image',
   'create.needFile': 'Choose a file to upload.',
   'create.needName': 'Give the image a name.',
@@ -148,8 +149,8 @@ export const en = {
   'field.os_hidden': 'Hidden',
   'field.created_at': 'Created',
   'field.updated_at': 'Updated',
-  'yes': 'Yes',
-  'no': 'No',
+  yes: 'Yes',
+  no: 'No',
   'share.title': 'Share image {name}',
   'share.addTab': 'Add members',
   'share.cancelTab': 'Cancel sharing',
@@ -166,7 +167,8 @@ export const en = {
   'share.addFailed': 'Could not share with {id}',
   'share.needShared': 'This image is {visibility}. Only images with visibility "shared" have members.',
   'share.makeShared': 'Allow sharing (set visibility to shared)',
-  'share.notActive': 'Only active images can be shared by the IMS API; members of this image see it once it is active.',
+  'share.notActive':
+    'Only active images can be shared by the IMS API; members of this image see it once it is active.',
   'share.noMembers': 'This image is not shared with any project.',
   'share.remove': 'Cancel sharing with selected',
   'share.removed': 'Stopped sharing with {id}.',
@@ -183,7 +185,7 @@ export const en = {
   'sharedWithMe.accepted': 'You accepted {name}.',
   'sharedWithMe.rejected': 'You rejected {name}.',
   'notFound.title': 'Page not found',
-  'loading': 'Loading…',
+  loading: 'Loading…',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -256,7 +258,7 @@ export const zh: Record<MessageKey, string> = {
   'actions.close': '关闭',
   'actions.save': '保存',
   'actions.back': '返回镜像列表',
-  'unnamed': '（未命名）',
+  unnamed: '（未命名）',
   'status.queued': '排队中',
   'status.saving': '保存中',
   'status.active': '正常',
@@ -312,6 +314,7 @@ export const zh: Record<MessageKey, string> = {
   'create.failed': '镜像记录 {id} 已创建但没有数据。您可以删除它或重新上传。',
   'create.deleteQueued': '删除空镜像',
   'create.another': '再创建一个',
+  'create.retry': '重新上传',
   'create.open': '打开镜像',
   'create.needFile': '请选择要上传的文件。',
   'create.needName': '请为镜像命名。',
@@ -333,8 +336,8 @@ export const zh: Record<MessageKey, string> = {
   'field.os_hidden': '隐藏',
   'field.created_at': '创建时间',
   'field.updated_at': '更新时间',
-  'yes': '是',
-  'no': '否',
+  yes: '是',
+  no: '否',
   'share.title': '共享镜像 {name}',
   'share.addTab': '添加共享',
   'share.cancelTab': '取消共享',
@@ -368,7 +371,7 @@ export const zh: Record<MessageKey, string> = {
   'sharedWithMe.accepted': '您已接受 {name}。',
   'sharedWithMe.rejected': '您已拒绝 {name}。',
   'notFound.title': '页面不存在',
-  'loading': '加载中…',
+  loading: '加载中…',
 };
 
 export const LANGUAGES = { en: 'English', 'zh-CN': '简体中文' } as const;
@@ -377,7 +380,5 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = { en, 'zh-
 
 /** Fills {placeholders}; values are inserted as text (React escapes them when rendered). */
 export function format(template: string, values: Record<string, string | number> = {}): string {
-  return template.replace(/\{(\w+)\}/g, (m, name: string) =>
-    name in values ? String(values[name]) : m,
-  );
+  return template.replace(/\{(\w+)\}/g, (m, name: string) => (name in values ? String(values[name]) : m));
 }

@@ -48,12 +48,7 @@ export function CreateImage() {
         image.id!,
         data,
         session.token,
-        (progress) =>
-          setPhase((p) =>
-            p.step === 'uploading'
-              ? { ...p, progress }
-              : p,
-          ),
+        (progress) => setPhase((p) => (p.step === 'uploading' ? { ...p, progress } : p)),
         controller.signal,
       );
       setPhase({ step: 'checking', image });
@@ -175,18 +170,26 @@ export function CreateImage() {
             <>
               <ErrorMessage
                 error={phase.error}
-                title={phase.error instanceof DOMException && phase.error.name === 'AbortError' ? t('create.aborted') : undefined}
+                title={
+                  phase.error instanceof DOMException && phase.error.name === 'AbortError'
+                    ? t('create.aborted')
+                    : undefined
+                }
               />
               {image && <p>{t('create.failed', { id: image.id! })}</p>}
               <div className="page-actions">
                 {image && (
-                  <button type="button" className="button button-danger" onClick={() => void deleteEmpty(image)}>
+                  <button
+                    type="button"
+                    className="button button-danger"
+                    onClick={() => void deleteEmpty(image)}
+                  >
                     {t('create.deleteQueued')}
                   </button>
                 )}
                 {image && file && (
                   <button type="button" className="button" onClick={() => void upload(image, file)}>
-                    {t('create.submit')}
+                    {t('create.retry')}
                   </button>
                 )}
                 <button type="button" className="button" onClick={() => setPhase({ step: 'form' })}>
@@ -206,9 +209,20 @@ export function CreateImage() {
       <h1 id="create-heading">{t('create.title')}</h1>
       <form className="form card" onSubmit={(e) => void submit(e)} noValidate>
         <label htmlFor={`${id}-name`}>{t('create.name')}</label>
-        <input id={`${id}-name`} value={name} maxLength={255} onChange={(e) => setName(e.target.value)} required />
+        <input
+          id={`${id}-name`}
+          value={name}
+          maxLength={255}
+          onChange={(e) => setName(e.target.value)}
+          required
+        />
         <label htmlFor={`${id}-file`}>{t('create.file')}</label>
-        <input id={`${id}-file`} type="file" onChange={(e) => setFile(e.target.files?.[0] ?? null)} required />
+        <input
+          id={`${id}-file`}
+          type="file"
+          onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+          required
+        />
         {file && <p className="hint">{formatBytes(file.size, locale)}</p>}
         <label htmlFor={`${id}-disk`}>{t('create.diskFormat')}</label>
         <select id={`${id}-disk`} value={diskFormat} onChange={(e) => setDiskFormat(e.target.value)}>
@@ -219,7 +233,11 @@ export function CreateImage() {
           ))}
         </select>
         <label htmlFor={`${id}-container`}>{t('create.containerFormat')}</label>
-        <select id={`${id}-container`} value={containerFormat} onChange={(e) => setContainerFormat(e.target.value)}>
+        <select
+          id={`${id}-container`}
+          value={containerFormat}
+          onChange={(e) => setContainerFormat(e.target.value)}
+        >
           {CONTAINER_FORMATS.map((f) => (
             <option key={f} value={f}>
               {f}
@@ -227,14 +245,28 @@ export function CreateImage() {
           ))}
         </select>
         <label htmlFor={`${id}-vis`}>{t('create.visibility')}</label>
-        <select id={`${id}-vis`} value={visibility} onChange={(e) => setVisibility(e.target.value as 'private' | 'shared')}>
+        <select
+          id={`${id}-vis`}
+          value={visibility}
+          onChange={(e) => setVisibility(e.target.value as 'private' | 'shared')}
+        >
           <option value="private">{t('visibility.private')}</option>
           <option value="shared">{t('visibility.shared')}</option>
         </select>
         <label htmlFor={`${id}-mindisk`}>{t('create.minDisk')}</label>
-        <input id={`${id}-mindisk`} inputMode="numeric" value={minDisk} onChange={(e) => setMinDisk(e.target.value)} />
+        <input
+          id={`${id}-mindisk`}
+          inputMode="numeric"
+          value={minDisk}
+          onChange={(e) => setMinDisk(e.target.value)}
+        />
         <label htmlFor={`${id}-minram`}>{t('create.minRam')}</label>
-        <input id={`${id}-minram`} inputMode="numeric" value={minRam} onChange={(e) => setMinRam(e.target.value)} />
+        <input
+          id={`${id}-minram`}
+          inputMode="numeric"
+          value={minRam}
+          onChange={(e) => setMinRam(e.target.value)}
+        />
         {problems.length > 0 && (
           <ul className="problems" role="alert">
             {problems.map((p) => (

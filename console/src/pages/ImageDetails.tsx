@@ -34,7 +34,15 @@ const KNOWN = [
   'created_at',
   'updated_at',
 ] as const;
-const NOT_PROPERTIES = new Set<string>([...KNOWN, 'tags', 'self', 'file', 'schema', 'locations', 'direct_url']);
+const NOT_PROPERTIES = new Set<string>([
+  ...KNOWN,
+  'tags',
+  'self',
+  'file',
+  'schema',
+  'locations',
+  'direct_url',
+]);
 const MAX_TAGS = 128;
 
 export function ImageDetails({ imageId }: { imageId: string }) {
@@ -114,23 +122,13 @@ export function ImageDetails({ imageId }: { imageId: string }) {
   };
   const value = (key: (typeof KNOWN)[number]) => {
     const v = image[key as keyof GlanceImage];
-    switch (key) {
-      case 'status':
-        return <StatusBadge status={image.status} />;
-      case 'size':
-      case 'virtual_size':
-        return v === null || v === undefined ? '—' : `${formatBytes(v as number, locale)} (${String(v)})`;
-      case 'created_at':
-      case 'updated_at':
-        return formatDate(v as string, locale);
-      case 'protected':
-      case 'os_hidden':
-        return v ? t('yes') : t('no');
-      case 'visibility':
-        return t(`visibility.${image.visibility ?? 'private'}` as MessageKey);
-      default:
-        return v === null || v === undefined || v === '' ? '—' : String(v);
-    }
+    if (key === 'status') return <StatusBadge status={image.status} />;
+    if (key === 'visibility') return t(`visibility.${image.visibility ?? 'private'}` as MessageKey);
+    if (key === 'protected' || key === 'os_hidden') return v ? t('yes') : t('no');
+    if (key === 'created_at' || key === 'updated_at') return formatDate(v as string, locale);
+    if (v === null || v === undefined || v === '') return '—';
+    if (key === 'size' || key === 'virtual_size') return `${formatBytes(v as number, locale)} (${String(v)})`;
+    return String(v);
   };
 
   return (
@@ -163,7 +161,9 @@ export function ImageDetails({ imageId }: { imageId: string }) {
             {KNOWN.map((k) => (
               <div key={k} className="prop">
                 <dt>{t(`field.${k}` as MessageKey)}</dt>
-                <dd className={['id', 'owner', 'checksum', 'os_hash_value'].includes(k) ? 'mono' : undefined}>{value(k)}</dd>
+                <dd className={['id', 'owner', 'checksum', 'os_hash_value'].includes(k) ? 'mono' : undefined}>
+                  {value(k)}
+                </dd>
               </div>
             ))}
           </dl>

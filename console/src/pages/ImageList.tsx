@@ -54,7 +54,14 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
     async (quiet = false) => {
       if (!quiet) setLoading(true);
       try {
-        const p = await listImages(client, session.project.id, { tab, memberStatus, filters, sort, limit, marker });
+        const p = await listImages(client, session.project.id, {
+          tab,
+          memberStatus,
+          filters,
+          sort,
+          limit,
+          marker,
+        });
         setPage(p);
         setError(null);
       } catch (err) {
@@ -104,7 +111,11 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
     setActionError(null);
     try {
       await answerShare(client, image.id!, session.project.id, status);
-      setNotice(t(status === 'accepted' ? 'sharedWithMe.accepted' : 'sharedWithMe.rejected', { name: image.name ?? image.id! }));
+      setNotice(
+        t(status === 'accepted' ? 'sharedWithMe.accepted' : 'sharedWithMe.rejected', {
+          name: image.name ?? image.id!,
+        }),
+      );
       await load(true);
     } catch (err) {
       setActionError(err);
@@ -174,11 +185,19 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
         <form className="filters" onSubmit={applyFilters} aria-label={t('filters.label')}>
           <label>
             {t('filters.name')}
-            <input value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.target.value })} name="name" />
+            <input
+              value={draft.name}
+              onChange={(e) => setDraft({ ...draft, name: e.target.value })}
+              name="name"
+            />
           </label>
           <label>
             {t('filters.status')}
-            <select value={draft.status} onChange={(e) => setDraft({ ...draft, status: e.target.value })} name="status">
+            <select
+              value={draft.status}
+              onChange={(e) => setDraft({ ...draft, status: e.target.value })}
+              name="status"
+            >
               <option value="">{t('filters.any')}</option>
               {STATUSES.map((s) => (
                 <option key={s} value={s}>
@@ -204,7 +223,11 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
           </label>
           <label>
             {t('filters.tag')}
-            <input value={draft.tag} onChange={(e) => setDraft({ ...draft, tag: e.target.value })} name="tag" />
+            <input
+              value={draft.tag}
+              onChange={(e) => setDraft({ ...draft, tag: e.target.value })}
+              name="tag"
+            />
           </label>
           <div className="filter-buttons">
             <button type="submit" className="button">
@@ -233,12 +256,25 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
                   <th
                     key={c.label}
                     scope="col"
-                    aria-sort={c.key && sort.key === c.key ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}
+                    aria-sort={
+                      c.key && sort.key === c.key
+                        ? sort.dir === 'asc'
+                          ? 'ascending'
+                          : 'descending'
+                        : undefined
+                    }
                   >
                     {c.key ? (
-                      <button type="button" className="sort" onClick={() => sortBy(c.key!)} title={t('col.sortBy', { column: t(c.label) })}>
+                      <button
+                        type="button"
+                        className="sort"
+                        onClick={() => sortBy(c.key!)}
+                        title={t('col.sortBy', { column: t(c.label) })}
+                      >
                         {t(c.label)}
-                        <span aria-hidden="true">{sort.key === c.key ? (sort.dir === 'asc' ? ' ▲' : ' ▼') : ''}</span>
+                        <span aria-hidden="true">
+                          {sort.key === c.key ? (sort.dir === 'asc' ? ' ▲' : ' ▼') : ''}
+                        </span>
                       </button>
                     ) : (
                       t(c.label)
@@ -264,7 +300,11 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
           </table>
           {!loading && !error && images.length === 0 && (
             <p className="empty">
-              {filtered ? t('list.emptyFiltered') : tab === 'shared' ? t('list.emptyShared') : t('list.empty')}
+              {filtered
+                ? t('list.emptyFiltered')
+                : tab === 'shared'
+                  ? t('list.emptyShared')
+                  : t('list.empty')}
             </p>
           )}
           {loading && images.length === 0 && <p className="empty">{t('list.loading')}</p>}
@@ -347,7 +387,11 @@ function ImageRow({
       <td data-label={t('col.format')}>{image.disk_format ?? '—'}</td>
       <td data-label={t('col.size')}>{formatBytes(image.size, locale)}</td>
       <td data-label={tab === 'private' ? t('col.visibility') : t('col.owner')}>
-        {tab === 'private' ? t(`visibility.${image.visibility ?? 'private'}`) : <span className="mono small">{image.owner}</span>}
+        {tab === 'private' ? (
+          t(`visibility.${image.visibility ?? 'private'}`)
+        ) : (
+          <span className="mono small">{image.owner}</span>
+        )}
       </td>
       <td data-label={t('col.tags')}>
         <ul className="tag-list">
@@ -361,27 +405,31 @@ function ImageRow({
       <td data-label={t('col.created')}>{formatDate(image.created_at, locale)}</td>
       <td data-label={t('col.actions')}>
         <div className="row-actions">
-        {tab === 'shared' && memberStatus !== 'accepted' && (
-          <button type="button" className="button button-small button-primary" onClick={() => onAnswer('accepted')}>
-            {t('actions.accept')}
-          </button>
-        )}
-        {tab === 'shared' && memberStatus !== 'rejected' && (
-          <button type="button" className="button button-small" onClick={() => onAnswer('rejected')}>
-            {t('actions.reject')}
-          </button>
-        )}
-        {mine && (
-          <MoreMenu
-            label={t('actions.more')}
-            title={t('actions.moreFor', { name })}
-            actions={[
-              { label: t('actions.share'), onSelect: () => onDialog('share') },
-              { label: t('actions.edit'), onSelect: () => onDialog('edit') },
-              { label: t('actions.delete'), onSelect: () => onDialog('delete'), danger: true },
-            ]}
-          />
-        )}
+          {tab === 'shared' && memberStatus !== 'accepted' && (
+            <button
+              type="button"
+              className="button button-small button-primary"
+              onClick={() => onAnswer('accepted')}
+            >
+              {t('actions.accept')}
+            </button>
+          )}
+          {tab === 'shared' && memberStatus !== 'rejected' && (
+            <button type="button" className="button button-small" onClick={() => onAnswer('rejected')}>
+              {t('actions.reject')}
+            </button>
+          )}
+          {mine && (
+            <MoreMenu
+              label={t('actions.more')}
+              title={t('actions.moreFor', { name })}
+              actions={[
+                { label: t('actions.share'), onSelect: () => onDialog('share') },
+                { label: t('actions.edit'), onSelect: () => onDialog('edit') },
+                { label: t('actions.delete'), onSelect: () => onDialog('delete'), danger: true },
+              ]}
+            />
+          )}
         </div>
       </td>
     </tr>

@@ -26,7 +26,9 @@ export function SignIn() {
         user: user.trim(),
         password,
         userDomain: userDomain.trim() || 'Default',
-        ...(project.trim() ? { project: project.trim(), projectDomain: projectDomain.trim() || 'Default' } : {}),
+        ...(project.trim()
+          ? { project: project.trim(), projectDomain: projectDomain.trim() || 'Default' }
+          : {}),
       });
       const scoped = sessionOf(token, body);
       if (scoped) return signIn(scoped);
@@ -49,7 +51,14 @@ export function SignIn() {
           </p>
         )}
         <label htmlFor={`${id}-user`}>{t('signIn.user')}</label>
-        <input id={`${id}-user`} name="username" autoComplete="username" value={user} onChange={(e) => setUser(e.target.value)} required />
+        <input
+          id={`${id}-user`}
+          name="username"
+          autoComplete="username"
+          value={user}
+          onChange={(e) => setUser(e.target.value)}
+          required
+        />
         <label htmlFor={`${id}-password`}>{t('signIn.password')}</label>
         <input
           id={`${id}-password`}
@@ -61,7 +70,12 @@ export function SignIn() {
           required
         />
         <label htmlFor={`${id}-udomain`}>{t('signIn.userDomain')}</label>
-        <input id={`${id}-udomain`} name="user-domain" value={userDomain} onChange={(e) => setUserDomain(e.target.value)} />
+        <input
+          id={`${id}-udomain`}
+          name="user-domain"
+          value={userDomain}
+          onChange={(e) => setUserDomain(e.target.value)}
+        />
         <label htmlFor={`${id}-project`}>{t('signIn.project')}</label>
         <input
           id={`${id}-project`}
@@ -74,7 +88,12 @@ export function SignIn() {
           {t('signIn.projectHint')}
         </p>
         <label htmlFor={`${id}-pdomain`}>{t('signIn.projectDomain')}</label>
-        <input id={`${id}-pdomain`} name="project-domain" value={projectDomain} onChange={(e) => setProjectDomain(e.target.value)} />
+        <input
+          id={`${id}-pdomain`}
+          name="project-domain"
+          value={projectDomain}
+          onChange={(e) => setProjectDomain(e.target.value)}
+        />
         <ErrorMessage error={error} />
         <div className="form-actions">
           <button type="submit" className="button button-primary" disabled={busy}>

@@ -48,8 +48,8 @@ export function defaultConsoleDir(): string {
   }
 }
 
-/** A path that names a file (an extension, or under assets/) gets a 404, not the page. */
-const looksLikeFile = (p: string) => p.startsWith('assets/') || /\.[A-Za-z0-9]+$/.test(p);
+/** A path that names a file (a dot in its last segment, or under assets/) gets a 404, not the page. */
+const looksLikeFile = (p: string) => p.startsWith('assets/') || /\.[^/]*$/.test(p);
 
 function send(request: FastifyRequest, reply: FastifyReply, file: StaticFile, status = 200) {
   void reply.headers(SECURITY_HEADERS);
