@@ -194,3 +194,49 @@ describe('language', () => {
     await page.close();
   }, 60_000);
 });
+
+describe('keyboard and small screens', () => {
+  it('works the More menu, the share dialog and the tabs from the keyboard, focus kept and returned', async () => {
+    await asOwner('POST', '/v2/images', { name: 'keyboard', disk_format: 'raw', container_format: 'bare' });
+    const page = await browser.newPage();
+    await signIn(page, s.url, {
+      name: owner.user.name,
+      password: owner.password,
+      project: owner.project.name,
+    });
+    const focused = page.locator(':focus');
+    const more = page.getByRole('button', { name: 'More actions for keyboard' });
+    await more.focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => focused.textContent()).toBe('Share');
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => focused.textContent()).toBe('Edit');
+    await page.keyboard.press('Escape');
+    await page.getByRole('menu').waitFor({ state: 'detached' });
+    await expect.poll(() => focused.getAttribute('aria-haspopup')).toBe('menu');
+
+    await page.keyboard.press('Enter');
+    await expect.poll(() => focused.textContent()).toBe('Share');
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    for (let i = 0; i < 12; i++) {
+      expect(await page.locator('dialog :focus').count(), `tab ${i}`).toBe(1);
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(() => focused.getAttribute('aria-haspopup')).toBe('menu');
+
+    await page.getByRole('tab', { name: 'Private images' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => focused.textContent()).toBe('Shared with me');
+    await page.getByRole('radio', { name: 'Pending' }).waitFor();
+
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.keyboard.press('ArrowLeft');
+    await snap(page, 'mobile-list');
+    expect(browser.problems).toEqual([]);
+    await page.close();
+  }, 60_000);
+});

@@ -1,8 +1,10 @@
 import { useEffect, useId, useRef, type ReactNode } from 'react';
 import { useI18n } from '../i18n/i18n.tsx';
 
+const FOCUSABLE = 'button, [href], input, select, textarea, [tabindex]:not([tabindex="-1"])';
+
 /**
- * A modal dialog on the native <dialog>: the page behind is inert, Tab stays inside,
+ * A modal dialog on the native <dialog>: the page behind is inert, Tab cycles inside,
  * Escape closes it, and focus returns to what opened it.
  */
 export function Dialog({
@@ -37,6 +39,23 @@ export function Dialog({
       onCancel={(e) => {
         e.preventDefault();
         onClose();
+      }}
+      onKeyDown={(e) => {
+        // The page behind is inert, but Tab would still leave for the browser's own controls.
+        if (e.key !== 'Tab' || !ref.current) return;
+        const focusable = Array.from(ref.current.querySelectorAll<HTMLElement>(FOCUSABLE)).filter(
+          (el) => !el.hasAttribute('disabled') && el.offsetParent !== null,
+        );
+        const first = focusable[0];
+        const last = focusable[focusable.length - 1];
+        if (!first || !last) return;
+        if (e.shiftKey && document.activeElement === first) {
+          e.preventDefault();
+          last.focus();
+        } else if (!e.shiftKey && document.activeElement === last) {
+          e.preventDefault();
+          first.focus();
+        }
       }}
     >
       <header className="dialog-header">

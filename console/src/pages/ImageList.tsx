@@ -375,10 +375,12 @@ function ImageRow({
   return (
     <tr data-image-id={image.id}>
       <td data-label={t('col.name')}>
-        <Link to={`images/${image.id}`} className="image-name">
-          {name}
-        </Link>
-        <div className="muted small mono">{image.id}</div>
+        <div>
+          <Link to={`images/${image.id}`} className="image-name">
+            {name}
+          </Link>
+          <div className="muted small mono">{image.id}</div>
+        </div>
       </td>
       <td data-label={t('col.status')}>
         <StatusBadge status={image.status} />
