@@ -85,7 +85,7 @@ export function ShareDialog({
         contentType: PATCH_TYPE,
       });
       setVisibility('shared');
-      setChanged(t('edit.saved'));
+      setChanged(t('share.nowShared'));
     } catch (err) {
       setError(err);
     } finally {

@@ -167,6 +167,7 @@ export const en = {
   'share.addFailed': 'Could not share with {id}',
   'share.needShared': 'This image is {visibility}. Only images with visibility "shared" have members.',
   'share.makeShared': 'Allow sharing (set visibility to shared)',
+  'share.nowShared': 'The image can be shared now (visibility: shared).',
   'share.notActive':
     'Only active images can be shared by the IMS API; members of this image see it once it is active.',
   'share.noMembers': 'This image is not shared with any project.',
@@ -354,6 +355,7 @@ export const zh: Record<MessageKey, string> = {
   'share.addFailed': '无法共享给 {id}',
   'share.needShared': '此镜像的可见性为 {visibility}。只有可见性为“共享”的镜像才能添加成员。',
   'share.makeShared': '允许共享（将可见性设为共享）',
+  'share.nowShared': '现在可以共享此镜像（可见性：共享）。',
   'share.notActive': 'IMS API 只能共享正常状态的镜像；镜像变为正常后成员才能看到它。',
   'share.noMembers': '此镜像未共享给任何项目。',
   'share.remove': '取消与所选项目的共享',
