@@ -1,4 +1,5 @@
-// Compiles src/ to dist/ and stamps it, so bin/ims.js can tell a fresh build from a stale one.
+// Compiles src/ to dist/ and stamps it, so bin/ims.js can tell a fresh build from a stale one;
+// then builds the web console (console/ -> console/dist) when its sources changed.
 /* global process */
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -10,3 +11,4 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'ts
   stdio: 'inherit',
 });
 writeFileSync('dist/.build-stamp', `${new Date().toISOString()}\n`);
+execFileSync(process.execPath, ['scripts/build-console.mjs'], { stdio: 'inherit' });

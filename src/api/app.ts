@@ -40,6 +40,7 @@ import { registerAuthThrottle } from './auth-throttle.ts';
 import type { AuditService } from '../services/audit/audit-service.ts';
 import type { OrganizationService } from '../services/organizations.ts';
 import type { FailureLimiter } from '../adapters/failure-limiter.ts';
+import { registerConsoleRoutes } from './console/console-routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -62,6 +63,8 @@ export interface AppDeps {
   health: () => Promise<HealthReport>;
   /** false silences request logs (tests). */
   logger: boolean;
+  /** The web console's build (default: console/dist of this package). */
+  consoleDir?: string;
 }
 
 /** JSON bodies are metadata: generous for 128 properties of 64 KiB, small next to image data. */
@@ -262,6 +265,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerImportRoutes(app, deps.imageImport);
   registerMetadefRoutes(app, deps.metadefs);
   registerUsageRoutes(app, deps.usage);
+  registerConsoleRoutes(app, deps.consoleDir);
 
   app.get(
     '/healthz',

@@ -1,0 +1,285 @@
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import type { GlanceImage } from '../../../sdk/client.ts';
+import { useApi } from '../api/client-context.tsx';
+import { formatBytes } from '../api/format.ts';
+import { CONTAINER_FORMATS, DISK_FORMATS } from '../api/image-lists.ts';
+import { uploadImageFile, type UploadProgress } from '../api/upload.ts';
+import { ErrorMessage } from '../components/ErrorMessage.tsx';
+import { StatusBadge } from '../components/StatusBadge.tsx';
+import { useI18n } from '../i18n/i18n.tsx';
+import { Link } from '../router.tsx';
+
+type Phase =
+  | { step: 'form' }
+  | { step: 'creating' }
+  | { step: 'uploading'; image: GlanceImage; progress: UploadProgress | null }
+  | { step: 'checking'; image: GlanceImage }
+  | { step: 'done'; image: GlanceImage }
+  | { step: 'failed'; image: GlanceImage | null; error: unknown };
+
+/**
+ * Create an image record, then stream the chosen file to it with a progress bar.
+ * The server inspects the data as it arrives: a format that does not match the
+ * declared one, or an unsafe image, is refused, and its message is shown.
+ */
+export function CreateImage() {
+  const { t, locale } = useI18n();
+  const { client, session } = useApi();
+  const [name, setName] = useState('');
+  const [file, setFile] = useState<File | null>(null);
+  const [diskFormat, setDiskFormat] = useState<string>('qcow2');
+  const [containerFormat, setContainerFormat] = useState<string>('bare');
+  const [visibility, setVisibility] = useState<'private' | 'shared'>('private');
+  const [minDisk, setMinDisk] = useState('0');
+  const [minRam, setMinRam] = useState('0');
+  const [problems, setProblems] = useState<string[]>([]);
+  const [phase, setPhase] = useState<Phase>({ step: 'form' });
+  const abort = useRef<AbortController | null>(null);
+  const id = useId();
+
+  useEffect(() => () => abort.current?.abort(), []);
+
+  const upload = async (image: GlanceImage, data: File) => {
+    const controller = new AbortController();
+    abort.current = controller;
+    setPhase({ step: 'uploading', image, progress: null });
+    try {
+      await uploadImageFile(
+        image.id!,
+        data,
+        session.token,
+        (progress) => setPhase((p) => (p.step === 'uploading' ? { ...p, progress } : p)),
+        controller.signal,
+      );
+      setPhase({ step: 'checking', image });
+      // The upload answer is empty: the image as stored is read back.
+      const stored = await client.GET('/v2/images/{image_id}', { path: { image_id: image.id! } });
+      setPhase({ step: 'done', image: stored });
+    } catch (error) {
+      setPhase({ step: 'failed', image, error });
+    }
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const missing: string[] = [];
+    if (!name.trim()) missing.push(t('create.needName'));
+    if (!file) missing.push(t('create.needFile'));
+    setProblems(missing);
+    if (missing.length || !file) return;
+    setPhase({ step: 'creating' });
+    try {
+      const num = (s: string) => (/^\d+$/.test(s.trim()) ? Number(s) : s);
+      const image = await client.POST('/v2/images', {
+        body: {
+          name: name.trim(),
+          disk_format: diskFormat,
+          container_format: containerFormat,
+          visibility,
+          min_disk: num(minDisk),
+          min_ram: num(minRam),
+        } as never,
+      });
+      await upload(image as GlanceImage, file);
+    } catch (error) {
+      setPhase({ step: 'failed', image: null, error });
+    }
+  };
+
+  const deleteEmpty = async (image: GlanceImage) => {
+    try {
+      await client.DELETE('/v2/images/{image_id}', { path: { image_id: image.id! } });
+      setPhase({ step: 'form' });
+    } catch (error) {
+      setPhase({ step: 'failed', image, error });
+    }
+  };
+
+  if (phase.step !== 'form') {
+    const image = 'image' in phase ? phase.image : null;
+    return (
+      <section aria-labelledby="create-heading">
+        <h1 id="create-heading">{t('create.title')}</h1>
+        <div className="card" aria-live="polite">
+          {phase.step === 'creating' && <p>{t('create.creating')}</p>}
+          {phase.step === 'uploading' && (
+            <>
+              <label htmlFor={`${id}-progress`}>{t('create.progress')}</label>
+              <progress
+                id={`${id}-progress`}
+                max={phase.progress?.total ?? file?.size ?? 1}
+                value={phase.progress?.loaded ?? 0}
+              />
+              <p>
+                {t('create.uploading', {
+                  done: formatBytes(phase.progress?.loaded ?? 0, locale),
+                  total: formatBytes(phase.progress?.total ?? file?.size ?? 0, locale),
+                  rate: formatBytes(Math.round(phase.progress?.rate ?? 0), locale),
+                })}
+              </p>
+              <button type="button" className="button" onClick={() => abort.current?.abort()}>
+                {t('create.abort')}
+              </button>
+            </>
+          )}
+          {phase.step === 'checking' && <p>{t('create.checking')}</p>}
+          {phase.step === 'done' && (
+            <div className="result">
+              <h2>{t('create.result')}</h2>
+              <dl className="props">
+                <div className="prop">
+                  <dt>{t('field.name')}</dt>
+                  <dd>{phase.image.name}</dd>
+                </div>
+                <div className="prop">
+                  <dt>{t('field.status')}</dt>
+                  <dd>
+                    <StatusBadge status={phase.image.status} />
+                  </dd>
+                </div>
+                <div className="prop">
+                  <dt>{t('field.disk_format')}</dt>
+                  <dd>{phase.image.disk_format}</dd>
+                </div>
+                <div className="prop">
+                  <dt>{t('field.size')}</dt>
+                  <dd data-field="size">{formatBytes(phase.image.size, locale)}</dd>
+                </div>
+                <div className="prop">
+                  <dt>{t('field.virtual_size')}</dt>
+                  <dd data-field="virtual_size">{formatBytes(phase.image.virtual_size, locale)}</dd>
+                </div>
+                <div className="prop">
+                  <dt>{t('field.checksum')}</dt>
+                  <dd className="mono" data-field="checksum">
+                    {phase.image.checksum ?? '—'}
+                  </dd>
+                </div>
+              </dl>
+              <div className="page-actions">
+                <Link to={`images/${phase.image.id}`} className="button button-primary">
+                  {t('create.open')}
+                </Link>
+                <button type="button" className="button" onClick={() => setPhase({ step: 'form' })}>
+                  {t('create.another')}
+                </button>
+              </div>
+            </div>
+          )}
+          {phase.step === 'failed' && (
+            <>
+              <ErrorMessage
+                error={phase.error}
+                title={
+                  phase.error instanceof DOMException && phase.error.name === 'AbortError'
+                    ? t('create.aborted')
+                    : undefined
+                }
+              />
+              {image && <p>{t('create.failed', { id: image.id! })}</p>}
+              <div className="page-actions">
+                {image && (
+                  <button
+                    type="button"
+                    className="button button-danger"
+                    onClick={() => void deleteEmpty(image)}
+                  >
+                    {t('create.deleteQueued')}
+                  </button>
+                )}
+                {image && file && (
+                  <button type="button" className="button" onClick={() => void upload(image, file)}>
+                    {t('create.retry')}
+                  </button>
+                )}
+                <button type="button" className="button" onClick={() => setPhase({ step: 'form' })}>
+                  {t('actions.back')}
+                </button>
+              </div>
+            </>
+          )}
+        </div>
+      </section>
+    );
+  }
+
+  return (
+    <section aria-labelledby="create-heading">
+      <Link to="">{t('actions.back')}</Link>
+      <h1 id="create-heading">{t('create.title')}</h1>
+      <form className="form card" onSubmit={(e) => void submit(e)} noValidate>
+        <label htmlFor={`${id}-name`}>{t('create.name')}</label>
+        <input
+          id={`${id}-name`}
+          value={name}
+          maxLength={255}
+          onChange={(e) => setName(e.target.value)}
+          required
+        />
+        <label htmlFor={`${id}-file`}>{t('create.file')}</label>
+        <input
+          id={`${id}-file`}
+          type="file"
+          onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+          required
+        />
+        {file && <p className="hint">{formatBytes(file.size, locale)}</p>}
+        <label htmlFor={`${id}-disk`}>{t('create.diskFormat')}</label>
+        <select id={`${id}-disk`} value={diskFormat} onChange={(e) => setDiskFormat(e.target.value)}>
+          {DISK_FORMATS.map((f) => (
+            <option key={f} value={f}>
+              {f}
+            </option>
+          ))}
+        </select>
+        <label htmlFor={`${id}-container`}>{t('create.containerFormat')}</label>
+        <select
+          id={`${id}-container`}
+          value={containerFormat}
+          onChange={(e) => setContainerFormat(e.target.value)}
+        >
+          {CONTAINER_FORMATS.map((f) => (
+            <option key={f} value={f}>
+              {f}
+            </option>
+          ))}
+        </select>
+        <label htmlFor={`${id}-vis`}>{t('create.visibility')}</label>
+        <select
+          id={`${id}-vis`}
+          value={visibility}
+          onChange={(e) => setVisibility(e.target.value as 'private' | 'shared')}
+        >
+          <option value="private">{t('visibility.private')}</option>
+          <option value="shared">{t('visibility.shared')}</option>
+        </select>
+        <label htmlFor={`${id}-mindisk`}>{t('create.minDisk')}</label>
+        <input
+          id={`${id}-mindisk`}
+          inputMode="numeric"
+          value={minDisk}
+          onChange={(e) => setMinDisk(e.target.value)}
+        />
+        <label htmlFor={`${id}-minram`}>{t('create.minRam')}</label>
+        <input
+          id={`${id}-minram`}
+          inputMode="numeric"
+          value={minRam}
+          onChange={(e) => setMinRam(e.target.value)}
+        />
+        {problems.length > 0 && (
+          <ul className="problems" role="alert">
+            {problems.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+        )}
+        <div className="form-actions">
+          <button type="submit" className="button button-primary">
+            {t('create.submit')}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
