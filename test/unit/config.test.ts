@@ -42,6 +42,8 @@ describe('loadConfig: defaults', () => {
       convertTo: null,
       webDownloadAllow: [],
       defaultQuota: { images: 50, bytes: null },
+      policyFile: undefined,
+      authFailureLimit: { failures: 20, windowSeconds: 60 },
     });
   });
 
@@ -78,6 +80,8 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_FLAVORS_FILE: '/etc/ims/flavors.json',
       IMS_DEFAULT_IMAGE_QUOTA: '200',
       IMS_DEFAULT_IMAGE_SIZE_QUOTA: '500GiB',
+      IMS_POLICY_FILE: '/etc/ims/policy.json',
+      IMS_AUTH_FAILURE_LIMIT: '5/5m',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -105,6 +109,8 @@ describe('loadConfig: every IMS_* variable', () => {
       osVersionsFile: '/etc/ims/os-versions.json',
       flavorsFile: '/etc/ims/flavors.json',
       defaultQuota: { images: 200, bytes: 500 * 1024 ** 3 },
+      policyFile: '/etc/ims/policy.json',
+      authFailureLimit: { failures: 5, windowSeconds: 300 },
     });
   });
 
