@@ -7,6 +7,7 @@ import type { HealthReport } from '../services/health.ts';
 import type { AccessKeyService } from '../services/access-keys.ts';
 import type { IdentityService } from '../services/identity.ts';
 import type { ImageDataService } from '../services/image-data.ts';
+import type { ImageCopyService } from '../services/image-copy.ts';
 import type { ImageImportService } from '../services/image-import.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
@@ -26,6 +27,7 @@ import { registerImportRoutes } from './openstack/import-routes.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 import { registerCloudImageRoutes } from './ims/cloudimages-routes.ts';
+import { registerImsCopyRoutes } from './ims/copy-routes.ts';
 import { registerImsQuotaRoutes } from './ims/quota-routes.ts';
 import { registerImsTagRoutes } from './ims/tags-routes.ts';
 
@@ -37,6 +39,7 @@ export interface AppDeps {
   images: ImageService;
   imageData: ImageDataService;
   imageImport: ImageImportService;
+  imageCopy: ImageCopyService;
   members: MemberService;
   tags: TagService;
   quotas: QuotaService;
@@ -219,6 +222,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerCredentialRoutes(app, deps.accessKeys);
   registerImsJobRoutes(app, deps.jobs);
   registerCloudImageRoutes(app, deps.images);
+  registerImsCopyRoutes(app, deps.imageCopy);
   registerImsTagRoutes(app, deps.tags);
   registerImsQuotaRoutes(app, deps.quotas);
   registerImageRoutes(app, deps.images, deps.imageData);
