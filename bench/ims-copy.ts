@@ -188,7 +188,7 @@ async function main(): Promise<void> {
       IMS_DATABASE_URL: databaseUrl,
       IMS_ADMIN_PASSWORD: PASSWORD,
       IMS_LOG_LEVEL: 'warn',
-      IMS_DEFAULT_IMAGE_QUOTA: '-1',
+      IMS_DEFAULT_IMAGE_QUOTA: 'unlimited',
     });
     child = spawn(process.execPath, [path.join(REPO, 'bin/ims.js'), 'serve'], {
       cwd: REPO,
