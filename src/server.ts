@@ -20,6 +20,7 @@ import { Metrics } from './api/metrics.ts';
 import { checkHealth } from './services/health.ts';
 import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
+import { ImageCopyService } from './services/image-copy.ts';
 import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
 import { ImageService } from './services/images.ts';
@@ -99,6 +100,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       metrics,
     );
     const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
+    const imageCopy = new ImageCopyService(repos, images, quotas, jobs);
     const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock, policy);
     const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock);
@@ -127,6 +129,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       images,
       imageData,
       imageImport,
+      imageCopy,
       members,
       tags,
       quotas,

@@ -24,7 +24,11 @@ const REASONS: Record<number, string> = {
 export function dialectOf(url: string): Dialect {
   const path = url.split('?')[0] ?? '';
   if (path === '/v3' || path.startsWith('/v3/') || path.startsWith('/v3.0/')) return 'keystone';
-  if (/^\/v1(\.1)?\//.test(path) || path.startsWith('/v2/cloudimages') || /^\/v2\/[0-9a-f]{32}\//.test(path))
+  if (
+    /^\/v1(\.1)?\//.test(path) ||
+    /^\/v2(\.1)?\/cloudimages/.test(path) ||
+    /^\/v2\/[0-9a-f]{32}\//.test(path)
+  )
     return 'ims';
   return 'glance';
 }

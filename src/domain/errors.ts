@@ -37,6 +37,12 @@ export const ERROR_CATALOGUE = {
   ImageNotActive: { status: 400, ims: 'IMG.0046' },
   // Huawei's API gateway answers throttled callers with APIGW.0308.
   TooManyRequests: { status: 429, ims: 'APIGW.0308' },
+  /** A recipient copies a shared image only after accepting it (IMS CopyImageInRegion). */
+  SharedImageNotAccepted: { status: 400, ims: 'IMG.0196' },
+  /** IMS refuses some operations on ISO images (copy, export). */
+  NotForIsoImage: { status: 400, ims: 'IMG.0167' },
+  /** This deployment has no KMS: no key exists, so a `cmk_id` is never usable. */
+  KmsNotAvailable: { status: 400, ims: 'IMG.0095' },
   Internal: { status: 500, ims: 'IMG.0061' },
   ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
 } as const satisfies Record<string, { status: number; ims: string; imsStatus?: number }>;

@@ -15,12 +15,15 @@ export class BlobRepository {
     return this.db.selectFrom('blobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async retain(id: string): Promise<void> {
-    await this.db
+  /** Takes one more reference on a blob still referenced; false when it is gone (its last image was deleted). */
+  async retain(id: string): Promise<boolean> {
+    const res = await this.db
       .updateTable('blobs')
       .set((eb) => ({ refcount: eb('refcount', '+', 1) }))
       .where('id', '=', id)
-      .execute();
+      .where('refcount', '>', 0)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
   }
 
   /** Drops one reference; returns the blob when that was the last one (its row is gone then). */

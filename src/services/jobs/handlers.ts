@@ -5,6 +5,8 @@ import type { Config } from '../../config/config.ts';
 import { IMAGE_IMPORT } from '../import-kinds.ts';
 import { IngestPipeline } from '../ingest.ts';
 import { QuotaService } from '../quotas.ts';
+import { IMAGE_COPY_IN_REGION } from '../image-copy-kind.ts';
+import { copyImageHandler } from './copy-handler.ts';
 import { importImageHandler } from './import-handler.ts';
 import { JobRegistry } from './registry.ts';
 
@@ -27,6 +29,9 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
   const quotas = new QuotaService(deps.repos, deps.clock, deps.config.defaultQuota);
   registry.register(IMAGE_IMPORT, importImageHandler({ ...deps, ingest, quotas }), {
     entities: (result) => ({ stores: result.stores, failed_stores: result.failedStores }),
+  });
+  registry.register(IMAGE_COPY_IN_REGION, copyImageHandler({ ...deps, quotas }), {
+    entities: (result) => ({ image_id: result.imageId }),
   });
   return registry;
 }
