@@ -86,7 +86,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     );
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
-    const quotas = new QuotaService(repos, clock, config.defaultQuota);
+    const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);
     const images = new ImageService(repos, stores, clock, await loadCatalogues(config), quotas, policy);
     const imageData = new ImageDataService(
       repos,
@@ -103,8 +103,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const imageCopy = new ImageCopyService(repos, images, quotas, jobs);
     const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock, policy);
-    const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock);
-    const usage = new UsageService(new UsageRepository(db.kysely));
+    const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock, policy);
+    const usage = new UsageService(new UsageRepository(db.kysely), quotas);
     const organizations = new OrganizationService(
       new OrganizationRepository(db.kysely),
       repos.identity,

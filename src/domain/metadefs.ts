@@ -336,11 +336,6 @@ export function canSeeNamespace(ctx: RequestContext, ns: Namespace): boolean {
   return ns.visibility === 'public' || ns.owner === ctx.projectId || isAdmin(ctx);
 }
 
-/** Glance's default policy: metadata definitions are written by admins only. */
-export function assertCanWriteMetadefs(ctx: RequestContext): void {
-  if (!isAdmin(ctx)) fail('Forbidden', 'Only administrators may change metadata definitions.');
-}
-
 export function namespaceNotFound(name: string): never {
   return fail('NotFound', `Metadata definition namespace=${name} was not found.`);
 }

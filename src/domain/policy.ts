@@ -22,6 +22,8 @@ export const ACTIONS = [
   'ims:images:answerShare',
   'ims:images:deactivate',
   'ims:quotas:get',
+  'ims:quotas:update',
+  'ims:metadefs:manage',
   'ims:jobs:get',
   'ims:traces:list',
   'ims:organizations:manage',
@@ -96,6 +98,10 @@ export const DEFAULT_POLICY: PolicyTable = {
   'ims:images:answerShare': WRITE,
   'ims:images:deactivate': WRITE,
   'ims:quotas:get': READ,
+  // Setting a project's quotas is the operator's (IMS has no API for it; PUT /v1/cloudimages/quota is ours).
+  'ims:quotas:update': ADMIN,
+  // Glance's metadata definitions: everyone reads what they can see, admins write (Glance's default).
+  'ims:metadefs:manage': ADMIN,
   'ims:jobs:get': READ,
   // Cloud Trace Service: the project's owners (members) and administrators.
   'ims:traces:list': WRITE,

@@ -144,6 +144,7 @@ export class ImageImportService {
     declaredLength: number | null,
     expected: readonly ExpectedHash[],
   ): Promise<void> {
+    this.images.policy.authorize(ctx, 'ims:images:upload');
     const image = await this.images.get(ctx, id);
     assertCanModify(ctx, image);
     if (image.status !== 'queued') {
@@ -187,6 +188,7 @@ export class ImageImportService {
     body: unknown,
     expected: readonly ExpectedHash[],
   ): Promise<Job> {
+    this.images.policy.authorize(ctx, 'ims:images:upload');
     const req = parseImportBody(body);
     const image = await this.images.get(ctx, id);
     assertCanModify(ctx, image);
@@ -281,6 +283,7 @@ export class ImageImportService {
 
   /** GET /v2/images/{id}/tasks: the image's import tasks, newest first. */
   async tasks(ctx: RequestContext, id: string): Promise<GlanceTask[]> {
+    this.images.policy.authorize(ctx, 'ims:images:get');
     const image = await this.images.get(ctx, id);
     const out: GlanceTask[] = [];
     for (const jobId of await this.db.imports.taskIds(id)) {

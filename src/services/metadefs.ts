@@ -9,7 +9,6 @@ import type { RequestContext } from '../domain/context.ts';
 import { isAdmin } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import {
-  assertCanWriteMetadefs,
   assertNamespaceDeletable,
   canSeeNamespace,
   namespaceNotFound,
@@ -25,6 +24,7 @@ import {
   type ResourceType,
   type ResourceTypeAssociation,
 } from '../domain/metadefs.ts';
+import type { Policy } from './policy.ts';
 
 /** A namespace with what it holds, as shown by GET /v2/metadefs/namespaces/{namespace}. */
 export interface NamespaceDetail {
@@ -80,6 +80,7 @@ export class MetadefService {
   constructor(
     private readonly repo: MetadefRepository,
     private readonly clock: Clock,
+    private readonly policy: Policy,
   ) {}
 
   private now(): string {
@@ -93,10 +94,10 @@ export class MetadefService {
     return ns;
   }
 
-  /** For a write: the caller sees it and is an admin. */
+  /** For a write: the caller sees it and the policy lets them write (admins, by default). */
   private async writable(ctx: RequestContext, name: string, repo = this.repo): Promise<Namespace> {
     const ns = await this.visible(ctx, name, repo);
-    assertCanWriteMetadefs(ctx);
+    this.policy.authorize(ctx, 'ims:metadefs:manage', { projectId: ns.owner });
     return ns;
   }
 
@@ -151,7 +152,7 @@ export class MetadefService {
   }
 
   async createNamespace(ctx: RequestContext, input: NamespaceCreateInput): Promise<NamespaceDetail> {
-    assertCanWriteMetadefs(ctx);
+    this.policy.authorize(ctx, 'ims:metadefs:manage', { projectId: input.owner ?? ctx.projectId });
     const now = this.now();
     const namespace: Namespace = {
       id: randomUUID(),

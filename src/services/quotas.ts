@@ -1,6 +1,6 @@
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
-import { isAdmin, type RequestContext } from '../domain/context.ts';
+import type { RequestContext } from '../domain/context.ts';
 import { fail } from '../domain/errors.ts';
 import {
   assertRoom,
@@ -12,6 +12,7 @@ import {
   type QuotaResource,
   type QuotaUsage,
 } from '../domain/quota.ts';
+import { Policy } from './policy.ts';
 
 /**
  * Per-project image quotas. The checks run inside the caller's transaction,
@@ -24,6 +25,8 @@ export class QuotaService {
     private readonly db: Repositories,
     private readonly clock: Clock,
     private readonly defaults: QuotaLimits,
+    // The job handlers only admit (no caller to authorize): they need no policy of their own.
+    private readonly policy: Policy = new Policy(),
   ) {}
 
   /**
@@ -52,8 +55,7 @@ export class QuotaService {
   /** The quotas of the caller's project; an admin may ask for any project. */
   async show(ctx: RequestContext, projectId?: string): Promise<QuotaResource[]> {
     const target = projectId ?? ctx.projectId;
-    if (target !== ctx.projectId && !isAdmin(ctx))
-      fail('Forbidden', "Only administrators may read another project's quotas");
+    this.policy.authorize(ctx, 'ims:quotas:get', { projectId: target });
     if (target !== ctx.projectId && !(await this.db.quotas.projectExists(target)))
       fail('NotFound', `No project found with ID ${target}`);
     const { limits, usage } = await this.state(this.db, target);
@@ -62,12 +64,18 @@ export class QuotaService {
 
   /** An operator sets a project's limits (null: back to the default, -1: unlimited). */
   async set(ctx: RequestContext, change: QuotaChange): Promise<QuotaResource[]> {
-    if (!isAdmin(ctx)) fail('Forbidden', 'Only administrators may set quotas');
+    this.policy.authorize(ctx, 'ims:quotas:update', { projectId: change.projectId });
     if (!(await this.db.quotas.projectExists(change.projectId)))
       fail('NotFound', `No project found with ID ${change.projectId}`);
     const { projectId, ...limits } = change;
     await this.db.quotas.set(projectId, limits, this.clock.now().toISOString());
     return this.show(ctx, projectId);
+  }
+
+  /** The project's limits in force (its own, else the defaults); null is unlimited. */
+  async limitsOf(ctx: RequestContext): Promise<QuotaLimits> {
+    this.policy.authorize(ctx, 'ims:quotas:get', { projectId: ctx.projectId });
+    return effectiveLimits(await this.db.quotas.find(ctx.projectId), this.defaults);
   }
 
   private async check(tx: Repositories, owner: string, add: QuotaUsage): Promise<void> {

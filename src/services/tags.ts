@@ -56,6 +56,7 @@ export class TagService {
 
   /** An image's tags as key/value pairs (any caller who can see the image). */
   async ofImage(ctx: RequestContext, imageId: string): Promise<KeyValueTag[]> {
+    this.images.policy.authorize(ctx, 'ims:images:list');
     const image = await this.images.get(ctx, imageId);
     return image.tags.map(decodeTag);
   }
@@ -85,11 +86,13 @@ export class TagService {
 
   /** Every key used on the project's images, with its values. */
   async ofProject(ctx: RequestContext): Promise<{ key: string; values: string[] }[]> {
+    this.images.policy.authorize(ctx, 'ims:images:list', { projectId: ctx.projectId });
     return groupByKey(await this.db.tags.ofProject(ctx.projectId));
   }
 
   /** `GET /v1/cloudimages/tags`: distinct tags (`key=value` or simple) of the images a query lists. */
   async listed(ctx: RequestContext, input: QueryInput): Promise<string[]> {
+    this.images.policy.authorize(ctx, 'ims:images:list');
     const mapped = tagListQuery(input);
     if (!mapped) return [];
     const query = parseImageQuery(mapped.images);
@@ -105,11 +108,13 @@ export class TagService {
     ctx: RequestContext,
     query: ResourceQuery,
   ): Promise<{ total: number; resources: TaggedResource[] }> {
+    this.images.policy.authorize(ctx, 'ims:images:list', { projectId: ctx.projectId });
     return this.db.tags.findResources(ctx.projectId, query);
   }
 
   private async modifiable(ctx: RequestContext, imageId: string) {
     const image = await this.images.get(ctx, imageId);
+    this.images.policy.authorize(ctx, 'ims:images:update', { projectId: image.owner });
     assertCanModify(ctx, image);
     return image;
   }

@@ -1,7 +1,8 @@
 import type { UsageRepository } from '../adapters/db/usage-repository.ts';
 import type { RequestContext } from '../domain/context.ts';
+import type { QuotaService } from './quotas.ts';
 
-/** One of Glance's usage counters; limit -1 is "no limit" (IMS has no per-project image quotas). */
+/** One of Glance's usage counters; limit -1 is "no limit". */
 export interface UsageCounter {
   limit: number;
   usage: number;
@@ -18,16 +19,24 @@ export interface ProjectUsage {
 const UNLIMITED = -1;
 const MIB = 1024 * 1024;
 const mib = (bytes: number) => Math.ceil(bytes / MIB);
+const limit = (n: number | null, unit = 1) => (n === null ? UNLIMITED : Math.floor(n / unit));
 
-/** The caller's project's image usage (GET /v2/info/usage). */
+/**
+ * The caller's project's image usage (GET /v2/info/usage), with the limits
+ * its quotas set (IMS has none for staging and uploads in progress).
+ */
 export class UsageService {
-  constructor(private readonly repo: UsageRepository) {}
+  constructor(
+    private readonly repo: UsageRepository,
+    private readonly quotas: QuotaService,
+  ) {}
 
   async forCaller(ctx: RequestContext): Promise<ProjectUsage> {
+    const limits = await this.quotas.limitsOf(ctx);
     const u = await this.repo.forProject(ctx.projectId);
     return {
-      image_size_total: { limit: UNLIMITED, usage: mib(u.imageBytes) },
-      image_count_total: { limit: UNLIMITED, usage: u.imageCount },
+      image_size_total: { limit: limit(limits.bytes, MIB), usage: mib(u.imageBytes) },
+      image_count_total: { limit: limit(limits.images), usage: u.imageCount },
       image_stage_total: { limit: UNLIMITED, usage: mib(u.inProgressBytes) },
       image_count_uploading: { limit: UNLIMITED, usage: u.inProgressCount },
     };

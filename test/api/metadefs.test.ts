@@ -329,18 +329,32 @@ describe(`Glance metadata definitions (${TEST_DB})`, () => {
     expect((await call('GET', `${NS}?marker=OS::Page::P1`, undefined, stranger.token)).status).toBe(400);
   });
 
-  it('reports usage of the caller project', async () => {
+  it("reports usage of the caller project against its quotas' limits (-1: unlimited)", async () => {
     const fresh = await s.tokenFor('gamma', 'gina', 'member');
     const create = await s.request('POST', '/v2/images', { token: fresh.token, body: { name: 'u' } });
     expect(create.status).toBe(201);
-    const body = await json(await call('GET', '/v2/info/usage', undefined, fresh.token), 200);
-    expect(body).toEqual({
-      usage: {
-        image_size_total: { limit: -1, usage: 0 },
-        image_count_total: { limit: -1, usage: 1 },
-        image_stage_total: { limit: -1, usage: 0 },
-        image_count_uploading: { limit: -1, usage: 0 },
-      },
+    const usage = async () =>
+      (await json(await call('GET', '/v2/info/usage', undefined, fresh.token), 200)).usage as Json;
+    const defaults = s.config.defaultQuota;
+    expect(await usage()).toEqual({
+      image_size_total: { limit: defaults.bytes === null ? -1 : defaults.bytes / 2 ** 20, usage: 0 },
+      image_count_total: { limit: defaults.images ?? -1, usage: 1 },
+      image_stage_total: { limit: -1, usage: 0 },
+      image_count_uploading: { limit: -1, usage: 0 },
+    });
+    const setQuota = async (quotas: Json) =>
+      expect(
+        (await call('PUT', '/v1/cloudimages/quota', { project_id: fresh.projectId, quotas })).status,
+      ).toBe(200);
+    await setQuota({ image: 7, image_size_total: 2048 });
+    expect(await usage()).toMatchObject({
+      image_size_total: { limit: 2048, usage: 0 },
+      image_count_total: { limit: 7, usage: 1 },
+    });
+    await setQuota({ image: -1, image_size_total: -1 });
+    expect(await usage()).toMatchObject({
+      image_size_total: { limit: -1, usage: 0 },
+      image_count_total: { limit: -1, usage: 1 },
     });
     expect((await call('GET', '/v2/info/usage', undefined, 'not-a-token')).status).toBe(401);
   });

@@ -69,6 +69,8 @@ const DECISIONS: Record<string, Role[]> = {
   'ims:images:answerShare': ['member', 'admin'],
   'ims:images:deactivate': ['member', 'admin'],
   'ims:quotas:get': ['reader', 'member', 'admin'],
+  'ims:quotas:update': ['admin'],
+  'ims:metadefs:manage': ['admin'],
   'ims:jobs:get': ['reader', 'member', 'admin'],
   'ims:traces:list': ['member', 'admin'],
   'ims:organizations:manage': ['admin'],

@@ -101,6 +101,7 @@ export function registerCloudImageRoutes(app: FastifyInstance, images: ImageServ
   app.patch<{ Params: { image_id: string } }>(
     '/v2/cloudimages/:image_id',
     {
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Update an active image (IMS UpdateImage): a bare array of {op, path, value}',

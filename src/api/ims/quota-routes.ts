@@ -25,6 +25,8 @@ export function registerImsQuotaRoutes(app: FastifyInstance, quotas: QuotaServic
   app.put(
     '/v1/cloudimages/quota',
     {
+      // The project is named in the body: the event carries no resource id.
+      config: { audit: { operation: 'updateQuota', resourceType: 'quota' } },
       schema: {
         tags,
         summary:

@@ -49,6 +49,8 @@ export function registerImsTagRoutes(app: FastifyInstance, service: TagService):
   app.put(
     '/v1/cloudimages/tags',
     {
+      // The image is named in the body: the event carries no resource id.
+      config: { audit: { operation: 'addTag', resourceType: 'image' } },
       schema: {
         tags,
         summary:
@@ -76,6 +78,7 @@ export function registerImsTagRoutes(app: FastifyInstance, service: TagService):
   app.post<ProjectImage>(
     '/v2/:project_id/images/:image_id/tags',
     {
+      config: { audit: { operation: 'addTag', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Add or update one key/value tag (AddImageTag)',
@@ -93,6 +96,8 @@ export function registerImsTagRoutes(app: FastifyInstance, service: TagService):
   app.post<ProjectImage>(
     '/v2/:project_id/images/:image_id/tags/action',
     {
+      // Adds or deletes, as the body says: a change of the image's tags.
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Add or delete key/value tags in one go (BatchAddOrDeleteTags)',
@@ -114,6 +119,7 @@ export function registerImsTagRoutes(app: FastifyInstance, service: TagService):
   app.delete<{ Params: { project_id: string; image_id: string; key: string } }>(
     '/v2/:project_id/images/:image_id/tags/:key',
     {
+      config: { audit: { operation: 'deleteTag', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Delete the tag with this key; 404 when absent (DeleteImageTag)',
@@ -129,6 +135,7 @@ export function registerImsTagRoutes(app: FastifyInstance, service: TagService):
   app.delete<ProjectImage>(
     '/v1/:project_id/cloudimages/:image_id/tags/delete',
     {
+      config: { audit: { operation: 'deleteTag', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Delete tags, ignoring absent ones (BatchDeleteTags)',
@@ -169,6 +176,8 @@ export function registerImsTagRoutes(app: FastifyInstance, service: TagService):
   app.post<{ Params: { project_id: string } }>(
     '/v2/:project_id/images/resource_instances/action',
     {
+      // A query sent as POST: it changes nothing.
+      config: { audit: 'none' },
       schema: {
         tags,
         summary: "Filter or count the project's images by tags (ListImageByTags)",

@@ -59,6 +59,7 @@ export function registerImportRoutes(app: FastifyInstance, imports: ImageImportS
   app.put<ImageRoute>(
     '/v2/images/:image_id/stage',
     {
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Stage image data for a glance-direct import (streamed)',
@@ -83,6 +84,7 @@ export function registerImportRoutes(app: FastifyInstance, imports: ImageImportS
   app.post<ImageRoute>(
     '/v2/images/:image_id/import',
     {
+      config: { audit: { operation: 'updateImage', resourceType: 'image', resourceParam: 'image_id' } },
       schema: {
         tags,
         summary: 'Import image data: glance-direct, web-download or copy-image',

@@ -106,6 +106,14 @@ function oneString(q: Json, key: string): string | undefined {
   return v;
 }
 
+/** A write to a namespace, or to what it holds, recorded in the audit trail against the namespace. */
+const audited = (operation: string) => ({
+  audit: { operation, resourceType: 'metadefNamespace', resourceParam: 'namespace' },
+});
+
+const SINGULAR = { properties: 'Property', objects: 'Object', tags: 'Tag' } as const;
+const PLURAL = { properties: 'Properties', objects: 'Objects', tags: 'Tags' } as const;
+
 /** OpenStack Image API v2: metadata definitions (namespaces, resource types, properties, objects, tags). */
 export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefService): void {
   for (const [kind, schema] of Object.entries(METADEF_SCHEMAS)) {
@@ -164,13 +172,20 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
     });
   });
 
-  app.post(BASE, { schema: { tags, summary: 'Create a namespace (admin)' } }, async (request, reply) => {
-    const detail = await metadefs.createNamespace(callerOf(request), parseNamespaceCreate(request.body));
-    return reply
-      .code(201)
-      .header('location', nsPath(detail.namespace.namespace))
-      .send(namespaceDetailView(detail));
-  });
+  app.post(
+    BASE,
+    {
+      config: { audit: { operation: 'createMetadefNamespace', resourceType: 'metadefNamespace' } },
+      schema: { tags, summary: 'Create a namespace (admin)' },
+    },
+    async (request, reply) => {
+      const detail = await metadefs.createNamespace(callerOf(request), parseNamespaceCreate(request.body));
+      return reply
+        .code(201)
+        .header('location', nsPath(detail.namespace.namespace))
+        .send(namespaceDetailView(detail));
+    },
+  );
 
   app.get<NsParams>(
     `${BASE}/:namespace`,
@@ -185,7 +200,7 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.put<NsParams>(
     `${BASE}/:namespace`,
-    { schema: { tags, summary: 'Update a namespace (admin)' } },
+    { config: audited('updateMetadefNamespace'), schema: { tags, summary: 'Update a namespace (admin)' } },
     async (request) =>
       namespaceDetailView(
         await metadefs.updateNamespace(
@@ -198,7 +213,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.delete<NsParams>(
     `${BASE}/:namespace`,
-    { schema: { tags, summary: 'Delete a namespace and its content (admin)' } },
+    {
+      config: audited('deleteMetadefNamespace'),
+      schema: { tags, summary: 'Delete a namespace and its content (admin)' },
+    },
     async (request, reply) => {
       await metadefs.deleteNamespace(callerOf(request), request.params.namespace);
       return reply.code(204).send();
@@ -219,7 +237,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.post<NsParams>(
     `${BASE}/:namespace/resource_types`,
-    { schema: { tags, summary: 'Associate a resource type (admin)' } },
+    {
+      config: audited('createMetadefResourceTypeAssociation'),
+      schema: { tags, summary: 'Associate a resource type (admin)' },
+    },
     async (request, reply) => {
       const association = await metadefs.addAssociation(
         callerOf(request),
@@ -232,7 +253,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.delete<ItemParams>(
     `${BASE}/:namespace/resource_types/:item`,
-    { schema: { tags, summary: 'Remove a resource type association (admin)' } },
+    {
+      config: audited('deleteMetadefResourceTypeAssociation'),
+      schema: { tags, summary: 'Remove a resource type association (admin)' },
+    },
     async (request, reply) => {
       await metadefs.removeAssociation(callerOf(request), request.params.namespace, request.params.item);
       return reply.code(204).send();
@@ -251,7 +275,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.post<NsParams>(
     `${BASE}/:namespace/properties`,
-    { schema: { tags, summary: 'Create a property definition (admin)' } },
+    {
+      config: audited('createMetadefProperty'),
+      schema: { tags, summary: 'Create a property definition (admin)' },
+    },
     async (request, reply) => {
       const created = await metadefs.createProperty(
         callerOf(request),
@@ -280,7 +307,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.put<ItemParams>(
     `${BASE}/:namespace/properties/:item`,
-    { schema: { tags, summary: 'Replace a property definition (admin)' } },
+    {
+      config: audited('updateMetadefProperty'),
+      schema: { tags, summary: 'Replace a property definition (admin)' },
+    },
     async (request) =>
       propertyView(
         await metadefs.updateProperty(
@@ -307,7 +337,7 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.post<NsParams>(
     `${BASE}/:namespace/objects`,
-    { schema: { tags, summary: 'Create an object (admin)' } },
+    { config: audited('createMetadefObject'), schema: { tags, summary: 'Create an object (admin)' } },
     async (request, reply) => {
       const created = await metadefs.createObject(
         callerOf(request),
@@ -330,7 +360,7 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.put<ItemParams>(
     `${BASE}/:namespace/objects/:item`,
-    { schema: { tags, summary: 'Replace an object (admin)' } },
+    { config: audited('updateMetadefObject'), schema: { tags, summary: 'Replace an object (admin)' } },
     async (request) =>
       objectView(
         request.params.namespace,
@@ -355,7 +385,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.post<NsParams>(
     `${BASE}/:namespace/tags`,
-    { schema: { tags, summary: 'Create tags; replaces them unless X-Openstack-Append: true (admin)' } },
+    {
+      config: audited('createMetadefTags'),
+      schema: { tags, summary: 'Create tags; replaces them unless X-Openstack-Append: true (admin)' },
+    },
     async (request, reply) => {
       const append = String(request.headers['x-openstack-append'] ?? '').toLowerCase() === 'true';
       const created = await metadefs.createTags(
@@ -370,7 +403,7 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.post<ItemParams>(
     `${BASE}/:namespace/tags/:item`,
-    { schema: { tags, summary: 'Create a tag (admin)' } },
+    { config: audited('createMetadefTag'), schema: { tags, summary: 'Create a tag (admin)' } },
     async (request, reply) => {
       const created = await metadefs.createTag(
         callerOf(request),
@@ -390,7 +423,7 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
 
   app.put<ItemParams>(
     `${BASE}/:namespace/tags/:item`,
-    { schema: { tags, summary: 'Rename a tag (admin)' } },
+    { config: audited('updateMetadefTag'), schema: { tags, summary: 'Rename a tag (admin)' } },
     async (request) =>
       tagView(
         await metadefs.renameTag(
@@ -407,7 +440,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
   for (const kind of ['properties', 'objects', 'tags'] as const) {
     app.delete<NsParams>(
       `${BASE}/:namespace/${kind}`,
-      { schema: { tags, summary: `Delete all ${kind} (admin)` } },
+      {
+        config: audited(`deleteMetadef${PLURAL[kind]}`),
+        schema: { tags, summary: `Delete all ${kind} (admin)` },
+      },
       async (request, reply) => {
         await metadefs.deleteContent(callerOf(request), kind, request.params.namespace);
         return reply.code(204).send();
@@ -415,7 +451,10 @@ export function registerMetadefRoutes(app: FastifyInstance, metadefs: MetadefSer
     );
     app.delete<ItemParams>(
       `${BASE}/:namespace/${kind}/:item`,
-      { schema: { tags, summary: `Delete one of the ${kind} (admin)` } },
+      {
+        config: audited(`deleteMetadef${SINGULAR[kind]}`),
+        schema: { tags, summary: `Delete one of the ${kind} (admin)` },
+      },
       async (request, reply) => {
         await metadefs.deleteContent(callerOf(request), kind, request.params.namespace, request.params.item);
         return reply.code(204).send();
