@@ -22,6 +22,7 @@ export class ImageCopyService {
 
   /** Accepts a copy of an image the caller can see; returns the job that makes it. */
   async copyInRegion(ctx: RequestContext, sourceId: string, body: unknown): Promise<{ jobId: string }> {
+    this.images.policy.authorize(ctx, 'ims:images:copy');
     const req = parseCopyRequest(body);
     // Another tenant's image that is not shared with the caller is not found.
     const source = await this.images.get(ctx, sourceId);

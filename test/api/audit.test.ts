@@ -106,6 +106,16 @@ describe(`audit trail (${TEST_DB})`, () => {
         headers: { 'content-type': 'application/octet-stream' },
       }),
     );
+    for (const prefix of ['/v1', '/v2.1']) {
+      await step(
+        `POST ${prefix}/cloudimages/:image_id/copy`,
+        'copyImage',
+        200,
+        r('POST', `${prefix}/cloudimages/${id}/copy`, { name: `copy-${prefix.slice(1)}` }),
+        id,
+        'accepted',
+      );
+    }
     await step(
       'POST /v2/images/:image_id/actions/deactivate',
       'updateImage',

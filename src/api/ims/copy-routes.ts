@@ -39,6 +39,7 @@ export function registerImsCopyRoutes(app: FastifyInstance, copies: ImageCopySer
         },
         // The schema documents the body; the domain checks it, with IMS's codes.
         validatorCompiler: () => () => true,
+        config: { audit: { operation: 'copyImage', resourceType: 'image', resourceParam: 'image_id' } },
       },
       async (request) => {
         const { jobId } = await copies.copyInRegion(callerOf(request), request.params.image_id, request.body);
