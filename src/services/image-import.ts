@@ -228,7 +228,16 @@ export class ImageImportService {
         break;
       }
     }
-    if (targets.length === 0) return null;
+    if (targets.length === 0) {
+      // Glance just returns here; IMS also says "copying to no store, none failed", which is
+      // what clients (tempest's wait_for_image_copied_to_stores) wait for after a copy.
+      await this.db.images.setServiceProperties(
+        id,
+        { os_glance_importing_to_stores: '', os_glance_failed_import: '' },
+        this.now(),
+      );
+      return null;
+    }
     const payload: ImportPayload = {
       imageId: id,
       method: req.method,

@@ -148,6 +148,7 @@ describe(`multi-store and conversion (${TEST_DB})`, () => {
   it('copy-image to all stores skips the stores that have the image; none left is a 202 with nothing to do', async () => {
     const id = await createImage();
     expect((await putData(id, 'file', qcow2)).status).toBe(204);
+    expect((await show(id)).os_glance_importing_to_stores).toBeUndefined();
     const first = await startImport(id, {
       method: { name: 'copy-image' },
       all_stores: true,

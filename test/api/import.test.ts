@@ -260,6 +260,35 @@ describe(`Glance interoperable import (${TEST_DB})`, () => {
     }
   });
 
+  it('copy-image to all stores when the one store has the image: 202, no task, nothing left to copy', async () => {
+    const id = await createImage();
+    expect((await putData(id, 'file', qcow2)).status).toBe(204);
+    const res = await startImport(id, {
+      method: { name: 'copy-image' },
+      all_stores: true,
+      all_stores_must_succeed: false,
+    });
+    expect(res.status).toBe(202);
+    expect(await show(id)).toMatchObject({
+      status: 'active',
+      stores: 'default',
+      os_glance_importing_to_stores: '',
+      os_glance_failed_import: '',
+    });
+    expect(await tasks(id)).toEqual([]);
+    // Naming the store outright is a bad request, as in Glance.
+    const named = await startImport(id, { method: { name: 'copy-image' }, stores: ['default'] });
+    expect(named.status).toBe(400);
+    // Another tenant cannot use the no-op path to touch the image.
+    const other = await startImport(
+      id,
+      { method: { name: 'copy-image' }, all_stores: true },
+      {},
+      stranger.token,
+    );
+    expect(other.status).toBe(404);
+  });
+
   it('fails the import when a redirect leads to a forbidden address: image back to queued, store named as failed', async () => {
     const id = await createImage();
     const res = await startImport(id, {
