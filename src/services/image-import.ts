@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
 import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
-import { checkUrl, resolveTarget, WebDownloadError } from '../adapters/web/safe-fetch.ts';
+import { checkUrlOffline, WebDownloadError } from '../adapters/web/safe-fetch.ts';
 import { AddressPolicy } from '../adapters/web/address-policy.ts';
 import type { RequestContext } from '../domain/context.ts';
 import { DomainError, fail } from '../domain/errors.ts';
@@ -181,13 +181,16 @@ export class ImageImportService {
     }
   }
 
-  /** POST /v2/images/{id}/import: checks the request and queues the task; 202 follows. */
+  /**
+   * POST /v2/images/{id}/import: checks the request and queues the task; 202 follows.
+   * Null when there is nothing to do (copy-image to all stores, and every store has it).
+   */
   async startImport(
     ctx: RequestContext,
     id: string,
     body: unknown,
     expected: readonly ExpectedHash[],
-  ): Promise<Job> {
+  ): Promise<Job | null> {
     this.images.policy.authorize(ctx, 'ims:images:upload');
     const req = parseImportBody(body);
     const image = await this.images.get(ctx, id);
@@ -209,7 +212,7 @@ export class ImageImportService {
       case 'web-download':
         if (image.status !== 'queued')
           conflict(`Image ${id} is in status ${image.status}; web-download needs a queued image`);
-        await this.checkWebTarget(req.uri!);
+        this.checkWebTarget(req.uri!);
         from = 'queued';
         break;
       case 'copy-image': {
@@ -217,11 +220,25 @@ export class ImageImportService {
           conflict(`Image ${id} is in status ${image.status}; only an active image can be copied`);
         if (image.properties['os_glance_importing_to_stores'])
           conflict(`Image ${id} is already being copied`);
+        // As Glance: all_stores means the stores that lack the image (none left: nothing
+        // to do, still a 202); a store named outright that has it is a bad request.
         targets = names.filter((s) => !image.stores.includes(s));
-        if (targets.length === 0) conflict(`Image ${id} is already in ${names.join(', ')}`);
+        const present = names.filter((s) => image.stores.includes(s));
+        if (!req.allStores && present.length > 0)
+          badRequest(`Image ${id} is already present at store ${JSON.stringify(present[0])}`);
         from = 'active';
         break;
       }
+    }
+    if (targets.length === 0) {
+      // Glance just returns here; IMS also says "copying to no store, none failed", which is
+      // what clients (tempest's wait_for_image_copied_to_stores) wait for after a copy.
+      await this.db.images.setServiceProperties(
+        id,
+        { os_glance_importing_to_stores: '', os_glance_failed_import: '' },
+        this.now(),
+      );
+      return null;
     }
     const payload: ImportPayload = {
       imageId: id,
@@ -259,9 +276,10 @@ export class ImageImportService {
     return job;
   }
 
-  private async checkWebTarget(uri: string): Promise<void> {
+  /** Host names are judged by the job, after resolving them (see checkUrlOffline). */
+  private checkWebTarget(uri: string): void {
     try {
-      await resolveTarget(checkUrl(uri), new AddressPolicy(this.settings.webDownloadAllow));
+      checkUrlOffline(uri, new AddressPolicy(this.settings.webDownloadAllow));
     } catch (err) {
       if (err instanceof WebDownloadError) badRequest(`URI for web-download is not allowed: ${err.message}`);
       throw err;

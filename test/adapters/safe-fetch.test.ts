@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { safeFetch, WebDownloadError } from '../../src/adapters/web/safe-fetch.ts';
+import { AddressPolicy } from '../../src/adapters/web/address-policy.ts';
+import { checkUrlOffline, safeFetch, WebDownloadError } from '../../src/adapters/web/safe-fetch.ts';
 
 const HOST = '127.0.0.7';
 let server: http.Server;
@@ -86,5 +87,43 @@ describe('safeFetch', () => {
     expect(await failure(text('ftp://example.org/x'))).toBe('invalid-url');
     expect(await failure(text(`http://u:p@${HOST}/ok`))).toBe('invalid-url');
     expect(await failure(text(`${base}/missing`))).toBe('http-status');
+  });
+
+  it('names a host that does not exist as such (not worth a retry), and connects nowhere', async () => {
+    const before = hits;
+    expect(await failure(text('http://ims-safe-fetch.invalid/ok'))).toBe('unknown-host');
+    expect(hits).toBe(before);
+  });
+});
+
+describe('checkUrlOffline', () => {
+  const policy = new AddressPolicy([HOST]);
+  const reason = (uri: string) => {
+    try {
+      checkUrlOffline(uri, policy);
+      return null;
+    } catch (err) {
+      return (err as WebDownloadError).reason;
+    }
+  };
+
+  it('refuses bad URLs and forbidden address literals, and leaves host names to the download', () => {
+    expect(reason('ftp://example.org/x')).toBe('invalid-url');
+    expect(reason(`http://u:p@${HOST}/ok`)).toBe('invalid-url');
+    expect(reason('not a url')).toBe('invalid-url');
+    for (const literal of [
+      '127.0.0.1',
+      '127.1',
+      '2130706433',
+      '0x7f.0.0.1',
+      '[::1]',
+      '[::ffff:7f00:1]',
+      '10.0.0.1',
+    ])
+      expect(reason(`http://${literal}/x`), literal).toBe('forbidden-target');
+    expect(reason(`http://${HOST}:8080/x`)).toBeNull();
+    // Resolved (and judged) only when the task runs: these pass here.
+    expect(reason('http://localhost/x')).toBeNull();
+    expect(reason('http://does-not.exist/x')).toBeNull();
   });
 });

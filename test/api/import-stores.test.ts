@@ -83,6 +83,16 @@ const settle = async (id: string): Promise<Json> => {
   }
   throw new Error(`import of ${id} did not finish`);
 };
+/** The image's tasks once the newest has ended: the image is reverted just before its task is marked failed. */
+const tasksOf = async (id: string): Promise<Json[]> => {
+  for (let i = 0; ; i++) {
+    const all = (
+      (await (await s.request('GET', `/v2/images/${id}/tasks`, { token: owner.token })).json()) as Json
+    ).tasks as Json[];
+    if (i >= 100 || !['pending', 'processing'].includes(all[0]?.status)) return all;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
 const download = async (id: string) =>
   Buffer.from(
     await (
@@ -125,10 +135,41 @@ describe(`multi-store and conversion (${TEST_DB})`, () => {
     expect(img.disk_format).toBe('qcow2'); // copy-image never converts
     expect(img.checksum).toBe(md5(qcow2));
     expect((await filesUnder('stores/bulk/objects')).length).toBe(1);
-    // Again to a store that has it: nothing to do.
-    expect((await startImport(id, { method: { name: 'copy-image' }, stores: ['bulk'] })).status).toBe(409);
+    // A store named outright that has it: refused, as Glance does.
+    for (const stores of [['bulk'], ['fast'], ['fast', 'bulk']]) {
+      const again = await startImport(id, { method: { name: 'copy-image' }, stores });
+      expect(again.status, stores.join()).toBe(400);
+      expect(JSON.stringify(await again.json())).toMatch(/already present at store/);
+    }
     expect((await s.request('DELETE', `/v2/images/${id}`, { token: owner.token })).status).toBe(204);
     expect(await filesUnder('stores')).toEqual([]);
+  });
+
+  it('copy-image to all stores skips the stores that have the image; none left is a 202 with nothing to do', async () => {
+    const id = await createImage();
+    expect((await putData(id, 'file', qcow2)).status).toBe(204);
+    expect((await show(id)).os_glance_importing_to_stores).toBeUndefined();
+    const first = await startImport(id, {
+      method: { name: 'copy-image' },
+      all_stores: true,
+      all_stores_must_succeed: false,
+    });
+    expect(first.status).toBe(202);
+    const img = await settle(id);
+    expect(img).toMatchObject({ status: 'active', stores: 'bulk,fast', os_glance_failed_import: '' });
+    const [task] = await tasksOf(id);
+    expect(task!.status).toBe('success');
+    expect(task!.input.import_req.stores).toEqual(['bulk']);
+    // Every store has it now: accepted, and no task is started.
+    const again = await startImport(id, { method: { name: 'copy-image' }, all_stores: true });
+    expect(again.status).toBe(202);
+    expect(await tasksOf(id)).toHaveLength(1);
+    expect(await show(id)).toMatchObject({
+      status: 'active',
+      stores: 'bulk,fast',
+      os_glance_importing_to_stores: '',
+    });
+    expect((await s.request('DELETE', `/v2/images/${id}`, { token: owner.token })).status).toBe(204);
   });
 
   it('web-download to all stores converts to IMS_CONVERT_TO and re-inspects the output', async () => {
@@ -171,9 +212,7 @@ describe(`multi-store and conversion (${TEST_DB})`, () => {
     const img = await settle(id);
     expect(img.status).toBe('queued');
     expect(img.os_glance_failed_import).toBe('fast');
-    const tasks = (
-      (await (await s.request('GET', `/v2/images/${id}/tasks`, { token: owner.token })).json()) as Json
-    ).tasks as Json[];
+    const tasks = await tasksOf(id);
     expect(tasks[0]!.message).toMatch(/format not supported by this deployment/);
   });
 });

@@ -25,6 +25,7 @@ export type WebDownloadFailure =
   | 'invalid-url'
   | 'forbidden-target'
   | 'dns'
+  | 'unknown-host'
   | 'too-many-redirects'
   | 'http-status'
   | 'too-large'
@@ -93,6 +94,22 @@ export function checkUrl(text: string): URL {
 }
 
 /**
+ * The checks a request can be refused on at once, as Glance refuses them in the API:
+ * `checkUrl`, and an address literal the policy forbids. Host names are resolved (and
+ * their addresses judged) only by the download itself, so a name that does not resolve
+ * fails the import task instead of the request.
+ */
+export function checkUrlOffline(text: string, policy: AddressPolicy): URL {
+  const url = checkUrl(text);
+  const host = normalizeHost(url.hostname);
+  if (parseIp(host)) {
+    const why = policy.refusal(host, host);
+    if (why) throw forbidden(`web-download may not reach ${host}: ${why}`);
+  }
+  return url;
+}
+
+/**
  * Resolves the URL's host once and checks every address against the policy. A host
  * that resolves to any forbidden address is refused, even if others are fine.
  */
@@ -106,9 +123,12 @@ export async function resolveTarget(url: URL, policy: AddressPolicy): Promise<Ch
     try {
       addresses = await dnsLookup(host, { all: true, verbatim: true });
     } catch (err) {
-      throw new WebDownloadError('dns', `the host ${host} could not be resolved`, { cause: err });
+      // A name that does not exist will not exist on a retry; a resolver that failed might answer later.
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason = code === 'ENOTFOUND' || code === 'ENODATA' ? 'unknown-host' : 'dns';
+      throw new WebDownloadError(reason, `the host ${host} could not be resolved`, { cause: err });
     }
-    if (addresses.length === 0) throw new WebDownloadError('dns', `the host ${host} has no address`);
+    if (addresses.length === 0) throw new WebDownloadError('unknown-host', `the host ${host} has no address`);
   }
   for (const { address } of addresses) {
     const why = policy.refusal(host, address);
