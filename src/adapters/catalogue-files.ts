@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { packageRoot } from './package-root.ts';
 import { parseFlavorCatalogue } from '../domain/flavors.ts';
 import { parseOsVersionCatalogue } from '../domain/os-versions.ts';
 import type { ImageCatalogues } from '../services/images.ts';
 
 /** The catalogues shipped with IMS (what the IMS reference documents); operators may point elsewhere. */
 export const SHIPPED_CATALOGUES = {
-  osVersions: fileURLToPath(new URL('../../catalogue/os-versions.json', import.meta.url)),
-  flavors: fileURLToPath(new URL('../../catalogue/flavors.json', import.meta.url)),
+  osVersions: path.join(packageRoot(), 'catalogue', 'os-versions.json'),
+  flavors: path.join(packageRoot(), 'catalogue', 'flavors.json'),
 };
 
 async function readJson(file: string, setting: string): Promise<unknown> {

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../../domain/errors.ts';
+import { packageRoot } from '../../adapters/package-root.ts';
 import { gzipped, StaticBundle, type StaticFile } from './static-files.ts';
 
 /**
@@ -37,15 +36,7 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 /** `console/dist` of the package this module belongs to (run from src/ or from the compiled dist/src/). */
 export function defaultConsoleDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'console'))) {
-      return path.join(dir, 'console', 'dist');
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve('console', 'dist');
-    dir = parent;
-  }
+  return path.join(packageRoot(), 'console', 'dist');
 }
 
 /** A path that names a file (a dot in its last segment, or under assets/) gets a 404, not the page. */
