@@ -85,6 +85,8 @@ beforeAll(async () => {
         IMS_ADMIN_PASSWORD: PASSWORD,
         IMS_LOG_LEVEL: 'silent',
         IMS_CONVERT_TO: 'raw',
+        // Two images per corpus case: more than the default quota of one project.
+        IMS_DEFAULT_IMAGE_QUOTA: 'unlimited',
         IMS_MAX_VIRTUAL_SIZE: '1GiB',
       },
     },
