@@ -21,9 +21,13 @@ WORK=$(mktemp -d /tmp/ims-tempest.XXXXXX)
 IMS_PID=''
 HTTP_PID=''
 cleanup() {
+  # The script's own exit status is kept: a killed child's status (143) must not replace it.
+  local rc=$?
+  set +e
   [ -n "$IMS_PID" ] && kill "$IMS_PID" 2>/dev/null && wait "$IMS_PID" 2>/dev/null
   [ -n "$HTTP_PID" ] && kill "$HTTP_PID" 2>/dev/null && wait "$HTTP_PID" 2>/dev/null
   if [ "${TEMPEST_KEEP:-0}" = 1 ]; then echo "tempest: work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+  exit "$rc"
 }
 trap cleanup EXIT
 
