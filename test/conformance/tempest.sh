@@ -140,7 +140,7 @@ set -e
 END=$(date +%s)
 # Failures in full, then the summary.
 grep -E '^\{[0-9]+\} .* \.\.\. (FAILED|SKIPPED)' "$WORK/run.out" || true
-sed -n '/^==============================$/,$p' "$WORK/run.out"
+sed -n '/^Totals$/,/^Worker Balance$/p' "$WORK/run.out" | grep -v '^Worker Balance$'
 echo "tempest: image API tests took $((END - START)) s at concurrency ${TEMPEST_CONCURRENCY:-4}"
 if [ $RC -ne 0 ]; then
   echo "tempest: FAILED (exit $RC); the last lines of the IMS log:" >&2
