@@ -2366,6 +2366,106 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/cloudimages/{image_id}/copy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Copy an image in the region (IMS CopyImageInRegion): a private image of the caller sharing the source data, made by job imsCopyImageInRegionJob */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Image id (UUID) */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Name of the copy: 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS, so copies are not encrypted */
+            cmk_id?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2.1/cloudimages/{image_id}/copy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Copy an image in the region (IMS CopyImageInRegion): a private image of the caller sharing the source data, made by job imsCopyImageInRegionJob */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Image id (UUID) */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Name of the copy: 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS, so copies are not encrypted */
+            cmk_id?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/cloudimages/tags': {
     parameters: {
       query?: never;
