@@ -31,7 +31,7 @@ import { MetadefRepository } from './adapters/db/metadef-repository.ts';
 import { MetadefService } from './services/metadefs.ts';
 import { UsageRepository } from './adapters/db/usage-repository.ts';
 import { UsageService } from './services/usage.ts';
-import { loadPolicy } from './services/policy.ts';
+import { loadPolicy, loadPropertyProtections } from './services/policy.ts';
 import { createAuditService } from './services/audit/create.ts';
 import { OrganizationService } from './services/organizations.ts';
 import { OrganizationRepository } from './adapters/db/organization-repository.ts';
@@ -87,7 +87,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);
-    const images = new ImageService(repos, stores, clock, await loadCatalogues(config), quotas, policy);
+    const images = new ImageService(
+      repos,
+      stores,
+      clock,
+      await loadCatalogues(config),
+      quotas,
+      policy,
+      await loadPropertyProtections(config.propertyProtectionFile),
+    );
     const imageData = new ImageDataService(
       repos,
       images,
