@@ -16,6 +16,12 @@ import { fail } from './errors.ts';
 export const PROPERTY_OPERATIONS = ['create', 'read', 'update', 'delete'] as const;
 export type PropertyOperation = (typeof PROPERTY_OPERATIONS)[number];
 
+interface Section {
+  source: string;
+  line: number;
+  ops: Partial<Record<string, string>>;
+}
+
 interface Rule {
   pattern: RegExp;
   source: string;
@@ -35,18 +41,17 @@ export class PropertyProtections {
   static parse(text: string, file: string): PropertyProtections {
     const problems: string[] = [];
     const rules: Rule[] = [];
-    let current: { source: string; line: number; ops: Partial<Record<string, string>> } | null = null;
-    const sections: (typeof current)[] = [];
+    const sections: Section[] = [];
     text.split(/\r?\n/).forEach((raw, index) => {
       const line = raw.trim();
       if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
       const header = /^\[(.*)\]$/.exec(line);
       if (header) {
-        current = { source: header[1]!, line: index + 1, ops: {} };
-        sections.push(current);
+        sections.push({ source: header[1]!, line: index + 1, ops: {} });
         return;
       }
       const option = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(line);
+      const current = sections.at(-1);
       if (!option || !current) {
         problems.push(`line ${index + 1}: expected "[pattern]" or "operation = roles"`);
         return;
@@ -59,7 +64,6 @@ export class PropertyProtections {
       current.ops[name] = option[2]!;
     });
     for (const section of sections) {
-      if (!section) continue;
       let pattern: RegExp | null = null;
       try {
         pattern = new RegExp(section.source);
