@@ -96,6 +96,47 @@ describe('safeFetch', () => {
   });
 });
 
+describe('safeFetch against a rebinding resolver', () => {
+  const NAME = 'images.rebind.test';
+  const port = () => new URL(base).port;
+  /** Answers the allowed test server first, then the cloud metadata address, as a rebinding attacker does. */
+  const rebinding = () => {
+    const asked: string[] = [];
+    const resolve = async (host: string) => {
+      asked.push(host);
+      return [{ address: asked.length === 1 ? HOST : '169.254.169.254', family: 4 }];
+    };
+    return { asked, resolve };
+  };
+
+  it('resolves once per hop and connects to the address it checked, whatever the name answers later', async () => {
+    const dns = rebinding();
+    const before = hits;
+    expect(await text(`http://${NAME}:${port()}/ok`, { ...opts, resolve: dns.resolve })).toBe('hello');
+    expect(dns.asked).toEqual([NAME]);
+    expect(hits).toBe(before + 1);
+  });
+
+  it('judges the name again on a redirect to itself, and refuses the rebound address', async () => {
+    const dns = rebinding();
+    const reason = await failure(
+      safeFetch(`http://${NAME}:${port()}/hop/1`, { ...opts, resolve: dns.resolve }),
+    );
+    expect(reason).toBe('forbidden-target');
+    expect(dns.asked).toEqual([NAME, NAME]);
+  });
+
+  it('refuses a name with one forbidden address among allowed ones, before connecting', async () => {
+    const before = hits;
+    const resolve = async () => [
+      { address: HOST, family: 4 },
+      { address: '10.0.0.1', family: 4 },
+    ];
+    expect(await failure(safeFetch(`http://${NAME}:${port()}/ok`, { ...opts, resolve }))).toBe('forbidden-target');
+    expect(hits).toBe(before);
+  });
+});
+
 describe('checkUrlOffline', () => {
   const policy = new AddressPolicy([HOST]);
   const reason = (uri: string) => {
