@@ -2,7 +2,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AddressPolicy } from '../../src/adapters/web/address-policy.ts';
-import { checkUrlOffline, safeFetch, WebDownloadError } from '../../src/adapters/web/safe-fetch.ts';
+import {
+  checkUrlOffline,
+  safeFetch,
+  WebDownloadError,
+  type SafeFetchOptions,
+} from '../../src/adapters/web/safe-fetch.ts';
 
 const HOST = '127.0.0.7';
 let server: http.Server;
@@ -39,7 +44,7 @@ beforeAll(async () => {
 afterAll(() => new Promise((r) => server.close(r)));
 
 const opts = { allow: [HOST], maxBytes: 500, headersTimeoutMs: 500, idleTimeoutMs: 500 };
-const text = async (url: string, o = opts) => {
+const text = async (url: string, o: SafeFetchOptions = opts) => {
   const body = await safeFetch(url, o);
   const chunks: Buffer[] = [];
   for await (const c of body.stream) chunks.push(c as Buffer);
@@ -132,7 +137,9 @@ describe('safeFetch against a rebinding resolver', () => {
       { address: HOST, family: 4 },
       { address: '10.0.0.1', family: 4 },
     ];
-    expect(await failure(safeFetch(`http://${NAME}:${port()}/ok`, { ...opts, resolve }))).toBe('forbidden-target');
+    expect(await failure(safeFetch(`http://${NAME}:${port()}/ok`, { ...opts, resolve }))).toBe(
+      'forbidden-target',
+    );
     expect(hits).toBe(before);
   });
 });
