@@ -2876,12 +2876,24 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              organizations: {
+                id: string;
+                urn: string;
+                name: string;
+                management_account_id: string;
+                root_id: string;
+                root_urn: string;
+                created_at: string;
+              }[];
+            };
+          };
         };
       };
     };
@@ -2902,12 +2914,24 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description OK */
+        201: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              organization: {
+                id: string;
+                urn: string;
+                name: string;
+                management_account_id: string;
+                root_id: string;
+                root_urn: string;
+                created_at: string;
+              };
+            };
+          };
         };
       };
     };
@@ -2936,12 +2960,17 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              urn: string;
+              account_ids: string[];
+            };
+          };
         };
       };
     };
@@ -2972,12 +3001,24 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              organization: {
+                id: string;
+                urn: string;
+                name: string;
+                management_account_id: string;
+                root_id: string;
+                root_urn: string;
+                created_at: string;
+              };
+            };
+          };
         };
       };
     };
@@ -2995,8 +3036,8 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description No content */
+        204: {
           headers: {
             [name: string]: unknown;
           };
@@ -3028,12 +3069,23 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              organizational_units: {
+                id: string;
+                urn: string;
+                name: string;
+                organization_id: string;
+                parent_id: string | null;
+                created_at: string;
+              }[];
+            };
+          };
         };
       };
     };
@@ -3056,12 +3108,23 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description OK */
+        201: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              organizational_unit: {
+                id: string;
+                urn: string;
+                name: string;
+                organization_id: string;
+                parent_id: string | null;
+                created_at: string;
+              };
+            };
+          };
         };
       };
     };
@@ -3094,8 +3157,8 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description No content */
+        204: {
           headers: {
             [name: string]: unknown;
           };
@@ -3129,12 +3192,22 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              account: {
+                account_id: string;
+                organization_id: string;
+                parent_id: string;
+                parent_urn: string;
+                joined_at: string;
+              };
+            };
+          };
         };
       };
     };
@@ -3152,8 +3225,8 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
-        200: {
+        /** @description No content */
+        204: {
           headers: {
             [name: string]: unknown;
           };
@@ -3185,12 +3258,22 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              accounts: {
+                account_id: string;
+                organization_id: string;
+                parent_id: string;
+                parent_urn: string;
+                joined_at: string;
+              }[];
+            };
+          };
         };
       };
     };

@@ -4,9 +4,9 @@ import { systemClock, type Clock } from './adapters/clock.ts';
 import { migrate, openDatabase, ping, type Db } from './adapters/db/database.ts';
 import { Repositories } from './adapters/db/repositories.ts';
 import type { BlobStore } from './adapters/storage/blob-store.ts';
-import { s3StoreFactory } from './adapters/storage/create-blob-store.ts';
+import { openConfiguredStores } from './adapters/storage/create-blob-store.ts';
 import { FileBlobStore } from './adapters/storage/file-blob-store.ts';
-import { createStoreRegistry, type BlobStoreFactory } from './adapters/storage/store-registry.ts';
+import type { BlobStoreFactory } from './adapters/storage/store-registry.ts';
 import { loadCatalogues } from './adapters/catalogue-files.ts';
 import { AccessKeyRepository } from './adapters/db/access-key-repository.ts';
 import { loadMasterKey } from './adapters/identity/master-key.ts';
@@ -31,7 +31,7 @@ import { MetadefRepository } from './adapters/db/metadef-repository.ts';
 import { MetadefService } from './services/metadefs.ts';
 import { UsageRepository } from './adapters/db/usage-repository.ts';
 import { UsageService } from './services/usage.ts';
-import { loadPolicy } from './services/policy.ts';
+import { loadPolicy, loadPropertyProtections } from './services/policy.ts';
 import { createAuditService } from './services/audit/create.ts';
 import { OrganizationService } from './services/organizations.ts';
 import { OrganizationRepository } from './adapters/db/organization-repository.ts';
@@ -68,8 +68,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
   try {
     await migrate(db);
     const repos = new Repositories(db.kysely);
-    const factories = { ...(config.s3 ? { s3: s3StoreFactory(config.s3) } : {}), ...options.storeFactories };
-    const stores = await createStoreRegistry(config.stores, config.dataDir, factories);
+    const stores = await openConfiguredStores(config, options.storeFactories);
     const ingest = new IngestPipeline(stores, config);
     const metrics = new Metrics();
     const policy = await loadPolicy(config.policyFile);
@@ -87,7 +86,15 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);
-    const images = new ImageService(repos, stores, clock, await loadCatalogues(config), quotas, policy);
+    const images = new ImageService(
+      repos,
+      stores,
+      clock,
+      await loadCatalogues(config),
+      quotas,
+      policy,
+      await loadPropertyProtections(config.propertyProtectionFile),
+    );
     const imageData = new ImageDataService(
       repos,
       images,

@@ -151,11 +151,39 @@ const imsJob = obj(
   ['status', 'entities', 'job_id', 'job_type', 'begin_time', 'end_time', 'error_code', 'fail_reason'],
 );
 
+const organization = obj({
+  id: str,
+  urn: str,
+  name: str,
+  management_account_id: str,
+  root_id: str,
+  root_urn: str,
+  created_at: str,
+});
+const organizationalUnit = obj({
+  id: str,
+  urn: str,
+  name: str,
+  organization_id: str,
+  parent_id: nullableStr,
+  created_at: str,
+});
+const organizationAccount = obj({
+  account_id: str,
+  organization_id: str,
+  parent_id: str,
+  parent_urn: str,
+  joined_at: str,
+});
 const q = (description: string): Schema => ({ type: 'string', description });
 const keystoneList = (key: string, item: Schema) => ({
   200: json(obj({ [key]: { type: 'array', items: item }, links })),
 });
 const keystoneOne = (key: string, item: Schema, status = 200) => ({ [status]: json(obj({ [key]: item })) });
+/** IMS-side lists: the array alone, without Keystone's links. */
+const plainList = (key: string, item: Schema) => ({
+  200: json(obj({ [key]: { type: 'array', items: item } })),
+});
 
 const IMAGE_FILTERS: Record<string, Schema> = {
   limit: q('Page size (default 25, at most 1000)'),
@@ -239,6 +267,25 @@ const DOCS: Record<string, RouteDoc> = {
   'GET /v3.0/OS-CREDENTIAL/credentials/{access_key}': { responses: keystoneOne('credential', accessKey) },
   'PUT /v3.0/OS-CREDENTIAL/credentials/{access_key}': { responses: keystoneOne('credential', accessKey) },
   'DELETE /v3.0/OS-CREDENTIAL/credentials/{access_key}': { responses: { 204: noContent } },
+  'POST /v1/organizations': { responses: keystoneOne('organization', organization, 201) },
+  'GET /v1/organizations': { responses: plainList('organizations', organization) },
+  'GET /v1/organizations/members': {
+    responses: { 200: json(obj({ urn: str, account_ids: { type: 'array', items: str } })) },
+  },
+  'GET /v1/organizations/{org_id}': { responses: keystoneOne('organization', organization) },
+  'DELETE /v1/organizations/{org_id}': { responses: { 204: noContent } },
+  'POST /v1/organizations/{org_id}/organizational-units': {
+    responses: keystoneOne('organizational_unit', organizationalUnit, 201),
+  },
+  'GET /v1/organizations/{org_id}/organizational-units': {
+    responses: plainList('organizational_units', organizationalUnit),
+  },
+  'DELETE /v1/organizations/{org_id}/organizational-units/{ou_id}': { responses: { 204: noContent } },
+  'PUT /v1/organizations/{org_id}/accounts/{account_id}': {
+    responses: keystoneOne('account', organizationAccount),
+  },
+  'DELETE /v1/organizations/{org_id}/accounts/{account_id}': { responses: { 204: noContent } },
+  'GET /v1/organizations/{org_id}/accounts': { responses: plainList('accounts', organizationAccount) },
   'GET /v1/{project_id}/jobs/{job_id}': { responses: { 200: json(imsJob) } },
   'GET /v1/cloudimages/job/{job_id}': { responses: { 200: json(imsJob) } },
   'POST /v2/images': {

@@ -1,7 +1,6 @@
-import path from 'node:path';
 import type { Config } from '../config/config.ts';
 import { migrate, openDatabase } from '../adapters/db/database.ts';
-import { FileBlobStore } from '../adapters/storage/file-blob-store.ts';
+import { openConfiguredStores } from '../adapters/storage/create-blob-store.ts';
 import { openAuditRepository } from '../services/audit/create.ts';
 import { exportTrail, verifyTrail } from '../services/audit/archive.ts';
 
@@ -23,8 +22,8 @@ export async function runAudit(config: Config, argv: string[]): Promise<number> 
   try {
     await migrate(db);
     const repo = await openAuditRepository(db, config);
-    // The store `ims serve` keeps image data in.
-    const store = new FileBlobStore(path.join(config.dataDir, 'images'));
+    // The default store of `ims serve`: on S3 deployments the archive lives in the bucket.
+    const store = (await openConfiguredStores(config)).default;
     if (sub === 'export') {
       const done = await exportTrail(repo, store, new Date());
       process.stdout.write(

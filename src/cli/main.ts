@@ -8,6 +8,7 @@ const serverModule = () => import('../server.ts');
 const databaseModule = () => import('../adapters/db/database.ts');
 const workerModule = () => import('./worker-command.ts');
 const auditModule = () => import('./audit-command.ts');
+const metadefsModule = () => import('./metadefs-command.ts');
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
@@ -18,6 +19,8 @@ Server commands:
   ims migrate    Bring the database schema up to date and exit
   ims audit verify|export
                  Check the audit trail (exit 1 if tampered with) / archive it to the blob store
+  ims metadefs load [--dir DIR]
+                 Create the standard metadata definition namespaces (Glance's load_metadefs)
   ims --help     Show this help
 
 Configuration comes from the environment:
@@ -30,6 +33,7 @@ Configuration comes from the environment:
   IMS_DEFAULT_IMAGE_QUOTA (50 images per project, or unlimited)
   IMS_DEFAULT_IMAGE_SIZE_QUOTA (unlimited, or a size such as 500GiB)
   IMS_POLICY_FILE (JSON rules over the default policy)
+  IMS_PROPERTY_PROTECTION_FILE (Glance property protections, roles format)
   IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
 `;
 
@@ -119,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'audit':
       return (await auditModule()).runAudit(configOrExit(), positionals.slice(1));
+    case 'metadefs':
+      return (await metadefsModule()).runMetadefs(configOrExit(), argv.slice(argv.indexOf('metadefs') + 1));
     default:
       process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}\n${clientHelp()}`);
       return 2;

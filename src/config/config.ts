@@ -42,6 +42,8 @@ export interface Config {
   defaultQuota: { images: number | null; bytes: number | null };
   /** An operator's policy file (JSON) over the default policy table; unset: the defaults. */
   policyFile: string | undefined;
+  /** Glance-style property protections (INI, roles format); none when unset. */
+  propertyProtectionFile: string | undefined;
   /** Failed logins and bad signatures allowed per source address and window before 429. */
   authFailureLimit: { failures: number; windowSeconds: number };
 }
@@ -191,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const metricsAllow = list('IMS_METRICS_ALLOW');
 
   const policyFile = get('IMS_POLICY_FILE');
+  const propertyProtectionFile = get('IMS_PROPERTY_PROTECTION_FILE');
   const limitText = get('IMS_AUTH_FAILURE_LIMIT') ?? '20/60s';
   const limitMatch = /^(\d+)\s*\/\s*(\S+)$/.exec(limitText);
   const limitWindow = limitMatch ? parseDuration(limitMatch[2]!) : null;
@@ -265,6 +268,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     flavorsFile: get('IMS_FLAVORS_FILE') ?? '',
     defaultQuota: { images: imageQuota!, bytes: sizeQuota! },
     policyFile: policyFile === undefined ? undefined : path.resolve(policyFile),
+    propertyProtectionFile:
+      propertyProtectionFile === undefined ? undefined : path.resolve(propertyProtectionFile),
     authFailureLimit: { failures: Number(limitMatch![1]), windowSeconds: limitWindow! },
   };
 }

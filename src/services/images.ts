@@ -22,6 +22,7 @@ import type { QuotaService } from './quotas.ts';
 import { changeImageTags } from './tags.ts';
 import { currentAudit } from '../adapters/audit-scope.ts';
 import type { Policy } from './policy.ts';
+import { PropertyProtections } from '../domain/property-protections.ts';
 
 export interface ImagePage {
   images: Image[];
@@ -46,7 +47,19 @@ export class ImageService {
     private readonly catalogues: ImageCatalogues,
     private readonly quotas: QuotaService,
     readonly policy: Policy,
+    private readonly protections: PropertyProtections = PropertyProtections.none(),
   ) {}
+
+  /** The image as the caller may be shown it: properties it may not read are left out. */
+  private shown(ctx: RequestContext, image: Image): Image {
+    if (!this.protections.enabled) return image;
+    return { ...image, properties: this.protections.readable(ctx.roles, image.properties) };
+  }
+
+  /** What `GET /v2/images/{id}` answers (`get` itself serves the other services, unredacted). */
+  async show(ctx: RequestContext, id: string): Promise<Image> {
+    return this.shown(ctx, await this.get(ctx, id));
+  }
 
   private now(): string {
     return this.clock.now().toISOString();
@@ -67,6 +80,7 @@ export class ImageService {
   async create(ctx: RequestContext, body: unknown): Promise<Image> {
     this.policy.authorize(ctx, 'ims:images:create');
     const fields = fieldsForNewImage(ctx, body);
+    this.protections.assertCreatable(ctx.roles, fields.properties);
     checkImsProperties(fields, null, this.catalogues.osVersions);
     const id = fields.id ?? randomUUID();
     currentAudit()?.resource(id, fields.name ?? null);
@@ -75,7 +89,7 @@ export class ImageService {
     try {
       return await this.db.transaction(async (tx) => {
         await this.quotas.admitImages(tx, fields.owner);
-        return tx.images.insert(id, fields, 'queued', this.now());
+        return this.shown(ctx, await tx.images.insert(id, fields, 'queued', this.now()));
       });
     } catch (err) {
       // Two creates with the same client-chosen id: the loser gets the conflict.
@@ -119,7 +133,10 @@ export class ImageService {
       marker,
     );
     const full = query.limit > 0 && images.length === query.limit;
-    return { images, nextMarker: full ? images[images.length - 1]!.id : null };
+    return {
+      images: images.map((image) => this.shown(ctx, image)),
+      nextMarker: full ? images[images.length - 1]!.id : null,
+    };
   }
 
   async update(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<Image> {
@@ -140,12 +157,19 @@ export class ImageService {
       assertCanModify(ctx, image);
       if (activeOnly && image.status !== 'active')
         fail('ImageNotActive', `Image ${id} is ${image.status}: only active images can be updated`);
-      const fields = applyPatch(ctx, image, ops);
+      const visible = this.shown(ctx, image);
+      const fields = applyPatch(ctx, visible, ops);
+      fields.properties = this.protections.changed(
+        ctx.roles,
+        image.properties,
+        visible.properties,
+        fields.properties,
+      );
       checkImsProperties(fields, image, this.catalogues.osVersions);
       const done = await this.db.transaction((tx) =>
         tx.images.update(image, fields, this.laterThan(image.updatedAt)),
       );
-      if (done) return this.get(ctx, id);
+      if (done) return this.show(ctx, id);
     }
     return fail('Conflict', `Image ${id} is being changed by another request; try again`);
   }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fail } from '../domain/errors.ts';
+import { PropertyProtections } from '../domain/property-protections.ts';
 import {
   DEFAULT_POLICY,
   parsePolicyOverride,
@@ -42,4 +43,10 @@ export class Policy {
 export async function loadPolicy(file: string | undefined): Promise<Policy> {
   if (!file) return new Policy();
   return new Policy(parsePolicyOverride(await readFile(file, 'utf8'), file));
+}
+
+/** Property protections from IMS_PROPERTY_PROTECTION_FILE; a bad file stops the start-up. */
+export async function loadPropertyProtections(file: string | undefined): Promise<PropertyProtections> {
+  if (!file) return PropertyProtections.none();
+  return PropertyProtections.parse(await readFile(file, 'utf8'), file);
 }

@@ -2,7 +2,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AddressPolicy } from '../../src/adapters/web/address-policy.ts';
-import { checkUrlOffline, safeFetch, WebDownloadError } from '../../src/adapters/web/safe-fetch.ts';
+import {
+  checkUrlOffline,
+  safeFetch,
+  WebDownloadError,
+  type SafeFetchOptions,
+} from '../../src/adapters/web/safe-fetch.ts';
 
 const HOST = '127.0.0.7';
 let server: http.Server;
@@ -39,7 +44,7 @@ beforeAll(async () => {
 afterAll(() => new Promise((r) => server.close(r)));
 
 const opts = { allow: [HOST], maxBytes: 500, headersTimeoutMs: 500, idleTimeoutMs: 500 };
-const text = async (url: string, o = opts) => {
+const text = async (url: string, o: SafeFetchOptions = opts) => {
   const body = await safeFetch(url, o);
   const chunks: Buffer[] = [];
   for await (const c of body.stream) chunks.push(c as Buffer);
@@ -92,6 +97,49 @@ describe('safeFetch', () => {
   it('names a host that does not exist as such (not worth a retry), and connects nowhere', async () => {
     const before = hits;
     expect(await failure(text('http://ims-safe-fetch.invalid/ok'))).toBe('unknown-host');
+    expect(hits).toBe(before);
+  });
+});
+
+describe('safeFetch against a rebinding resolver', () => {
+  const NAME = 'images.rebind.test';
+  const port = () => new URL(base).port;
+  /** Answers the allowed test server first, then the cloud metadata address, as a rebinding attacker does. */
+  const rebinding = () => {
+    const asked: string[] = [];
+    const resolve = async (host: string) => {
+      asked.push(host);
+      return [{ address: asked.length === 1 ? HOST : '169.254.169.254', family: 4 }];
+    };
+    return { asked, resolve };
+  };
+
+  it('resolves once per hop and connects to the address it checked, whatever the name answers later', async () => {
+    const dns = rebinding();
+    const before = hits;
+    expect(await text(`http://${NAME}:${port()}/ok`, { ...opts, resolve: dns.resolve })).toBe('hello');
+    expect(dns.asked).toEqual([NAME]);
+    expect(hits).toBe(before + 1);
+  });
+
+  it('judges the name again on a redirect to itself, and refuses the rebound address', async () => {
+    const dns = rebinding();
+    const reason = await failure(
+      safeFetch(`http://${NAME}:${port()}/hop/1`, { ...opts, resolve: dns.resolve }),
+    );
+    expect(reason).toBe('forbidden-target');
+    expect(dns.asked).toEqual([NAME, NAME]);
+  });
+
+  it('refuses a name with one forbidden address among allowed ones, before connecting', async () => {
+    const before = hits;
+    const resolve = async () => [
+      { address: HOST, family: 4 },
+      { address: '10.0.0.1', family: 4 },
+    ];
+    expect(await failure(safeFetch(`http://${NAME}:${port()}/ok`, { ...opts, resolve }))).toBe(
+      'forbidden-target',
+    );
     expect(hits).toBe(before);
   });
 });

@@ -142,4 +142,57 @@ describe(`ims admin commands (${TEST_DB})`, { timeout: 240_000 }, () => {
     expect(await admin.json(['account', 'delete', 'short-lived'])).toEqual({ deleted: account.id });
     expect((await admin.run(['account', 'show', account.id as string])).code).toBe(1);
   });
+
+  it('manages organizations: units, accounts and the accounts a URN reaches', async () => {
+    const acme = await admin.json<Json>(['account', 'create', 'org-acme']);
+    const beta = await admin.json<Json>(['account', 'create', 'org-beta']);
+    const org = await admin.json<Json>(['org', 'create', 'group', '--management-account', 'org-acme']);
+    expect(org).toMatchObject({ name: 'group', management_account_id: acme.id });
+    expect(org.urn).toBe(`organizations::${String(acme.id)}:organization:${String(org.id)}`);
+    const unit = await admin.json<Json>(['org', 'unit', 'create', org.id as string, 'europe']);
+    expect(unit).toMatchObject({ name: 'europe', parent_id: org.root_id });
+    expect((await admin.json<Json[]>(['org', 'unit', 'list', org.id as string])).map((u) => u.id)).toEqual([
+      unit.id,
+    ]);
+
+    await admin.json(['org', 'account', 'add', org.id as string, 'org-acme']);
+    const placed = await admin.json<Json>([
+      'org',
+      'account',
+      'add',
+      org.id as string,
+      'org-beta',
+      '--unit',
+      unit.id as string,
+    ]);
+    expect(placed).toMatchObject({ account_id: beta.id, parent_id: unit.id });
+    const members = await admin.json<Json[]>(['org', 'account', 'list', org.id as string]);
+    expect(members.map((m) => m.account_id).sort()).toEqual([acme.id, beta.id].sort());
+    expect(await admin.json(['org', 'members', unit.urn as string])).toEqual({
+      urn: unit.urn,
+      account_ids: [beta.id],
+    });
+    const table = await admin.run(['org', 'members', org.urn as string]);
+    expect(table.stdout).toContain(String(acme.id));
+    expect(table.stdout).toContain(String(beta.id));
+
+    // A unit with an account in it stays; a malformed URN is the server's 400.
+    const busy = await admin.run(['org', 'unit', 'delete', org.id as string, unit.id as string]);
+    expect(busy.code, busy.stdout).toBe(1);
+    const malformed = await admin.run(['org', 'members', 'urn:not-an-org']);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/HTTP 400/);
+
+    expect(await admin.json(['org', 'account', 'remove', org.id as string, 'org-beta'])).toEqual({
+      removed: beta.id,
+    });
+    expect(await admin.json(['org', 'unit', 'delete', org.id as string, unit.id as string])).toEqual({
+      deleted: unit.id,
+    });
+    const manager = await admin.run(['org', 'account', 'remove', org.id as string, 'org-acme']);
+    expect(manager.code).toBe(1);
+    expect(manager.stderr).toMatch(/management account stays/);
+    expect(await admin.json(['org', 'delete', org.id as string])).toEqual({ deleted: org.id });
+    expect((await admin.run(['org', 'show', org.id as string])).code).toBe(1);
+  });
 });

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
-import { DEFAULT_STORE_NAME, type S3Settings } from '../../config/config.ts';
-import type { BlobStoreFactory } from './store-registry.ts';
+import { DEFAULT_STORE_NAME, type Config, type S3Settings } from '../../config/config.ts';
+import { createStoreRegistry, type BlobStoreFactory, type StoreRegistry } from './store-registry.ts';
 import type { BlobStore } from './blob-store.ts';
 import { FileBlobStore } from './file-blob-store.ts';
 import type { S3BlobStoreOptions } from './s3-blob-store.ts';
@@ -52,4 +52,16 @@ export function s3StoreFactory(settings: S3Settings): BlobStoreFactory {
     const keyPrefix = name === DEFAULT_STORE_NAME ? settings.keyPrefix : `${settings.keyPrefix}${name}/`;
     return createBlobStore({ driver: 's3', options: { ...s3StoreOptions(settings), keyPrefix } });
   };
+}
+
+/**
+ * The stores a deployment's configuration names (IMS_STORE / IMS_STORES, IMS_S3_*), for the
+ * server and for every command that must reach the same bytes (`ims audit export`, …).
+ */
+export function openConfiguredStores(
+  config: Pick<Config, 'stores' | 'dataDir' | 's3'>,
+  extraFactories: Readonly<Record<string, BlobStoreFactory>> = {},
+): Promise<StoreRegistry> {
+  const factories = { ...(config.s3 ? { s3: s3StoreFactory(config.s3) } : {}), ...extraFactories };
+  return createStoreRegistry(config.stores, config.dataDir, factories);
 }

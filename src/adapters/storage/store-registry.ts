@@ -1,8 +1,7 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_STORE_NAME, type StoreSpec } from '../../config/config.ts';
 import type { BlobStore } from './blob-store.ts';
-import { FileBlobStore } from './file-blob-store.ts';
+import { createBlobStore } from './create-blob-store.ts';
 
 /** What a store driver gets to build one named store. */
 export interface StoreFactoryInput {
@@ -21,12 +20,11 @@ export type BlobStoreFactory = (input: StoreFactoryInput) => BlobStore | Promise
  * (`<data dir>/images`), so data written before stores had names stays readable; any other
  * named file store gets `<data dir>/stores/<name>`.
  */
-export const fileStoreFactory: BlobStoreFactory = async ({ name, dataDir }) => {
-  const root =
-    name === DEFAULT_STORE_NAME ? path.join(dataDir, 'images') : path.join(dataDir, 'stores', name);
-  await mkdir(root, { recursive: true });
-  return new FileBlobStore(root);
-};
+export const fileStoreFactory: BlobStoreFactory = ({ name, dataDir }) =>
+  createBlobStore({
+    driver: 'file',
+    root: name === DEFAULT_STORE_NAME ? path.join(dataDir, 'images') : path.join(dataDir, 'stores', name),
+  });
 
 export const BUILTIN_STORE_FACTORIES: Readonly<Record<string, BlobStoreFactory>> = { file: fileStoreFactory };
 

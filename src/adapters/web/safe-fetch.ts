@@ -55,7 +55,14 @@ export interface SafeFetchOptions {
   /** Default 5. */
   maxRedirects?: number;
   signal?: AbortSignal;
+  /** Name resolution; the system resolver unless a test stands in a hostile one. */
+  resolve?: Resolve;
 }
+
+/** Every address a host name resolves to, in the resolver's order. */
+export type Resolve = (host: string) => Promise<Array<{ address: string; family: number }>>;
+
+const systemResolve: Resolve = (host) => dnsLookup(host, { all: true, verbatim: true });
 
 export interface FetchedBody {
   /** The body, limited to maxBytes; errors with WebDownloadError on a limit or timeout. */
@@ -113,7 +120,11 @@ export function checkUrlOffline(text: string, policy: AddressPolicy): URL {
  * Resolves the URL's host once and checks every address against the policy. A host
  * that resolves to any forbidden address is refused, even if others are fine.
  */
-export async function resolveTarget(url: URL, policy: AddressPolicy): Promise<CheckedTarget> {
+export async function resolveTarget(
+  url: URL,
+  policy: AddressPolicy,
+  resolve: Resolve = systemResolve,
+): Promise<CheckedTarget> {
   const host = normalizeHost(url.hostname);
   const literal = parseIp(host);
   let addresses: Array<{ address: string; family: number }>;
@@ -121,7 +132,7 @@ export async function resolveTarget(url: URL, policy: AddressPolicy): Promise<Ch
     addresses = [{ address: host, family: literal.family }];
   } else {
     try {
-      addresses = await dnsLookup(host, { all: true, verbatim: true });
+      addresses = await resolve(host);
     } catch (err) {
       // A name that does not exist will not exist on a retry; a resolver that failed might answer later.
       const code = (err as NodeJS.ErrnoException).code;
@@ -212,7 +223,7 @@ export async function safeFetch(text: string, o: SafeFetchOptions): Promise<Fetc
   const maxRedirects = o.maxRedirects ?? 5;
   let url = checkUrl(text);
   for (let hop = 0; ; hop++) {
-    const target = await resolveTarget(url, policy);
+    const target = await resolveTarget(url, policy, o.resolve);
     const res = await requestOnce(target, o);
     const status = res.statusCode ?? 0;
     if (REDIRECTS.has(status)) {

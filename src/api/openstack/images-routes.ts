@@ -69,7 +69,7 @@ export function registerImageRoutes(
   app.get<ImageRoute>(
     '/v2/images/:image_id',
     { schema: { tags, summary: 'Show an image', params: imageParams } },
-    async (request) => glanceImage(await images.get(callerOf(request), request.params.image_id)),
+    async (request) => glanceImage(await images.show(callerOf(request), request.params.image_id)),
   );
 
   app.patch<ImageRoute>(

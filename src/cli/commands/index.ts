@@ -12,6 +12,19 @@ import { jobShow } from './job-show.ts';
 import { jobWait } from './job-wait.ts';
 import { keyCreate, keyDelete, keyList } from './keys.ts';
 import { login } from './login.ts';
+import {
+  orgAccountAdd,
+  orgAccountList,
+  orgAccountRemove,
+  orgCreate,
+  orgDelete,
+  orgList,
+  orgMembers,
+  orgShow,
+  orgUnitCreate,
+  orgUnitDelete,
+  orgUnitList,
+} from './organizations.ts';
 import { profileDelete, profileList, profileSet, profileShow, profileUse } from './profile.ts';
 import { projectCreate, projectDelete, projectList, projectShow } from './projects.ts';
 import { roleAssignments, roleGrant, roleList, roleRevoke } from './roles.ts';
@@ -31,6 +44,7 @@ export const GROUPS: GroupSpec[] = [
   { name: 'user', summary: 'Users (admin)' },
   { name: 'role', summary: 'Roles and role grants (admin)' },
   { name: 'key', summary: 'Access keys (AK/SK)' },
+  { name: 'org', summary: 'Organizations, their units and accounts, for sharing by URN (admin)' },
 ];
 
 /** Every client command. A new one: a module under src/cli/commands/ and a line here. */
@@ -75,4 +89,15 @@ export const COMMANDS: CommandSpec[] = [
   keyCreate,
   keyList,
   keyDelete,
+  orgList,
+  orgCreate,
+  orgShow,
+  orgDelete,
+  orgUnitList,
+  orgUnitCreate,
+  orgUnitDelete,
+  orgAccountList,
+  orgAccountAdd,
+  orgAccountRemove,
+  orgMembers,
 ];
