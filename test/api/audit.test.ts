@@ -18,9 +18,9 @@ import { JobService } from '../../src/services/jobs/service.ts';
 import { defineJobKind } from '../../src/services/jobs/kind.ts';
 import { JobRegistry } from '../../src/services/jobs/registry.ts';
 import { Worker } from '../../src/services/jobs/worker.ts';
+import { runOnServer } from '../helpers/cli.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 
 type Json = Record<string, unknown>;
 
@@ -812,20 +812,7 @@ describe(`audit trail (${TEST_DB})`, () => {
     });
 
     it('ims audit verify exits 0 when intact, 1 when tampered with; export writes JSON Lines; 2 on a bad subcommand', async () => {
-      const env = {
-        ...(process.env as Record<string, string>),
-        IMS_DATA_DIR: s.dataDir,
-        IMS_DATABASE_URL: s.config.databaseUrl,
-        IMS_LOG_LEVEL: 'silent',
-      };
-      const ims = (...args: string[]) =>
-        new Promise<{ code: number | null; out: string }>((resolve) => {
-          const child = spawn(process.execPath, [path.resolve('bin/ims.js'), 'audit', ...args], { env });
-          let out = '';
-          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-          child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-          child.once('exit', (code) => resolve({ code, out }));
-        });
+      const ims = (...args: string[]) => runOnServer(s, ['audit', ...args]);
       const intact = await ims('verify');
       expect(intact, intact.out).toMatchObject({ code: 0 });
       expect(intact.out).toMatch(/intact: \d+ events/);

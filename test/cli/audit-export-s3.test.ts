@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../src/adapters/storage/s3-blob-store.ts';
 import { s3TestEnv, s3TestServer, s3StoreOptions } from '../helpers/s3.ts';
+import { runOnServer } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 // `ims audit export` must archive into the store the deployment keeps its data in: on an S3
@@ -26,22 +25,7 @@ describe.skipIf(!server)('ims audit export on an S3 deployment', () => {
 
   it('writes the JSON Lines archive and its head to the bucket, and verify reads them back', async () => {
     expect((await s.request('POST', '/v2/images', { body: { name: 'archived' } })).status).toBe(201);
-    const ims = (sub: string) =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [path.resolve('bin/ims.js'), 'audit', sub], {
-          env: {
-            ...(process.env as Record<string, string>),
-            ...env,
-            IMS_DATA_DIR: s.dataDir,
-            IMS_DATABASE_URL: s.config.databaseUrl,
-            IMS_LOG_LEVEL: 'silent',
-          },
-        });
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        child.once('exit', (code) => resolve({ code, out }));
-      });
+    const ims = (sub: string) => runOnServer(s, ['audit', sub], env);
     const exported = await ims('export');
     expect(exported.code, exported.out).toBe(0);
     const key = /to (audit\/events-\S+\.jsonl)/.exec(exported.out)?.[1];

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runOnServer } from '../helpers/cli.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 type Json = Record<string, unknown>;
@@ -20,21 +20,7 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-const ims = (...args: string[]) =>
-  new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn(process.execPath, [path.resolve('bin/ims.js'), 'metadefs', ...args], {
-      env: {
-        ...(process.env as Record<string, string>),
-        IMS_DATA_DIR: s.dataDir,
-        IMS_DATABASE_URL: s.config.databaseUrl,
-        IMS_LOG_LEVEL: 'silent',
-      },
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => resolve({ code, out }));
-  });
+const ims = (...args: string[]) => runOnServer(s, ['metadefs', ...args]);
 
 const namespaces = async (token?: string): Promise<Json[]> => {
   const res = await s.request('GET', '/v2/metadefs/namespaces?limit=100', token ? { token } : {});

@@ -103,3 +103,29 @@ export async function cliRunner(baseEnv: Record<string, string> = {}): Promise<C
 
 /** Whether text holds what a terminal interprets: a carriage return or an escape sequence. */
 export const hasTerminalControl = (text: string): boolean => text.includes('\r') || text.includes('\u001b');
+
+/**
+ * Runs an operator command (`ims audit …`, `ims metadefs …`) against a test server's database
+ * and data dir, as an operator on that machine would; `env` adds settings (an S3 store, …).
+ */
+export function runOnServer(
+  server: { dataDir: string; config: { databaseUrl: string } },
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: {
+        ...(process.env as Record<string, string>),
+        ...env,
+        IMS_DATA_DIR: server.dataDir,
+        IMS_DATABASE_URL: server.config.databaseUrl,
+        IMS_LOG_LEVEL: 'silent',
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => resolve({ code, out }));
+  });
+}
