@@ -2466,6 +2466,60 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/cloudimages/{image_id}/cross_region_copy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Copy an image to a peer region (IMS CopyImageCrossRegion): the peer makes it in the named project through its own API, by job imsCopyImageCrossUserJob */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Image id (UUID) */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Name of the copy: 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description Destination region: a peer in IMS_PEER_REGIONS_FILE */
+            region: string;
+            /** @description Project of the caller's account there */
+            project_name: string;
+            /** @description The trust configured for that region (IMG.0179) */
+            agency_name: string;
+            /** @description Ignored: this deployment has no full-ECS images */
+            vault_id?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/cloudimages/tags': {
     parameters: {
       query?: never;

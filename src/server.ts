@@ -21,6 +21,7 @@ import { checkHealth } from './services/health.ts';
 import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
 import { ImageCopyService } from './services/image-copy.ts';
+import { loadPeerRegions } from './adapters/peer-region/peer-regions.ts';
 import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
 import { ImageService } from './services/images.ts';
@@ -107,7 +108,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       metrics,
     );
     const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
-    const imageCopy = new ImageCopyService(repos, images, quotas, jobs);
+    const imageCopy = new ImageCopyService(repos, images, quotas, jobs, {
+      own: config.region,
+      peers: loadPeerRegions(config.peerRegionsFile, config.region),
+    });
     const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock, policy);
     const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock, policy);

@@ -34,6 +34,7 @@ Configuration comes from the environment:
   IMS_DEFAULT_IMAGE_SIZE_QUOTA (unlimited, or a size such as 500GiB)
   IMS_POLICY_FILE (JSON rules over the default policy)
   IMS_PROPERTY_PROTECTION_FILE (Glance property protections, roles format)
+  IMS_PEER_REGIONS_FILE (JSON: peer regions for cross-region copies and their trust)
   IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
 `;
 

@@ -44,6 +44,8 @@ export interface Config {
   policyFile: string | undefined;
   /** Glance-style property protections (INI, roles format); none when unset. */
   propertyProtectionFile: string | undefined;
+  /** JSON file of the peer regions cross-region copies may go to; none when unset. */
+  peerRegionsFile: string | undefined;
   /** Failed logins and bad signatures allowed per source address and window before 429. */
   authFailureLimit: { failures: number; windowSeconds: number };
 }
@@ -194,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const policyFile = get('IMS_POLICY_FILE');
   const propertyProtectionFile = get('IMS_PROPERTY_PROTECTION_FILE');
+  const peerRegionsFile = get('IMS_PEER_REGIONS_FILE');
   const limitText = get('IMS_AUTH_FAILURE_LIMIT') ?? '20/60s';
   const limitMatch = /^(\d+)\s*\/\s*(\S+)$/.exec(limitText);
   const limitWindow = limitMatch ? parseDuration(limitMatch[2]!) : null;
@@ -270,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     policyFile: policyFile === undefined ? undefined : path.resolve(policyFile),
     propertyProtectionFile:
       propertyProtectionFile === undefined ? undefined : path.resolve(propertyProtectionFile),
+    peerRegionsFile: peerRegionsFile === undefined ? undefined : path.resolve(peerRegionsFile),
     authFailureLimit: { failures: Number(limitMatch![1]), windowSeconds: limitWindow! },
   };
 }

@@ -19,3 +19,29 @@ export interface CopyResult {
 export const IMAGE_COPY_IN_REGION = defineJobKind<CopyPayload, CopyResult>('imsCopyImageInRegionJob', {
   maxAttempts: 3,
 });
+
+/** One cross-region copy: its job payload. */
+export interface CrossRegionCopyPayload {
+  sourceId: string;
+  region: string;
+  projectName: string;
+  name: string;
+  description: string | null;
+  /** Who asked, by account and user name: the peer region knows them by name, not by id. */
+  caller: { domainName: string; userName: string };
+}
+
+export interface CrossRegionCopyResult {
+  imageId: string;
+  region: string;
+  projectId: string;
+}
+
+/**
+ * IMS's cross-region copy (CopyImageCrossRegion), job type as IMS names it. Every attempt
+ * makes its image at the peer under an id of its own, so a retry never meets a half-made one.
+ */
+export const IMAGE_COPY_CROSS_REGION = defineJobKind<CrossRegionCopyPayload, CrossRegionCopyResult>(
+  'imsCopyImageCrossUserJob',
+  { maxAttempts: 5 },
+);

@@ -6,9 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Repositories } from '../adapters/db/repositories.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
-import { assertCopyable, parseCopyRequest } from '../domain/image-copy.ts';
+import { DomainError } from '../domain/errors.ts';
+import {
+  assertCopyable,
+  assertCrossRegionCopyable,
+  CROSS_REGION_COPY_CONCURRENCY,
+  parseCopyRequest,
+  parseCrossRegionCopyRequest,
+} from '../domain/image-copy.ts';
+import type { PeerRegion } from '../adapters/peer-region/peer-regions.ts';
 import type { ImageService } from './images.ts';
-import { IMAGE_COPY_IN_REGION } from './image-copy-kind.ts';
+import { IMAGE_COPY_CROSS_REGION, IMAGE_COPY_IN_REGION } from './image-copy-kind.ts';
 import type { JobService } from './jobs/service.ts';
 import type { QuotaService } from './quotas.ts';
 
@@ -18,6 +26,11 @@ export class ImageCopyService {
     private readonly images: ImageService,
     private readonly quotas: QuotaService,
     private readonly jobs: JobService,
+    /** This deployment's region and the peers it may copy to (IMS_PEER_REGIONS_FILE). */
+    private readonly regions: { own: string; peers: ReadonlyMap<string, PeerRegion> } = {
+      own: '',
+      peers: new Map(),
+    },
   ) {}
 
   /** Accepts a copy of an image the caller can see; returns the job that makes it. */
@@ -43,6 +56,53 @@ export class ImageCopyService {
       return this.jobs.enqueue(ctx, IMAGE_COPY_IN_REGION, payload, { tx });
     });
     this.jobs.wake();
+    return { jobId: job.id };
+  }
+
+  /**
+   * Accepts a copy of one's own image to a peer region (CopyImageCrossRegion). The request
+   * names the trust to use (`agency_name`), which must be the one configured for that region;
+   * whether the caller may write in the target project is the peer's to say, in the job.
+   */
+  async copyCrossRegion(ctx: RequestContext, sourceId: string, body: unknown): Promise<{ jobId: string }> {
+    this.images.policy.authorize(ctx, 'ims:images:copy');
+    const req = parseCrossRegionCopyRequest(body);
+    const invalid = (message: string, imsCode: string): never => {
+      throw new DomainError('ValidationFailed', message, { imsCode });
+    };
+    if (req.region === this.regions.own)
+      invalid(`The destination region must differ from this region (${req.region})`, 'IMG.0001');
+    const peer = this.regions.peers.get(req.region);
+    if (!peer) {
+      const known = [...this.regions.peers.keys()].join(', ') || 'none';
+      return invalid(`Region ${req.region} is not a peer of this region (peers: ${known})`, 'IMG.0001');
+    }
+    if (req.agencyName !== peer.agency)
+      invalid(`Agency ${req.agencyName} does not grant copies to region ${req.region}`, 'IMG.0179');
+    const source = await this.images.get(ctx, sourceId);
+    assertCrossRegionCopyable(source, isAdmin(ctx) || source.owner === ctx.projectId);
+    const domain = await this.db.identity.domainById(ctx.accountId);
+    const user = await this.db.identity.userById(ctx.userId);
+    if (!domain || !user) return invalid('The caller is not a user of this region', 'IMG.0030');
+    const open = await this.db.jobs.countOpen(ctx.projectId, IMAGE_COPY_CROSS_REGION.name);
+    if (open >= CROSS_REGION_COPY_CONCURRENCY)
+      invalid(
+        `At most ${CROSS_REGION_COPY_CONCURRENCY} cross-region copies may run at once per project; wait for one to end`,
+        'IMG.0060',
+      );
+    const job = await this.jobs.enqueue(
+      ctx,
+      IMAGE_COPY_CROSS_REGION,
+      {
+        sourceId,
+        region: req.region,
+        projectName: req.projectName,
+        name: req.name,
+        description: req.description,
+        caller: { domainName: domain.name, userName: user.name },
+      },
+      { entities: { image_id: sourceId, region: req.region, project_name: req.projectName } },
+    );
     return { jobId: job.id };
   }
 }

@@ -116,6 +116,19 @@ describe(`audit trail (${TEST_DB})`, () => {
         'accepted',
       );
     }
+    // No peer region is configured here: the refusal is recorded as a failure.
+    await step(
+      'POST /v1/cloudimages/:image_id/cross_region_copy',
+      'copyImage',
+      400,
+      r('POST', `/v1/cloudimages/${id}/cross_region_copy`, {
+        name: 'far',
+        region: 'RegionFar',
+        project_name: 'p',
+        agency_name: 'a',
+      }),
+      id,
+    );
     await step(
       'POST /v2/images/:image_id/actions/deactivate',
       'updateImage',

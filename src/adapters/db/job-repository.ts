@@ -291,6 +291,18 @@ export class JobRepository {
     return rows.map(toJob);
   }
 
+  /** How many jobs of a kind a project has waiting or running (per-tenant flow control). */
+  async countOpen(projectId: string, kind: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('project_id', '=', projectId)
+      .where('kind', '=', kind)
+      .where('status', 'in', ['INIT', 'RUNNING'])
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   private async updateHeld(lease: Lease, values: Partial<JobRow>): Promise<boolean> {
     const result = await this.held(this.db.updateTable('jobs').set(values), lease).executeTakeFirst();
     return result.numUpdatedRows > 0n;

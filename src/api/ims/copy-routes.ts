@@ -47,4 +47,45 @@ export function registerImsCopyRoutes(app: FastifyInstance, copies: ImageCopySer
       },
     );
   }
+
+  app.post<{ Params: { image_id: string } }>(
+    '/v1/cloudimages/:image_id/cross_region_copy',
+    {
+      schema: {
+        tags: ['images (IMS)'],
+        summary:
+          'Copy an image to a peer region (IMS CopyImageCrossRegion): the peer makes it in the ' +
+          'named project through its own API, by job imsCopyImageCrossUserJob',
+        params: {
+          type: 'object',
+          properties: { image_id: { type: 'string', description: 'Image id (UUID)' } },
+          required: ['image_id'],
+        },
+        body: {
+          type: 'object',
+          properties: {
+            name: copyBody.properties.name,
+            description: copyBody.properties.description,
+            region: { type: 'string', description: 'Destination region: a peer in IMS_PEER_REGIONS_FILE' },
+            project_name: { type: 'string', description: "Project of the caller's account there" },
+            agency_name: { type: 'string', description: 'The trust configured for that region (IMG.0179)' },
+            vault_id: { type: 'string', description: 'Ignored: this deployment has no full-ECS images' },
+          },
+          required: ['name', 'region', 'project_name', 'agency_name'],
+        },
+      },
+      validatorCompiler: () => () => true,
+      config: {
+        audit: { operation: 'copyImage', resourceType: 'image', resourceParam: 'image_id' },
+      },
+    },
+    async (request) => {
+      const { jobId } = await copies.copyCrossRegion(
+        callerOf(request),
+        request.params.image_id,
+        request.body,
+      );
+      return { job_id: jobId };
+    },
+  );
 }

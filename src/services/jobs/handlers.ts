@@ -5,8 +5,10 @@ import type { Config } from '../../config/config.ts';
 import { IMAGE_IMPORT } from '../import-kinds.ts';
 import { IngestPipeline } from '../ingest.ts';
 import { QuotaService } from '../quotas.ts';
-import { IMAGE_COPY_IN_REGION } from '../image-copy-kind.ts';
+import { IMAGE_COPY_CROSS_REGION, IMAGE_COPY_IN_REGION } from '../image-copy-kind.ts';
+import { loadPeerRegions } from '../../adapters/peer-region/peer-regions.ts';
 import { copyImageHandler } from './copy-handler.ts';
+import { crossRegionCopyHandler } from './cross-region-copy-handler.ts';
 import { importImageHandler } from './import-handler.ts';
 import { JobRegistry } from './registry.ts';
 
@@ -32,6 +34,10 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
   });
   registry.register(IMAGE_COPY_IN_REGION, copyImageHandler({ ...deps, quotas }), {
     entities: (result) => ({ image_id: result.imageId }),
+  });
+  const peers = loadPeerRegions(deps.config.peerRegionsFile, deps.config.region);
+  registry.register(IMAGE_COPY_CROSS_REGION, crossRegionCopyHandler({ ...deps, peers }), {
+    entities: (result) => ({ image_id: result.imageId, region: result.region, project_id: result.projectId }),
   });
   return registry;
 }
