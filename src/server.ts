@@ -21,6 +21,8 @@ import { checkHealth } from './services/health.ts';
 import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
 import { ImageCopyService } from './services/image-copy.ts';
+import { ObjectImageService } from './services/object-images.ts';
+import { imageStoreBucketsOf, userObjectStoreOf } from './adapters/storage/user-object-store.ts';
 import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
 import { ImageService } from './services/images.ts';
@@ -87,7 +89,8 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);
-    const images = new ImageService(repos, stores, clock, await loadCatalogues(config), quotas, policy);
+    const catalogues = await loadCatalogues(config);
+    const images = new ImageService(repos, stores, clock, catalogues, quotas, policy);
     const imageData = new ImageDataService(
       repos,
       images,
@@ -101,6 +104,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     );
     const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
     const imageCopy = new ImageCopyService(repos, images, quotas, jobs);
+    const userStore = userObjectStoreOf(config);
+    const objectImages = new ObjectImageService({
+      repos,
+      images,
+      quotas,
+      jobs,
+      clock,
+      osVersions: catalogues.osVersions,
+      userStore,
+      imageStoreBuckets: imageStoreBucketsOf(config),
+      maxImageSize: config.maxImageSize,
+    });
     const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock, policy);
     const metadefs = new MetadefService(new MetadefRepository(db.kysely), clock, policy);
@@ -130,6 +145,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       imageData,
       imageImport,
       imageCopy,
+      objectImages,
       members,
       tags,
       quotas,
@@ -171,6 +187,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       async close() {
         clearInterval(sweeper);
         await app.close();
+        userStore?.close();
         // Jobs in flight get the same grace as requests, then go back to the queue.
         await worker?.stop({ graceMs: 25_000 });
         await db.close();

@@ -8,6 +8,7 @@ const serverModule = () => import('../server.ts');
 const databaseModule = () => import('../adapters/db/database.ts');
 const workerModule = () => import('./worker-command.ts');
 const auditModule = () => import('./audit-command.ts');
+const adminModule = () => import('./bucket-command.ts');
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
@@ -18,6 +19,8 @@ Server commands:
   ims migrate    Bring the database schema up to date and exit
   ims audit verify|export
                  Check the audit trail (exit 1 if tampered with) / archive it to the blob store
+  ims admin bucket grant|revoke|list
+                 Grant projects buckets of the tenants' object store (IMS_USER_S3_*)
   ims --help     Show this help
 
 Configuration comes from the environment:
@@ -119,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'audit':
       return (await auditModule()).runAudit(configOrExit(), positionals.slice(1));
+    case 'admin':
+      return (await adminModule()).runAdmin(configOrExit(), positionals.slice(1));
     default:
       process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}\n${clientHelp()}`);
       return 2;

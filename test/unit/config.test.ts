@@ -44,6 +44,7 @@ describe('loadConfig: defaults', () => {
       defaultQuota: { images: 50, bytes: null },
       policyFile: undefined,
       authFailureLimit: { failures: 20, windowSeconds: 60 },
+      userS3: undefined,
     });
   });
 
