@@ -127,9 +127,9 @@ export function objectImportHandler(
   };
 }
 
-/** The file's virtual disk must fit the image's min_disk (GB), as IMS requires. */
+/** The file's virtual disk must fit the image's min_disk (GB), as IMS requires; 0 (a Glance image's default) sets no bound. */
 function checkFits(blob: IngestedBlob, p: ObjectImportPayload): void {
-  if (blob.virtualSize !== null && blob.virtualSize > p.minDisk * GiB)
+  if (p.minDisk > 0 && blob.virtualSize !== null && blob.virtualSize > p.minDisk * GiB)
     throw JobError.permanent(
       'IMG.0055',
       `The file's virtual disk (${Math.ceil(blob.virtualSize / GiB)} GB) is larger than min_disk ${p.minDisk} GB`,
