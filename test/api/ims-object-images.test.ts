@@ -77,7 +77,8 @@ async function jobOf(caller: Caller, res: Response): Promise<Json> {
 async function imageOf(caller: Caller, id: string): Promise<Json> {
   const res = await s.request('GET', `/v2/cloudimages?id=${id}`, { token: caller.token });
   const images = ((await res.json()) as Json).images as Json[];
-  return images[0] ?? (await (await s.request('GET', `/v2/images/${id}`, { token: caller.token })).json());
+  if (images[0]) return images[0];
+  return (await (await s.request('GET', `/v2/images/${id}`, { token: caller.token })).json()) as Json;
 }
 
 async function download(caller: Caller, id: string): Promise<Buffer> {
@@ -336,7 +337,10 @@ describe.skipIf(!server)(
         403,
         'IMG.0069',
       );
-      const [img] = (await (await s.request('GET', '/v2/cloudimages', { token: owner.token })).json()).images;
+      const listed = (await (
+        await s.request('GET', '/v2/cloudimages', { token: owner.token })
+      ).json()) as Json;
+      const img = (listed.images as Json[])[0]!;
       await expectImsError(
         await post(owner, `/v1/cloudimages/${img.id}/file`, {
           bucket_url: `${server!.bucket}:${prefix}/leak.raw`,
