@@ -16,7 +16,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/adapters/clock.ts';
+import { Repositories } from '../../src/adapters/db/repositories.ts';
 import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
+import { StoreRegistry } from '../../src/adapters/storage/store-registry.ts';
+import { createJobRegistry } from '../../src/services/jobs/handlers.ts';
+import { derivedBlobId } from '../../src/services/jobs/import-handler.ts';
+import type { JobHandler } from '../../src/services/jobs/kind.ts';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
 import { makeIso } from '../formats/craft.ts';
 import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
@@ -498,6 +504,64 @@ describe.skipIf(!server)(
         404,
         'IMG.0027',
       );
+    });
+
+    it('an import job taken again finishes once: after its commit, and over what a dead run left', async () => {
+      const repos = new Repositories(s.server.db.kysely);
+      const registry = createJobRegistry({
+        repos,
+        clock: systemClock,
+        config: s.config,
+        stores: new StoreRegistry([['default', s.server.store]]),
+      });
+      const handler = registry.get('imsImportImageJob')!.handler as JobHandler<Json, Json>;
+      const runAgain = (id: string, payload: Json) =>
+        handler(
+          { id, projectId: owner.projectId, payload, attempt: 2 },
+          async () => {},
+          new AbortController().signal,
+        );
+
+      const done = await jobOf(
+        owner,
+        await post(owner, '/v2/cloudimages/action', {
+          name: 'once',
+          image_url: `${BUCKET_A}:${prefix}/disk.raw`,
+          min_disk: 1,
+        }),
+      );
+      const imageId = done.entities.image_id as string;
+      const payload = {
+        imageId,
+        owner: owner.projectId,
+        bucket: BUCKET_A,
+        key: `${prefix}/disk.raw`,
+        diskFormat: 'raw',
+        minDisk: 1,
+      };
+      const before = await storedFiles(s.dataDir);
+      const blobs = await s.server.db.kysely.selectFrom('blobs').select('id').execute();
+      expect(await runAgain(done.job_id as string, payload)).toEqual({ imageId });
+      expect(await storedFiles(s.dataDir)).toEqual(before);
+      expect(await s.server.db.kysely.selectFrom('blobs').select('id').execute()).toHaveLength(blobs.length);
+
+      // A run that died after writing its object and before its transaction: the image is saving.
+      const made = await s.request('POST', '/v2/images', {
+        token: owner.token,
+        body: { name: 'crashed', disk_format: 'raw', container_format: 'bare' },
+      });
+      const crashed = ((await made.json()) as Json).id as string;
+      await repos.images.transition(crashed, ['queued'], 'saving', new Date().toISOString());
+      const jobId = randomBytes(16).toString('hex');
+      const leftover = await s.server.store.openWriter(`images/${derivedBlobId(jobId, 'object-file')}`);
+      leftover.stream.end(Buffer.from('half of an earlier run'));
+      await leftover.commit();
+      const withLeftover = await storedFiles(s.dataDir);
+      expect(await runAgain(jobId, { ...payload, imageId: crashed })).toEqual({ imageId: crashed });
+      const image = await imageOf(owner, crashed);
+      expect(image.status).toBe('active');
+      expect(await download(owner, crashed)).toEqual(raw);
+      expect(await storedFiles(s.dataDir)).toEqual(withLeftover);
     });
   },
 );
