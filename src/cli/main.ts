@@ -34,6 +34,8 @@ Configuration comes from the environment:
   IMS_DEFAULT_IMAGE_SIZE_QUOTA (unlimited, or a size such as 500GiB)
   IMS_POLICY_FILE (JSON rules over the default policy)
   IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
+  IMS_USER_S3_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _FORCE_PATH_STYLE
+                 (the tenants' object store images are imported from and exported to)
 `;
 
 function configOrExit(): Config {
