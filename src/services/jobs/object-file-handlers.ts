@@ -97,6 +97,8 @@ export function objectImportHandler(
       await deps.repos.images.transition(p.imageId, ['queued'], 'saving', now);
       const source = await needStore(deps.userStore).read(p.bucket, p.key, signal);
       await report(10);
+      let seen = 0;
+      let shown = 10;
       const blob = await deps.ingest.ingest({
         source: source.stream,
         declaredFormat: p.diskFormat,
@@ -105,6 +107,12 @@ export function objectImportHandler(
         key,
         declaredLength: source.size,
         signal,
+        onBytes: (n) => {
+          seen += n;
+          const pct = 10 + Math.floor((80 * seen) / Math.max(source.size, 1));
+          // A lost lease also aborts `signal`, which stops the stream: the report's own refusal adds nothing.
+          if (pct > shown) report((shown = pct)).catch(() => {});
+        },
       });
       await report(90);
       checkFits(blob, p);
