@@ -27,7 +27,7 @@ import { runAdmin } from '../../src/cli/bucket-command.ts';
 import { makeIso } from '../formats/craft.ts';
 import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
 import { startTestServer, storedFiles, TEST_DB, type TestServer } from '../helpers/server.ts';
-import { expectImsError, type Caller, type Json } from './ims-helpers.ts';
+import { activeImage, expectImsError, type Caller, type Json } from './ims-helpers.ts';
 
 const run = promisify(execFile);
 const server = s3TestServer();
@@ -316,6 +316,8 @@ describe.skipIf(!server)(
     it("refuses objects that do not exist, buckets not granted, another project's bucket and the image store's own bucket", async () => {
       const create = (caller: Caller, url: string) =>
         post(caller, '/v2/cloudimages/action', { name: 'x', image_url: url, min_disk: 1 });
+      const reader = await s.tokenFor('obj-owner', 'rita', 'reader');
+      await expectImsError(await create(reader, `${BUCKET_A}:${prefix}/disk.raw`), 403, 'IMG.0026');
       await expectImsError(await create(owner, `${BUCKET_A}:${prefix}/missing.raw`), 400, 'IMG.0057');
       await expectImsError(await create(owner, `${BUCKET_B}:${prefix}/disk.raw`), 403, 'IMG.0069');
       await put(BUCKET_B, `${prefix}/theirs.raw`, raw);
@@ -327,6 +329,7 @@ describe.skipIf(!server)(
         .insertInto('project_buckets')
         .values({ project_id: owner.projectId, bucket: server!.bucket, granted_at: new Date().toISOString() })
         .execute();
+      const imageWithData = await activeImage(s, owner);
       const stored = (await storedFiles(s.dataDir)).find((k) => k.startsWith('images/objects/'))!;
       const storeKey = `${s.config.s3!.keyPrefix}${stored.slice('images/objects/'.length)}`;
       await expectImsError(await create(owner, `${server!.bucket}:${storeKey}.raw`), 403, 'IMG.0069');
@@ -343,12 +346,8 @@ describe.skipIf(!server)(
         403,
         'IMG.0069',
       );
-      const listed = (await (
-        await s.request('GET', '/v2/cloudimages', { token: owner.token })
-      ).json()) as Json;
-      const img = (listed.images as Json[])[0]!;
       await expectImsError(
-        await post(owner, `/v1/cloudimages/${img.id}/file`, {
+        await post(owner, `/v1/cloudimages/${imageWithData}/file`, {
           bucket_url: `${server!.bucket}:${prefix}/leak.raw`,
           is_quick_export: true,
         }),
