@@ -2520,6 +2520,643 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v2/cloudimages/action': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Create an image from a file in the object store (IMS CreateImage; type IsoImage for an .iso). Job imsImportImageJob. From a server, volume or backup: IMG.0105, not available in this deployment */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description "bucket:object" in the tenants' object store, in a bucket granted to the project; the extension names the format (.qcow2 .vhd .vhdx .vmdk .raw .img .qed .vdi .zvhd .zvhd2 .iso) */
+            image_url: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description Linux (default), Windows or Other */
+            os_type?: string;
+            /** @description Legacy "key.value" tags */
+            tags?: string[];
+            /** @description Key/value tags (at most 10); not together with tags */
+            image_tags?: {
+              key?: string;
+              value?: string;
+            }[];
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS */
+            cmk_id?: string;
+            /** @description GB, 1-1024; the file's virtual disk must fit (IMG.0055) */
+            min_disk?: number;
+            /** @description From GET /v1/cloudimages/os_version; required for ISO images and quick imports */
+            os_version?: string;
+            /** @description ECS (default), FusionCompute, BMS, Ironic or IsoImage (an .iso file) */
+            type?: string;
+            /** @description Accepted; this deployment does no guest configuration */
+            is_config?: boolean;
+            /** @description RAW or ZVHD2 only; os_version required */
+            is_quick_import?: boolean;
+            /** @description x86 (default) or arm (UEFI) */
+            architecture?: string;
+            /** @description bios or uefi (IMG.0141) */
+            hw_firmware_type?: string;
+            /** @description MB, 0 = no limit */
+            min_ram?: number;
+            /** @description MB */
+            max_ram?: number;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            instance_id?: string;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            volume_id?: string;
+            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            data_images?: Record<string, never>[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2.1/cloudimages/action': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Create an image from a file in the object store (IMS CreateImage; type IsoImage for an .iso). Job imsImportImageJob. From a server, volume or backup: IMG.0105, not available in this deployment */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description "bucket:object" in the tenants' object store, in a bucket granted to the project; the extension names the format (.qcow2 .vhd .vhdx .vmdk .raw .img .qed .vdi .zvhd .zvhd2 .iso) */
+            image_url: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description Linux (default), Windows or Other */
+            os_type?: string;
+            /** @description Legacy "key.value" tags */
+            tags?: string[];
+            /** @description Key/value tags (at most 10); not together with tags */
+            image_tags?: {
+              key?: string;
+              value?: string;
+            }[];
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS */
+            cmk_id?: string;
+            /** @description GB, 1-1024; the file's virtual disk must fit (IMG.0055) */
+            min_disk?: number;
+            /** @description From GET /v1/cloudimages/os_version; required for ISO images and quick imports */
+            os_version?: string;
+            /** @description ECS (default), FusionCompute, BMS, Ironic or IsoImage (an .iso file) */
+            type?: string;
+            /** @description Accepted; this deployment does no guest configuration */
+            is_config?: boolean;
+            /** @description RAW or ZVHD2 only; os_version required */
+            is_quick_import?: boolean;
+            /** @description x86 (default) or arm (UEFI) */
+            architecture?: string;
+            /** @description bios or uefi (IMG.0141) */
+            hw_firmware_type?: string;
+            /** @description MB, 0 = no limit */
+            min_ram?: number;
+            /** @description MB */
+            max_ram?: number;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            instance_id?: string;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            volume_id?: string;
+            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            data_images?: Record<string, never>[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cloudimages/dataimages/action': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Create a data-disk image from a file in the object store (IMS CreateDataImage): job imsImportDataImageJob */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description "bucket:object" in the tenants' object store, in a bucket granted to the project; the extension names the format (.qcow2 .vhd .vhdx .vmdk .raw .img .qed .vdi .zvhd .zvhd2 .iso) */
+            image_url: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description Linux (default), Windows or Other */
+            os_type?: string;
+            /** @description Legacy "key.value" tags */
+            tags?: string[];
+            /** @description Key/value tags (at most 10); not together with tags */
+            image_tags?: {
+              key?: string;
+              value?: string;
+            }[];
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS */
+            cmk_id?: string;
+            /** @description GB, 1-2048 */
+            min_disk?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2.1/cloudimages/dataimages/action': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Create a data-disk image from a file in the object store (IMS CreateDataImage): job imsImportDataImageJob */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description "bucket:object" in the tenants' object store, in a bucket granted to the project; the extension names the format (.qcow2 .vhd .vhdx .vmdk .raw .img .qed .vdi .zvhd .zvhd2 .iso) */
+            image_url: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description Linux (default), Windows or Other */
+            os_type?: string;
+            /** @description Legacy "key.value" tags */
+            tags?: string[];
+            /** @description Key/value tags (at most 10); not together with tags */
+            image_tags?: {
+              key?: string;
+              value?: string;
+            }[];
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS */
+            cmk_id?: string;
+            /** @description GB, 1-2048 */
+            min_disk?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/cloudimages/quickimport/action': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Quick import of a RAW or ZVHD2 file (IMS ImportImageQuick; type DataImage for a data disk); the file is checked as every import is */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description "bucket:object" in the tenants' object store, in a bucket granted to the project; the extension names the format (.qcow2 .vhd .vhdx .vmdk .raw .img .qed .vdi .zvhd .zvhd2 .iso) */
+            image_url: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description Linux (default), Windows or Other */
+            os_type?: string;
+            /** @description Legacy "key.value" tags */
+            tags?: string[];
+            /** @description Key/value tags (at most 10); not together with tags */
+            image_tags?: {
+              key?: string;
+              value?: string;
+            }[];
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS */
+            cmk_id?: string;
+            /** @description GB, 1-1024; the file's virtual disk must fit (IMG.0055) */
+            min_disk?: number;
+            /** @description From GET /v1/cloudimages/os_version; required for ISO images and quick imports */
+            os_version?: string;
+            /** @description ECS (default), BMS, or DataImage for a data-disk image */
+            type?: string;
+            /** @description Accepted; this deployment does no guest configuration */
+            is_config?: boolean;
+            /** @description RAW or ZVHD2 only; os_version required */
+            is_quick_import?: boolean;
+            /** @description x86 (default) or arm (UEFI) */
+            architecture?: string;
+            /** @description bios or uefi (IMG.0141) */
+            hw_firmware_type?: string;
+            /** @description MB, 0 = no limit */
+            min_ram?: number;
+            /** @description MB */
+            max_ram?: number;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            instance_id?: string;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            volume_id?: string;
+            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            data_images?: Record<string, never>[];
+            /** @description platform or byol (Windows); recorded nowhere */
+            license_type?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2.1/cloudimages/quickimport/action': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Quick import of a RAW or ZVHD2 file (IMS ImportImageQuick; type DataImage for a data disk); the file is checked as every import is */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1-128 characters (IMG.0013, IMG.0002, IMG.0003) */
+            name: string;
+            /** @description "bucket:object" in the tenants' object store, in a bucket granted to the project; the extension names the format (.qcow2 .vhd .vhdx .vmdk .raw .img .qed .vdi .zvhd .zvhd2 .iso) */
+            image_url: string;
+            /** @description At most 1024 characters (IMG.0004) */
+            description?: string;
+            /** @description Linux (default), Windows or Other */
+            os_type?: string;
+            /** @description Legacy "key.value" tags */
+            tags?: string[];
+            /** @description Key/value tags (at most 10); not together with tags */
+            image_tags?: {
+              key?: string;
+              value?: string;
+            }[];
+            /** @description "0" (default) or an enterprise project id */
+            enterprise_project_id?: string;
+            /** @description Refused with IMG.0095: this deployment has no KMS */
+            cmk_id?: string;
+            /** @description GB, 1-1024; the file's virtual disk must fit (IMG.0055) */
+            min_disk?: number;
+            /** @description From GET /v1/cloudimages/os_version; required for ISO images and quick imports */
+            os_version?: string;
+            /** @description ECS (default), BMS, or DataImage for a data-disk image */
+            type?: string;
+            /** @description Accepted; this deployment does no guest configuration */
+            is_config?: boolean;
+            /** @description RAW or ZVHD2 only; os_version required */
+            is_quick_import?: boolean;
+            /** @description x86 (default) or arm (UEFI) */
+            architecture?: string;
+            /** @description bios or uefi (IMG.0141) */
+            hw_firmware_type?: string;
+            /** @description MB, 0 = no limit */
+            min_ram?: number;
+            /** @description MB */
+            max_ram?: number;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            instance_id?: string;
+            /** @description Refused with IMG.0105: source type not available in this deployment */
+            volume_id?: string;
+            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            data_images?: Record<string, never>[];
+            /** @description platform or byol (Windows); recorded nowhere */
+            license_type?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cloudimages/wholeimages/action': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Full-ECS image (IMS CreateWholeImage): refused with IMG.0105, source type not available in this deployment (it needs a compute and backup service) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description image name */
+            name?: string;
+            /** @description server */
+            instance_id?: string;
+            /** @description backup */
+            backup_id?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cloudimages/{image_id}/upload': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Register a file of the object store into a queued image made with POST /v2/images (IMS RegisterImage): job imsNativeImportImageJob */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Image id (UUID) */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description "bucket:object" in the tenants' object store, in a bucket granted to the project; the extension names the format (.qcow2 .vhd .vhdx .vmdk .raw .img .qed .vdi .zvhd .zvhd2 .iso) */
+            image_url: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cloudimages/{image_id}/file': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Export an image to a new file in a granted bucket (IMS ExportImage): job imsNativeExportImageJob */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Image id (UUID) */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description "bucket:object" in a bucket granted to the project; must not exist yet (IMG.0070) */
+            bucket_url: string;
+            /** @description qcow2, vhd, zvhd or vmdk; converted by qemu-img when not the stored format */
+            file_format?: string;
+            /** @description true: the stored bytes unchanged, file_format absent */
+            is_quick_export?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2.1/cloudimages/{image_id}/file': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Export an image to a new file in a granted bucket (IMS ExportImage): job imsNativeExportImageJob */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Image id (UUID) */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description "bucket:object" in a bucket granted to the project; must not exist yet (IMG.0070) */
+            bucket_url: string;
+            /** @description qcow2, vhd, zvhd or vmdk; converted by qemu-img when not the stored format */
+            file_format?: string;
+            /** @description true: the stored bytes unchanged, file_format absent */
+            is_quick_export?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/cloudimages/tags': {
     parameters: {
       query?: never;

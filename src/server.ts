@@ -22,6 +22,8 @@ import { IdentityService } from './services/identity.ts';
 import { ImageDataService } from './services/image-data.ts';
 import { ImageCopyService } from './services/image-copy.ts';
 import { loadPeerRegions } from './adapters/peer-region/peer-regions.ts';
+import { ObjectImageService } from './services/object-images.ts';
+import { imageStoreBucketsOf, userObjectStoreOf } from './adapters/storage/user-object-store.ts';
 import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
 import { ImageService } from './services/images.ts';
@@ -87,11 +89,12 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);
+    const catalogues = await loadCatalogues(config);
     const images = new ImageService(
       repos,
       stores,
       clock,
-      await loadCatalogues(config),
+      catalogues,
       quotas,
       policy,
       await loadPropertyProtections(config.propertyProtectionFile),
@@ -111,6 +114,18 @@ export async function createServer(config: Config, options: ServerOptions = {}):
     const imageCopy = new ImageCopyService(repos, images, quotas, jobs, {
       own: config.region,
       peers: loadPeerRegions(config.peerRegionsFile, config.region),
+    });
+    const userStore = userObjectStoreOf(config);
+    const objectImages = new ObjectImageService({
+      repos,
+      images,
+      quotas,
+      jobs,
+      clock,
+      osVersions: catalogues.osVersions,
+      userStore,
+      imageStoreBuckets: imageStoreBucketsOf(config),
+      maxImageSize: config.maxImageSize,
     });
     const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock, policy);
@@ -141,6 +156,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       imageData,
       imageImport,
       imageCopy,
+      objectImages,
       members,
       tags,
       quotas,
@@ -182,6 +198,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       async close() {
         clearInterval(sweeper);
         await app.close();
+        userStore?.close();
         // Jobs in flight get the same grace as requests, then go back to the queue.
         await worker?.stop({ graceMs: 25_000 });
         await db.close();

@@ -8,6 +8,7 @@ import type { AccessKeyService } from '../services/access-keys.ts';
 import type { IdentityService } from '../services/identity.ts';
 import type { ImageDataService } from '../services/image-data.ts';
 import type { ImageCopyService } from '../services/image-copy.ts';
+import type { ObjectImageService } from '../services/object-images.ts';
 import type { ImageImportService } from '../services/image-import.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
@@ -33,6 +34,7 @@ import { registerUsageRoutes } from './openstack/usage-routes.ts';
 import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 import { registerCloudImageRoutes } from './ims/cloudimages-routes.ts';
 import { registerImsCopyRoutes } from './ims/copy-routes.ts';
+import { registerObjectImageRoutes } from './ims/object-image-routes.ts';
 import { registerImsQuotaRoutes } from './ims/quota-routes.ts';
 import { registerImsTagRoutes } from './ims/tags-routes.ts';
 import { registerTraceRoutes } from './ims/trace-routes.ts';
@@ -53,6 +55,8 @@ export interface AppDeps {
   imageData: ImageDataService;
   imageImport: ImageImportService;
   imageCopy: ImageCopyService;
+  /** Images from and to the tenants' object store. */
+  objectImages: ObjectImageService;
   members: MemberService;
   tags: TagService;
   quotas: QuotaService;
@@ -260,6 +264,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerImsJobRoutes(app, deps.jobs);
   registerCloudImageRoutes(app, deps.images);
   registerImsCopyRoutes(app, deps.imageCopy);
+  registerObjectImageRoutes(app, deps.objectImages);
   registerImsTagRoutes(app, deps.tags);
   registerImsQuotaRoutes(app, deps.quotas);
   registerTraceRoutes(app, deps.audit);

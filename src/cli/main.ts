@@ -9,6 +9,7 @@ const databaseModule = () => import('../adapters/db/database.ts');
 const workerModule = () => import('./worker-command.ts');
 const auditModule = () => import('./audit-command.ts');
 const metadefsModule = () => import('./metadefs-command.ts');
+const adminModule = () => import('./bucket-command.ts');
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
@@ -21,6 +22,8 @@ Server commands:
                  Check the audit trail (exit 1 if tampered with) / archive it to the blob store
   ims metadefs load [--dir DIR]
                  Create the standard metadata definition namespaces (Glance's load_metadefs)
+  ims admin bucket grant|revoke|list
+                 Grant projects buckets of the tenants' object store (IMS_USER_S3_*)
   ims --help     Show this help
 
 Configuration comes from the environment:
@@ -36,6 +39,8 @@ Configuration comes from the environment:
   IMS_PROPERTY_PROTECTION_FILE (Glance property protections, roles format)
   IMS_PEER_REGIONS_FILE (JSON: peer regions for cross-region copies and their trust)
   IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
+  IMS_USER_S3_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _FORCE_PATH_STYLE
+                 (the tenants' object store images are imported from and exported to)
 `;
 
 function configOrExit(): Config {
@@ -126,6 +131,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await auditModule()).runAudit(configOrExit(), positionals.slice(1));
     case 'metadefs':
       return (await metadefsModule()).runMetadefs(configOrExit(), argv.slice(argv.indexOf('metadefs') + 1));
+    case 'admin':
+      return (await adminModule()).runAdmin(configOrExit(), positionals.slice(1));
     default:
       process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}\n${clientHelp()}`);
       return 2;

@@ -48,6 +48,18 @@ export interface Config {
   peerRegionsFile: string | undefined;
   /** Failed logins and bad signatures allowed per source address and window before 429. */
   authFailureLimit: { failures: number; windowSeconds: number };
+  /** The tenants' object store (IMS_USER_S3_*), apart from the image store; unset: none. */
+  userS3: UserS3Settings | undefined;
+}
+
+/** The IMS_USER_S3_* settings: where users keep the files they import from and export to. */
+export interface UserS3Settings {
+  endpoint: string;
+  region: string;
+  /** Both unset: the AWS SDK's default credential chain. */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  forcePathStyle: boolean;
 }
 
 /** The IMS_S3_* settings. */
@@ -246,6 +258,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `IMS_DEFAULT_IMAGE_SIZE_QUOTA must be a size such as 500GiB or "unlimited", got "${sizeQuotaText}"`,
     );
 
+  const userS3 = readUserS3Settings(env, get, problems);
+
   if (problems.length) throw new ConfigError(problems);
   return {
     host,
@@ -275,6 +289,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       propertyProtectionFile === undefined ? undefined : path.resolve(propertyProtectionFile),
     peerRegionsFile: peerRegionsFile === undefined ? undefined : path.resolve(peerRegionsFile),
     authFailureLimit: { failures: Number(limitMatch![1]), windowSeconds: limitWindow! },
+    userS3,
+  };
+}
+
+/** IMS_USER_S3_*: all unset, no tenants' object store; any set, the endpoint is required. */
+function readUserS3Settings(
+  env: Record<string, string | undefined>,
+  get: (name: string) => string | undefined,
+  problems: string[],
+): UserS3Settings | undefined {
+  const names = Object.keys(env).filter((n) => n.startsWith('IMS_USER_S3_') && get(n) !== undefined);
+  if (names.length === 0) return undefined;
+  const endpoint = get('IMS_USER_S3_ENDPOINT');
+  if (endpoint === undefined || !/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
+    problems.push(
+      `IMS_USER_S3_ENDPOINT must be an http(s) URL without a path when IMS_USER_S3_* is set, got "${endpoint ?? ''}"`,
+    );
+  }
+  const region = get('IMS_USER_S3_REGION') ?? 'us-east-1';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(region))
+    problems.push(`IMS_USER_S3_REGION "${region}" is not a valid region name`);
+  const accessKeyId = get('IMS_USER_S3_ACCESS_KEY_ID');
+  const secretAccessKey = get('IMS_USER_S3_SECRET_ACCESS_KEY');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined))
+    problems.push(
+      'IMS_USER_S3_ACCESS_KEY_ID and IMS_USER_S3_SECRET_ACCESS_KEY must be set together (or neither)',
+    );
+  const styleText = get('IMS_USER_S3_FORCE_PATH_STYLE');
+  const forcePathStyle = styleText === undefined ? false : parseBoolean(styleText);
+  if (forcePathStyle === null)
+    problems.push(`IMS_USER_S3_FORCE_PATH_STYLE must be true or false, got "${styleText}"`);
+  return {
+    endpoint: (endpoint ?? '').replace(/\/$/, ''),
+    region,
+    accessKeyId,
+    secretAccessKey,
+    forcePathStyle: forcePathStyle ?? false,
   };
 }
 

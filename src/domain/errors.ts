@@ -43,6 +43,13 @@ export const ERROR_CATALOGUE = {
   NotForIsoImage: { status: 400, ims: 'IMG.0167' },
   /** This deployment has no KMS: no key exists, so a `cmk_id` is never usable. */
   KmsNotAvailable: { status: 400, ims: 'IMG.0095' },
+  /**
+   * Creating an image from a server, volume or backup needs a compute and block storage service
+   * this deployment does not have; likewise the tenants' object store when none is configured.
+   */
+  SourceNotAvailable: { status: 400, ims: 'IMG.0105' },
+  /** A bucket of the tenants' object store the project was not granted (or the image store's own). */
+  BucketNotGranted: { status: 403, ims: 'IMG.0069' },
   Internal: { status: 500, ims: 'IMG.0061' },
   ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
 } as const satisfies Record<string, { status: number; ims: string; imsStatus?: number }>;

@@ -56,11 +56,38 @@ export function needsConversion(diskFormat: string, target: string | null): bool
   return target !== null && diskFormat !== target && diskFormat !== 'iso';
 }
 
+/** What a conversion to a local file needs: a ConvertStep without the target blob. */
+export type ConvertToFileStep = Omit<ConvertStep, 'target'>;
+
+/** Converts stored data and ingests the output as a new blob of the target store. */
 export async function convertStoredImage(
   step: ConvertStep,
   stores: StoreRegistry,
   ingest: IngestPipeline,
 ): Promise<IngestedBlob> {
+  // The output is new data: inspected again, as the target format, while it is hashed and stored.
+  return withConvertedFile(step, stores, (output) =>
+    ingest.ingest({
+      source: createReadStream(output, { highWaterMark: 1024 * 1024 }),
+      declaredFormat: step.targetFormat,
+      store: step.target.store,
+      blobId: step.target.blobId,
+      key: step.target.key,
+      ...(step.signal ? { signal: step.signal } : {}),
+    }),
+  );
+}
+
+/**
+ * Converts stored data to a file in the step's work directory and hands its
+ * path to `use` (an import ingests it, an export uploads it); the directory is
+ * removed afterwards, whatever happened.
+ */
+export async function withConvertedFile<T>(
+  step: ConvertToFileStep,
+  stores: StoreRegistry,
+  use: (output: string) => Promise<T>,
+): Promise<T> {
   const { source, targetFormat, workDir } = step;
   // zvhd/zvhd2 are closed formats qemu-img cannot read or write.
   for (const f of [source.diskFormat, targetFormat]) {
@@ -120,15 +147,7 @@ export async function convertStoredImage(
       virtualSize: info.virtualSize,
       ...(step.onProgress ? { onProgress: step.onProgress } : {}),
     });
-    // The output is new data: inspected again, as the target format, while it is hashed and stored.
-    return await ingest.ingest({
-      source: createReadStream(output, { highWaterMark: 1024 * 1024 }),
-      declaredFormat: targetFormat,
-      store: step.target.store,
-      blobId: step.target.blobId,
-      key: step.target.key,
-      ...(step.signal ? { signal: step.signal } : {}),
-    });
+    return await use(output);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

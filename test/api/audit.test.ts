@@ -129,6 +129,38 @@ describe(`audit trail (${TEST_DB})`, () => {
       }),
       id,
     );
+    // Without a tenants' object store (IMS_USER_S3_*) these are refused, and the refusal is recorded.
+    const fileBody = { name: 'from-file', image_url: 'bucket-a:disk.raw', min_disk: 1 };
+    for (const [route, body] of [
+      ['/v2/cloudimages/action', fileBody],
+      ['/v2.1/cloudimages/action', fileBody],
+      ['/v1/cloudimages/dataimages/action', fileBody],
+      ['/v2.1/cloudimages/dataimages/action', fileBody],
+      ['/v2/cloudimages/quickimport/action', { ...fileBody, os_version: 'CentOS 7.6 64bit' }],
+      ['/v2.1/cloudimages/quickimport/action', { ...fileBody, os_version: 'CentOS 7.6 64bit' }],
+      ['/v1/cloudimages/wholeimages/action', { name: 'whole', instance_id: 'server-1' }],
+    ] as const) {
+      await step(`POST ${route}`, 'createImage', 400, r('POST', route, body));
+    }
+    await step(
+      'PUT /v1/cloudimages/:image_id/upload',
+      'updateImage',
+      400,
+      r('PUT', `/v1/cloudimages/${id}/upload`, { image_url: 'bucket-a:disk.raw' }),
+      id,
+    );
+    for (const prefix of ['/v1', '/v2.1']) {
+      await step(
+        `POST ${prefix}/cloudimages/:image_id/file`,
+        'exportImage',
+        400,
+        r('POST', `${prefix}/cloudimages/${id}/file`, {
+          bucket_url: 'bucket-a:out.qcow2',
+          file_format: 'qcow2',
+        }),
+        id,
+      );
+    }
     await step(
       'POST /v2/images/:image_id/actions/deactivate',
       'updateImage',

@@ -44,6 +44,7 @@ describe('loadConfig: defaults', () => {
       defaultQuota: { images: 50, bytes: null },
       policyFile: undefined,
       authFailureLimit: { failures: 20, windowSeconds: 60 },
+      userS3: undefined,
     });
   });
 
@@ -445,5 +446,45 @@ describe('parseDuration', () => {
 
   it.each(['', 'soon', '1.5h', '-5s', '1w', '1h30m', '24H'])('refuses %j', (text) => {
     expect(parseDuration(text)).toBeNull();
+  });
+});
+
+describe("loadConfig: the tenants' object store (IMS_USER_S3_*)", () => {
+  it('is off unless set, and read apart from the image store', () => {
+    expect(loadConfig({}).userS3).toBeUndefined();
+    const config = loadConfig({
+      IMS_USER_S3_ENDPOINT: 'http://127.0.0.1:8080/',
+      IMS_USER_S3_ACCESS_KEY_ID: 'tenant:user',
+      IMS_USER_S3_SECRET_ACCESS_KEY: 'secret',
+      IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+    });
+    expect(config.userS3).toEqual({
+      endpoint: 'http://127.0.0.1:8080',
+      region: 'us-east-1',
+      accessKeyId: 'tenant:user',
+      secretAccessKey: 'secret',
+      forcePathStyle: true,
+    });
+    // The image store stays on files: IMS_USER_S3_* is not an IMS_S3_* setting.
+    expect(config.stores).toEqual([{ name: 'default', driver: 'file' }]);
+    expect(config.s3).toBeUndefined();
+  });
+
+  it('lists every problem', () => {
+    expect(
+      problemsOf({
+        IMS_USER_S3_REGION: 'eu west',
+        IMS_USER_S3_ACCESS_KEY_ID: 'only-one',
+        IMS_USER_S3_FORCE_PATH_STYLE: 'maybe',
+      }),
+    ).toEqual([
+      'IMS_USER_S3_ENDPOINT must be an http(s) URL without a path when IMS_USER_S3_* is set, got ""',
+      'IMS_USER_S3_REGION "eu west" is not a valid region name',
+      'IMS_USER_S3_ACCESS_KEY_ID and IMS_USER_S3_SECRET_ACCESS_KEY must be set together (or neither)',
+      'IMS_USER_S3_FORCE_PATH_STYLE must be true or false, got "maybe"',
+    ]);
+    expect(problemsOf({ IMS_USER_S3_ENDPOINT: 'http://host/bucket' })).toEqual([
+      'IMS_USER_S3_ENDPOINT must be an http(s) URL without a path when IMS_USER_S3_* is set, got "http://host/bucket"',
+    ]);
   });
 });

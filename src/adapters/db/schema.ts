@@ -221,4 +221,6 @@ export interface Database {
   };
   /** Member accounts (domains) of organizations, each in one unit. */
   organization_accounts: { domain_id: string; organization_id: string; unit_id: string; joined_at: string };
+  /** Buckets of the tenants' object store granted to a project (0012). */
+  project_buckets: { project_id: string; bucket: string; granted_at: string };
 }

@@ -10,7 +10,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
-  S3Client,
+  type S3Client,
   UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
@@ -18,6 +18,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import { assertValidKey, assertValidPrefix, BlobNotFoundError } from './blob-store.ts';
 import type { BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
+import { createS3Client } from './s3-client.ts';
 import { S3BlobWriter } from './s3-blob-writer.ts';
 import { isS3Status } from './s3-errors.ts';
 
@@ -92,20 +93,11 @@ export class S3BlobStore implements BlobStore {
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1) {
       throw new Error(`the S3 concurrency must be a positive integer, got ${this.#concurrency}`);
     }
-    this.client = new S3Client({
+    this.client = createS3Client({
       region: options.region,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       forcePathStyle: options.forcePathStyle ?? false,
       ...(options.credentials ? { credentials: options.credentials } : {}),
-      // Flexible checksums only when an operation requires them: our hashes are computed upstream,
-      // and aws-chunked trailer uploads (a newer SDK's default) are not understood by every server.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: {
-        connectionTimeout: 10_000,
-        // Idle time, not total time: a 16 MiB part or a 1 GiB download may take long, but not in silence.
-        socketTimeout: 300_000,
-      },
     });
   }
 

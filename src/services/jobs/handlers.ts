@@ -10,6 +10,9 @@ import { loadPeerRegions } from '../../adapters/peer-region/peer-regions.ts';
 import { copyImageHandler } from './copy-handler.ts';
 import { crossRegionCopyHandler } from './cross-region-copy-handler.ts';
 import { importImageHandler } from './import-handler.ts';
+import { objectExportHandler, objectImportHandler } from './object-file-handlers.ts';
+import { userObjectStoreOf } from '../../adapters/storage/user-object-store.ts';
+import { EXPORT_IMAGE, IMPORT_DATA_IMAGE, IMPORT_FILE_IMAGE, REGISTER_IMAGE } from '../object-file-kinds.ts';
 import { JobRegistry } from './registry.ts';
 
 /** What job handlers may use; grows as kinds that need more (the blob store, qemu-img) are added. */
@@ -39,5 +42,10 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
   registry.register(IMAGE_COPY_CROSS_REGION, crossRegionCopyHandler({ ...deps, peers }), {
     entities: (result) => ({ image_id: result.imageId, region: result.region, project_id: result.projectId }),
   });
+  const files = { ...deps, ingest, quotas, userStore: userObjectStoreOf(deps.config) };
+  const imported = { entities: (result: { imageId: string }) => ({ image_id: result.imageId }) };
+  for (const kind of [IMPORT_FILE_IMAGE, IMPORT_DATA_IMAGE, REGISTER_IMAGE])
+    registry.register(kind, objectImportHandler(files, kind), imported);
+  registry.register(EXPORT_IMAGE, objectExportHandler(files, EXPORT_IMAGE), imported);
   return registry;
 }
