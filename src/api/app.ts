@@ -27,6 +27,8 @@ import type { Metrics } from './metrics.ts';
 import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerImportRoutes } from './openstack/import-routes.ts';
+import { registerUploadSessionRoutes } from './openstack/upload-session-routes.ts';
+import type { UploadSessionService } from '../services/upload-sessions.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerMetadefRoutes } from './openstack/metadefs-routes.ts';
 import { registerUsageRoutes } from './openstack/usage-routes.ts';
@@ -51,6 +53,7 @@ export interface AppDeps {
   jobs: JobService;
   images: ImageService;
   imageData: ImageDataService;
+  uploadSessions: UploadSessionService;
   imageImport: ImageImportService;
   imageCopy: ImageCopyService;
   members: MemberService;
@@ -265,6 +268,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTraceRoutes(app, deps.audit);
   registerOrganizationRoutes(app, deps.organizations, deps.identity);
   registerImageRoutes(app, deps.images, deps.imageData);
+  registerUploadSessionRoutes(app, deps.uploadSessions);
   registerMemberRoutes(app, deps.members);
   registerImportRoutes(app, deps.imageImport);
   registerMetadefRoutes(app, deps.metadefs);

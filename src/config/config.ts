@@ -17,6 +17,8 @@ export interface Config {
   publicUrl: string;
   trustedProxies: string[];
   tokenTtlSeconds: number;
+  /** A resumable upload session idle this long is purged with its chunks (IMS_UPLOAD_SESSION_TTL). */
+  uploadSessionTtlSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Seals stored secrets; unset: a key file in the data dir. */
   masterKey: Buffer | undefined;
@@ -165,6 +167,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (tokenTtlSeconds === null || tokenTtlSeconds < 1)
     problems.push(`IMS_TOKEN_TTL must be a duration such as 24h, got "${ttlText}"`);
 
+  const sessionTtlText = get('IMS_UPLOAD_SESSION_TTL');
+  const uploadSessionTtlSeconds = sessionTtlText === undefined ? 24 * 3600 : parseDuration(sessionTtlText);
+  if (uploadSessionTtlSeconds === null || uploadSessionTtlSeconds < 60)
+    problems.push(
+      `IMS_UPLOAD_SESSION_TTL must be a duration of at least 1m such as 24h, got "${sessionTtlText}"`,
+    );
+
   const logLevel = (get('IMS_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`IMS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -253,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl,
     trustedProxies,
     tokenTtlSeconds: tokenTtlSeconds!,
+    uploadSessionTtlSeconds: uploadSessionTtlSeconds!,
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
     masterKey,

@@ -9,6 +9,7 @@ import { JobRepository } from './job-repository.ts';
 import { MemberRepository } from './member-repository.ts';
 import { QuotaRepository } from './quota-repository.ts';
 import { TagRepository } from './tag-repository.ts';
+import { UploadSessionRepository } from './upload-session-repository.ts';
 
 /** Every repository over one connection or one transaction. */
 export class Repositories {
@@ -20,6 +21,7 @@ export class Repositories {
   readonly imports: ImportRepository;
   readonly tags: TagRepository;
   readonly quotas: QuotaRepository;
+  readonly uploadSessions: UploadSessionRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -30,6 +32,7 @@ export class Repositories {
     this.imports = new ImportRepository(db);
     this.tags = new TagRepository(db);
     this.quotas = new QuotaRepository(db);
+    this.uploadSessions = new UploadSessionRepository(db);
   }
 
   /**

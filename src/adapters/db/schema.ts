@@ -221,4 +221,25 @@ export interface Database {
   };
   /** Member accounts (domains) of organizations, each in one unit. */
   organization_accounts: { domain_id: string; organization_id: string; unit_id: string; joined_at: string };
+  /** Resumable upload sessions (0014). */
+  upload_sessions: {
+    id: string;
+    image_id: string;
+    project_id: string;
+    user_id: string | null;
+    size: number;
+    store: string;
+    status: 'open' | 'committed';
+    created_at: string;
+    updated_at: string;
+    expires_at: string;
+  };
+  /** The byte ranges [start_offset, end_offset) an upload session holds, each a committed object. */
+  upload_session_chunks: {
+    session_id: string;
+    start_offset: number;
+    end_offset: number;
+    store_key: string;
+    created_at: string;
+  };
 }
