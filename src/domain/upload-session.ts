@@ -135,3 +135,13 @@ export function sessionSize(body: unknown, maxImageSize: number): number {
   }
   return size as number;
 }
+
+/** The optional `client_ref` of a new session: the client's label to find it again. */
+export function clientRef(body: unknown): string | null {
+  const ref = (body as { client_ref?: unknown } | null)?.client_ref;
+  if (ref === undefined || ref === null) return null;
+  if (typeof ref !== 'string' || ref.length > 255 || !/^[\x20-\x7e]*$/.test(ref)) {
+    fail('BadRequest', '"client_ref" must be a printable ASCII string of at most 255 characters');
+  }
+  return ref as string;
+}

@@ -21,6 +21,7 @@ import type { Image } from '../domain/image.ts';
 import {
   assertComplete,
   chunkSpan,
+  clientRef,
   mergedRanges,
   missingRanges,
   placeChunk,
@@ -36,6 +37,7 @@ export interface UploadSessionView {
   id: string;
   image_id: string;
   size: number;
+  client_ref: string | null;
   status: 'open' | 'committed';
   /** Received bytes as inclusive ranges, adjacent chunks merged. */
   received: { start: number; end: number }[];
@@ -93,12 +95,14 @@ export class UploadSessionService {
   async create(ctx: RequestContext, imageId: string, body: unknown): Promise<UploadSessionView> {
     const image = await this.writableImage(ctx, imageId);
     const size = sessionSize(body, this.options.maxImageSize);
+    const ref = clientRef(body);
     const now = this.clock.now();
     const row: UploadSessionRow = {
       id: randomUUID(),
       image_id: image.id,
       project_id: ctx.projectId,
       user_id: ctx.userId,
+      client_ref: ref,
       size,
       store: this.stores.defaultName,
       status: 'open',
@@ -108,6 +112,17 @@ export class UploadSessionService {
     };
     await this.db.uploadSessions.insert(row);
     return view(row, []);
+  }
+
+  /** The caller's project's open sessions of the image (a client resuming finds its own by client_ref). */
+  async list(ctx: RequestContext, imageId: string): Promise<UploadSessionView[]> {
+    const image = await this.images.get(ctx, imageId);
+    this.policy.authorize(ctx, 'ims:images:upload', { projectId: image.owner });
+    const out: UploadSessionView[] = [];
+    for (const row of await this.db.uploadSessions.openForImage(image.id, ctx.projectId)) {
+      out.push(view(row, await this.db.uploadSessions.chunks(row.id)));
+    }
+    return out;
   }
 
   async show(ctx: RequestContext, imageId: string, sessionId: string): Promise<UploadSessionView> {
@@ -305,6 +320,7 @@ function view(
     id: row.id,
     image_id: row.image_id,
     size,
+    client_ref: row.client_ref,
     status: row.status,
     received: mergedRanges(received).map(inclusive),
     received_bytes: received.reduce((n, s) => n + s.end - s.start, 0),

@@ -227,6 +227,7 @@ export interface Database {
     image_id: string;
     project_id: string;
     user_id: string | null;
+    client_ref: string | null;
     size: number;
     store: string;
     status: 'open' | 'committed';

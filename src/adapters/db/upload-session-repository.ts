@@ -83,13 +83,16 @@ export class UploadSessionRepository {
       .execute();
   }
 
-  /** Open sessions of an image (a new one for the same image is refused while one is open). */
-  openForImage(imageId: string): Promise<UploadSessionRow[]> {
+  /** A project's open sessions of an image, newest first. */
+  openForImage(imageId: string, projectId: string): Promise<UploadSessionRow[]> {
     return this.db
       .selectFrom('upload_sessions')
       .selectAll()
       .where('image_id', '=', imageId)
+      .where('project_id', '=', projectId)
       .where('status', '=', 'open')
+      .orderBy('created_at', 'desc')
+      .limit(100)
       .execute();
   }
 }

@@ -56,6 +56,18 @@ export function registerUploadSessionRoutes(app: FastifyInstance, sessions: Uplo
     },
   );
 
+  app.get<{ Params: { image_id: string } }>(
+    base,
+    {
+      schema: {
+        tags,
+        summary: "The caller's project's open upload sessions of the image",
+        params: imageParams,
+      },
+    },
+    async (request) => ({ upload_sessions: await sessions.list(callerOf(request), request.params.image_id) }),
+  );
+
   app.get<SessionRoute>(
     `${base}/:session_id`,
     {

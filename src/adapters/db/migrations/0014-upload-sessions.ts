@@ -12,6 +12,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('image_id', 'text', (c) => c.notNull())
     .addColumn('project_id', 'text', (c) => c.notNull())
     .addColumn('user_id', 'text')
+    // The client's own name for what it uploads (the CLI: a file's fingerprint), to find the session again.
+    .addColumn('client_ref', 'text')
     .addColumn('size', 'bigint', (c) => c.notNull())
     .addColumn('store', 'text', (c) => c.notNull())
     // open, then committed (kept until it expires, so that a repeated commit answers the same).
