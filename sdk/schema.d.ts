@@ -4115,7 +4115,28 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** The caller's project's open upload sessions of the image */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Image id (UUID) */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
     put?: never;
     /** Start a resumable upload of a queued image ({"size": bytes}) */
     post: {

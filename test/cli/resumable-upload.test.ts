@@ -66,7 +66,7 @@ describe(`ims image upload, resumable (${TEST_DB})`, { timeout: 120_000 }, () =>
     });
     expect(second.code, second.stderr).toBe(0);
     expect(second.stderr).toContain(`resuming upload session ${left!.id}`);
-    expect(second.stderr).toMatch(new RegExp(`^upload ${id}: 24\\.00 MiB in`, 'm'));
+    expect(second.stderr).toMatch(new RegExp(`^upload ${id}: 24\\.0 MiB in`, 'm'));
     expect(await show(id)).toMatchObject({
       status: 'active',
       size: data.length,
