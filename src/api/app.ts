@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -108,7 +109,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Image uploads may take hours; idle connections are still closed by keepAliveTimeout.
     requestTimeout: 0,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
-  });
+    // Read at start: a renewed certificate takes a restart (or terminate TLS at a load balancer).
+    ...(config.tls
+      ? { https: { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) } }
+      : {}),
+  }) as unknown as FastifyInstance;
   app.decorateRequest('ctx', null);
   app.decorateRequest('tokenClaims', null);
   app.decorateRequest('signed', false);
