@@ -35,6 +35,8 @@ Configuration comes from the environment:
   IMS_DEFAULT_IMAGE_SIZE_QUOTA (unlimited, or a size such as 500GiB)
   IMS_POLICY_FILE (JSON rules over the default policy)
   IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
+  IMS_UPLOAD_SESSION_TTL (24h: idle resumable upload sessions are purged after it)
+  IMS_TLS_CERT, IMS_TLS_KEY (PEM files: serve HTTPS; unset: HTTP, e.g. behind a TLS load balancer)
 `;
 
 function configOrExit(): Config {
