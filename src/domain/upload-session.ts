@@ -13,6 +13,13 @@ export interface Span {
 /** Beyond this a session's chunk list would cost more to keep than it helps. */
 export const MAX_CHUNKS_PER_SESSION = 10_000;
 
+/**
+ * Chunks are stored before the quota sees them (it counts images when they become
+ * active), so the open sessions of a project are bounded: each holds at most the
+ * maximum image size.
+ */
+export const MAX_OPEN_SESSIONS_PER_PROJECT = 20;
+
 const DIGITS = /^\d{1,16}$/;
 
 /**

@@ -22,6 +22,7 @@ import {
   assertComplete,
   chunkSpan,
   clientRef,
+  MAX_OPEN_SESSIONS_PER_PROJECT,
   mergedRanges,
   missingRanges,
   placeChunk,
@@ -97,6 +98,15 @@ export class UploadSessionService {
     const size = sessionSize(body, this.options.maxImageSize);
     const ref = clientRef(body);
     const now = this.clock.now();
+    if (
+      (await this.db.uploadSessions.countLive(ctx.projectId, now.toISOString())) >=
+      MAX_OPEN_SESSIONS_PER_PROJECT
+    ) {
+      fail(
+        'QuotaExceeded',
+        `Project ${ctx.projectId} has ${MAX_OPEN_SESSIONS_PER_PROJECT} open upload sessions; commit or delete one first`,
+      );
+    }
     const row: UploadSessionRow = {
       id: randomUUID(),
       image_id: image.id,

@@ -208,6 +208,28 @@ describe(`resumable uploads (${TEST_DB})`, () => {
     expect((await createSession(active, { size: 10 })).status).toBe(409);
   });
 
+  it('bounds the open sessions of a project', async () => {
+    const crowd = await s.tokenFor('crowded', 'cora', 'member');
+    const res = await s.request('POST', '/v2/images', {
+      token: crowd.token,
+      body: { disk_format: 'raw', container_format: 'bare' },
+    });
+    const id = ((await res.json()) as Json).id as string;
+    const made: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await createSession(id, { size: 10 }, crowd.token);
+      expect(r.status).toBe(201);
+      made.push(((await r.json()) as Json).id as string);
+    }
+    expect(await glanceError(await createSession(id, { size: 10 }, crowd.token), 413)).toContain(
+      'open upload sessions',
+    );
+    // Another project is not affected; a deleted session makes room.
+    expect((await createSession(await newImage(), { size: 10 })).status).toBe(201);
+    expect((await s.request('DELETE', sessionPath(id, made[0]!), { token: crowd.token })).status).toBe(204);
+    expect((await createSession(id, { size: 10 }, crowd.token)).status).toBe(201);
+  });
+
   it('hides a session from another project and refuses readers', async () => {
     const id = await newImage({ visibility: 'shared' });
     const data = randomBytes(100);

@@ -83,6 +83,18 @@ export class UploadSessionRepository {
       .execute();
   }
 
+  /** A project's open sessions that have not expired. */
+  async countLive(projectId: string, now: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('upload_sessions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('project_id', '=', projectId)
+      .where('status', '=', 'open')
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
   /** A project's open sessions of an image, newest first. */
   openForImage(imageId: string, projectId: string): Promise<UploadSessionRow[]> {
     return this.db
