@@ -223,10 +223,11 @@ export class UploadSessionService {
       expected,
     );
     await this.db.uploadSessions.markCommitted(session.id, this.clock.now().toISOString());
+    // The image is active whatever happens next; chunks left by a failure here go with the purge.
     await this.dropChunks(
       session,
       chunks.map((c) => c.store_key),
-    );
+    ).catch(() => {});
     return image;
   }
 
