@@ -105,6 +105,21 @@ export interface CallOptions<O> {
 /** A streamed body: a web stream, a Blob, or (Node) any async iterable of bytes. */
 export type StreamBody = ReadableStream<Uint8Array> | Blob | AsyncIterable<Uint8Array>;
 
+/** A resumable upload session; byte ranges are inclusive, as in HTTP. */
+export interface UploadSession {
+  id: string;
+  image_id: string;
+  size: number;
+  client_ref: string | null;
+  status: 'open' | 'committed';
+  received: { start: number; end: number }[];
+  received_bytes: number;
+  missing: { start: number; end: number }[];
+  created_at: string;
+  updated_at: string;
+  expires_at: string;
+}
+
 export interface ImageDownload {
   /** null when the image has no data (204). */
   body: ReadableStream<Uint8Array> | null;
@@ -276,6 +291,72 @@ export class ImsClient {
       ...(options.signal ? { signal: options.signal } : {}),
     });
     await response.body?.cancel();
+  }
+
+  /** Starts a resumable upload of `size` bytes; `clientRef` labels it so that a later run finds it. */
+  async createUploadSession(imageId: string, size: number, clientRef?: string): Promise<UploadSession> {
+    return this.sessionCall('POST', '/v2/images/{image_id}/upload-sessions', imageId, undefined, {
+      body: { size, ...(clientRef === undefined ? {} : { client_ref: clientRef }) },
+    });
+  }
+
+  /** The caller's open upload sessions of the image. */
+  async listUploadSessions(imageId: string): Promise<UploadSession[]> {
+    const response = await this.raw('GET', '/v2/images/{image_id}/upload-sessions', {
+      path: { image_id: imageId },
+    });
+    return ((await response.json()) as { upload_sessions: UploadSession[] }).upload_sessions;
+  }
+
+  async getUploadSession(imageId: string, sessionId: string): Promise<UploadSession> {
+    return this.sessionCall('GET', '/v2/images/{image_id}/upload-sessions/{session_id}', imageId, sessionId);
+  }
+
+  /** Sends `length` bytes of the session's data starting at `start` (Content-Range). */
+  async uploadChunk(
+    imageId: string,
+    sessionId: string,
+    chunk: { start: number; length: number; total: number; data: StreamBody; signal?: AbortSignal },
+  ): Promise<UploadSession> {
+    const response = await this.raw('PUT', '/v2/images/{image_id}/upload-sessions/{session_id}', {
+      path: { image_id: imageId, session_id: sessionId },
+      stream: chunk.data,
+      size: chunk.length,
+      headers: {
+        'content-range': `bytes ${chunk.start}-${chunk.start + chunk.length - 1}/${chunk.total}`,
+      },
+      ...(chunk.signal ? { signal: chunk.signal } : {}),
+    });
+    return (await response.json()) as UploadSession;
+  }
+
+  /** Assembles the session's data into the image (inspected and hashed as a single upload). */
+  async commitUploadSession(imageId: string, sessionId: string): Promise<void> {
+    const response = await this.raw('POST', '/v2/images/{image_id}/upload-sessions/{session_id}/commit', {
+      path: { image_id: imageId, session_id: sessionId },
+    });
+    await response.body?.cancel();
+  }
+
+  async deleteUploadSession(imageId: string, sessionId: string): Promise<void> {
+    const response = await this.raw('DELETE', '/v2/images/{image_id}/upload-sessions/{session_id}', {
+      path: { image_id: imageId, session_id: sessionId },
+    });
+    await response.body?.cancel();
+  }
+
+  private async sessionCall(
+    method: string,
+    template: string,
+    imageId: string,
+    sessionId: string | undefined,
+    options: { body?: unknown } = {},
+  ): Promise<UploadSession> {
+    const response = await this.raw(method, template, {
+      path: { image_id: imageId, ...(sessionId === undefined ? {} : { session_id: sessionId }) },
+      ...options,
+    });
+    return (await response.json()) as UploadSession;
   }
 
   /** Opens `GET /v2/images/{id}/file` as a stream (a byte range with `range`). */

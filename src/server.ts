@@ -26,6 +26,7 @@ import { ObjectImageService } from './services/object-images.ts';
 import { imageStoreBucketsOf, userObjectStoreOf } from './adapters/storage/user-object-store.ts';
 import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
+import { UploadSessionService } from './services/upload-sessions.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
 import { QuotaService } from './services/quotas.ts';
@@ -48,6 +49,8 @@ export interface Server {
   identity: IdentityService;
   /** The admin password when this start generated it (first start without IMS_ADMIN_PASSWORD). */
   generatedAdminPassword: string | null;
+  /** Removes expired resumable upload sessions and their chunks now (the sweep does it hourly). */
+  purgeUploadSessions(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -110,6 +113,10 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       policy,
       metrics,
     );
+    const uploadSessions = new UploadSessionService(repos, images, imageData, stores, clock, policy, {
+      ttlSeconds: config.uploadSessionTtlSeconds,
+      maxImageSize: config.maxImageSize,
+    });
     const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
     const imageCopy = new ImageCopyService(repos, images, quotas, jobs, {
       own: config.region,
@@ -154,6 +161,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       jobs,
       images,
       imageData,
+      uploadSessions,
       imageImport,
       imageCopy,
       objectImages,
@@ -187,6 +195,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
           app.log.warn({ err, store: name }, 'purging stale uploads failed');
         });
       }
+      uploadSessions.purgeExpired().catch((err: unknown) => {
+        app.log.warn({ err }, 'purging expired upload sessions failed');
+      });
     }, STALE_UPLOAD_SWEEP_MS).unref();
 
     return {
@@ -195,6 +206,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       store: stores.default,
       identity,
       generatedAdminPassword: generatedPassword,
+      purgeUploadSessions: () => uploadSessions.purgeExpired(),
       async close() {
         clearInterval(sweeper);
         await app.close();

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -28,6 +29,8 @@ import type { Metrics } from './metrics.ts';
 import { registerDiscoveryRoutes } from './openstack/discovery-routes.ts';
 import { registerImageRoutes } from './openstack/images-routes.ts';
 import { registerImportRoutes } from './openstack/import-routes.ts';
+import { registerUploadSessionRoutes } from './openstack/upload-session-routes.ts';
+import type { UploadSessionService } from '../services/upload-sessions.ts';
 import { registerMemberRoutes } from './openstack/members-routes.ts';
 import { registerMetadefRoutes } from './openstack/metadefs-routes.ts';
 import { registerUsageRoutes } from './openstack/usage-routes.ts';
@@ -53,6 +56,7 @@ export interface AppDeps {
   jobs: JobService;
   images: ImageService;
   imageData: ImageDataService;
+  uploadSessions: UploadSessionService;
   imageImport: ImageImportService;
   imageCopy: ImageCopyService;
   /** Images from and to the tenants' object store. */
@@ -109,7 +113,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Image uploads may take hours; idle connections are still closed by keepAliveTimeout.
     requestTimeout: 0,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
-  });
+    // Read at start: a renewed certificate takes a restart (or terminate TLS at a load balancer).
+    ...(config.tls
+      ? { https: { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) } }
+      : {}),
+  }) as unknown as FastifyInstance;
   app.decorateRequest('ctx', null);
   app.decorateRequest('tokenClaims', null);
   app.decorateRequest('signed', false);
@@ -270,6 +278,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerTraceRoutes(app, deps.audit);
   registerOrganizationRoutes(app, deps.organizations, deps.identity);
   registerImageRoutes(app, deps.images, deps.imageData);
+  registerUploadSessionRoutes(app, deps.uploadSessions);
   registerMemberRoutes(app, deps.members);
   registerImportRoutes(app, deps.imageImport);
   registerMetadefRoutes(app, deps.metadefs);

@@ -10,6 +10,7 @@ const workerModule = () => import('./worker-command.ts');
 const auditModule = () => import('./audit-command.ts');
 const metadefsModule = () => import('./metadefs-command.ts');
 const adminModule = () => import('./bucket-command.ts');
+const moveModule = () => import('./move-command.ts');
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
@@ -18,6 +19,9 @@ Server commands:
                  (--no-worker: API only, for deployments with separate \`ims worker\` processes)
   ims worker     Run job workers only, no API (--concurrency N, default 2)
   ims migrate    Bring the database schema up to date and exit
+  ims migrate --to-database URL|sqlite [--to-store file|s3] [--to-data-dir DIR]
+                 Move a stopped deployment to another database and store, verified by hashes
+                 (ims migrate --to-database x --help: the details)
   ims audit verify|export
                  Check the audit trail (exit 1 if tampered with) / archive it to the blob store
   ims metadefs load [--dir DIR]
@@ -41,6 +45,8 @@ Configuration comes from the environment:
   IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
   IMS_USER_S3_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _FORCE_PATH_STYLE
                  (the tenants' object store images are imported from and exported to)
+  IMS_UPLOAD_SESSION_TTL (24h: idle resumable upload sessions are purged after it)
+  IMS_TLS_CERT, IMS_TLS_KEY (PEM files: serve HTTPS; unset: HTTP, e.g. behind a TLS load balancer)
 `;
 
 function configOrExit(): Config {
@@ -124,9 +130,18 @@ export async function main(argv: string[]): Promise<number> {
     case 'worker':
       await (await workerModule()).runWorker(configOrExit(), argv.slice(argv.indexOf('worker') + 1));
       return -1;
-    case 'migrate':
+    case 'migrate': {
+      const rest = argv.slice(argv.indexOf('migrate') + 1);
+      if (rest.some((a) => a.startsWith('--to-'))) {
+        if (values.help) {
+          process.stdout.write(`${(await moveModule()).MOVE_HELP}\n`);
+          return 0;
+        }
+        return (await moveModule()).runMove(configOrExit(), rest);
+      }
       await runMigrations();
       return 0;
+    }
     case 'audit':
       return (await auditModule()).runAudit(configOrExit(), positionals.slice(1));
     case 'metadefs':

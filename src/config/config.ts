@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { decodeKey } from '../adapters/identity/master-key.ts';
 
@@ -16,7 +17,11 @@ export interface Config {
   maxVirtualSize: bigint;
   publicUrl: string;
   trustedProxies: string[];
+  /** Built-in HTTPS (IMS_TLS_CERT, IMS_TLS_KEY: PEM files); unset: plain HTTP, e.g. behind a TLS-terminating load balancer. */
+  tls: { certFile: string; keyFile: string } | undefined;
   tokenTtlSeconds: number;
+  /** A resumable upload session idle this long is purged with its chunks (IMS_UPLOAD_SESSION_TTL). */
+  uploadSessionTtlSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Seals stored secrets; unset: a key file in the data dir. */
   masterKey: Buffer | undefined;
@@ -181,12 +186,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (tokenTtlSeconds === null || tokenTtlSeconds < 1)
     problems.push(`IMS_TOKEN_TTL must be a duration such as 24h, got "${ttlText}"`);
 
+  const sessionTtlText = get('IMS_UPLOAD_SESSION_TTL');
+  const uploadSessionTtlSeconds = sessionTtlText === undefined ? 24 * 3600 : parseDuration(sessionTtlText);
+  if (uploadSessionTtlSeconds === null || uploadSessionTtlSeconds < 60)
+    problems.push(
+      `IMS_UPLOAD_SESSION_TTL must be a duration of at least 1m such as 24h, got "${sessionTtlText}"`,
+    );
+
   const logLevel = (get('IMS_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`IMS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
 
-  let publicUrl = get('IMS_PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const tlsCert = get('IMS_TLS_CERT');
+  const tlsKey = get('IMS_TLS_KEY');
+  let tls: Config['tls'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    problems.push(
+      'IMS_TLS_CERT and IMS_TLS_KEY must be set together (PEM certificate chain and private key)',
+    );
+  } else if (tlsCert !== undefined && tlsKey !== undefined) {
+    tls = { certFile: path.resolve(tlsCert), keyFile: path.resolve(tlsKey) };
+    for (const [name, file] of [
+      ['IMS_TLS_CERT', tls.certFile],
+      ['IMS_TLS_KEY', tls.keyFile],
+    ] as const) {
+      if (!fs.existsSync(file)) problems.push(`${name} names a file that does not exist: ${file}`);
+    }
+  }
+
+  const scheme = tls ? 'https' : 'http';
+  let publicUrl = get('IMS_PUBLIC_URL') ?? `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   try {
     const u = new URL(publicUrl);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
@@ -272,7 +302,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxVirtualSize: BigInt(maxVirtualSize!),
     publicUrl,
     trustedProxies,
+    tls,
     tokenTtlSeconds: tokenTtlSeconds!,
+    uploadSessionTtlSeconds: uploadSessionTtlSeconds!,
     logLevel: logLevel as Config['logLevel'],
     metricsAllow,
     masterKey,

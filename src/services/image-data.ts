@@ -62,15 +62,7 @@ export class ImageDataService {
     const image = await this.images.get(ctx, id);
     this.policy.authorize(ctx, 'ims:images:upload', { projectId: image.owner });
     assertCanModify(ctx, image);
-    if (image.status !== 'queued') {
-      fail(
-        'ImageAlreadyHasData',
-        `Image ${id} is in status ${image.status}; data can be uploaded only to a queued image`,
-      );
-    }
-    if (!image.diskFormat || !image.containerFormat) {
-      fail('ValidationFailed', 'Properties disk_format, container_format must be set prior to saving data.');
-    }
+    assertUploadable(image);
     const allExpected = [...expectedFromProperties(image.properties), ...expected];
     if (!(await this.db.images.transition(id, ['queued'], 'saving', this.clock.now().toISOString()))) {
       fail('ImageAlreadyHasData', `Image ${id} is already receiving data`);
@@ -139,6 +131,19 @@ export class ImageDataService {
       if (await this.db.images.transition(id, ['saving'], 'queued', this.clock.now().toISOString())) n++;
     }
     return n;
+  }
+}
+
+/** Data goes only to a queued image whose formats are known (the inspector checks against disk_format). */
+export function assertUploadable(image: Image): void {
+  if (image.status !== 'queued') {
+    fail(
+      'ImageAlreadyHasData',
+      `Image ${image.id} is in status ${image.status}; data can be uploaded only to a queued image`,
+    );
+  }
+  if (!image.diskFormat || !image.containerFormat) {
+    fail('ValidationFailed', 'Properties disk_format, container_format must be set prior to saving data.');
   }
 }
 

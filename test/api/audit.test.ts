@@ -281,6 +281,51 @@ describe(`audit trail (${TEST_DB})`, () => {
       'accepted',
     );
 
+    // resumable uploads: each step of a session is audited against its image
+    const resumed = (
+      await step('POST /v2/images', 'createImage', 201, () =>
+        s.request('POST', '/v2/images', {
+          token: owner.token,
+          body: { name: 'resumed', disk_format: 'raw', container_format: 'bare' },
+        }),
+      )
+    ).id as string;
+    const sessions = `/v2/images/${resumed}/upload-sessions`;
+    const session = await step(
+      'POST /v2/images/:image_id/upload-sessions',
+      'createUploadSession',
+      201,
+      o('POST', sessions, { size: 16 }),
+      resumed,
+    );
+    const sessionUrl = `${sessions}/${session.id as string}`;
+    await step(
+      'PUT /v2/images/:image_id/upload-sessions/:session_id',
+      'uploadImageChunk',
+      200,
+      () =>
+        s.request('PUT', sessionUrl, {
+          token: owner.token,
+          body: 'z'.repeat(16),
+          headers: { 'content-type': 'application/octet-stream', 'content-range': 'bytes 0-15/16' },
+        }),
+      resumed,
+    );
+    await step(
+      'POST /v2/images/:image_id/upload-sessions/:session_id/commit',
+      'commitUploadSession',
+      200,
+      o('POST', `${sessionUrl}/commit`),
+      resumed,
+    );
+    await step(
+      'DELETE /v2/images/:image_id/upload-sessions/:session_id',
+      'deleteUploadSession',
+      204,
+      o('DELETE', sessionUrl),
+      resumed,
+    );
+
     // metadata definitions (admin writes), recorded against the namespace
     const nsName = uniq('OS::Audit');
     const ns = `/v2/metadefs/namespaces/${encodeURIComponent(nsName)}`;

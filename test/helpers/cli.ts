@@ -25,7 +25,11 @@ export interface CliRunner {
   start(
     args: string[],
     options?: { input?: string | Buffer; env?: Record<string, string> },
-  ): { stderrMatches(re: RegExp): Promise<void>; done: Promise<CliResult> };
+  ): {
+    stderrMatches(re: RegExp): Promise<void>;
+    kill(signal: NodeJS.Signals): void;
+    done: Promise<CliResult>;
+  };
   /** Runs and parses stdout as JSON; fails with the output when the exit code is not 0. */
   json<T = unknown>(
     args: string[],
@@ -80,6 +84,7 @@ export async function cliRunner(baseEnv: Record<string, string> = {}): Promise<C
       child.stdin.end(options.input ?? '');
       return {
         done,
+        kill: (signal) => child.kill(signal),
         stderrMatches: (re) =>
           re.test(stderr)
             ? Promise.resolve()

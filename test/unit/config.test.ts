@@ -30,6 +30,8 @@ describe('loadConfig: defaults', () => {
       publicUrl: 'http://127.0.0.1:9292',
       trustedProxies: [],
       tokenTtlSeconds: 86400,
+      uploadSessionTtlSeconds: 86400,
+      tls: undefined,
       logLevel: 'info',
       metricsAllow: [],
       osVersionsFile: '',
@@ -54,6 +56,14 @@ describe('loadConfig: defaults', () => {
       region: 'RegionOne',
       adminPassword: undefined,
     });
+  });
+});
+
+describe('loadConfig: IMS_UPLOAD_SESSION_TTL', () => {
+  it('refuses what is not a duration of at least a minute', () => {
+    expect(problemsOf({ IMS_UPLOAD_SESSION_TTL: '30s' }).join()).toContain('IMS_UPLOAD_SESSION_TTL');
+    expect(problemsOf({ IMS_UPLOAD_SESSION_TTL: 'soon' }).join()).toContain('IMS_UPLOAD_SESSION_TTL');
+    expect(loadConfig({ IMS_UPLOAD_SESSION_TTL: '1m' }).uploadSessionTtlSeconds).toBe(60);
   });
 });
 
@@ -83,6 +93,7 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_DEFAULT_IMAGE_SIZE_QUOTA: '500GiB',
       IMS_POLICY_FILE: '/etc/ims/policy.json',
       IMS_AUTH_FAILURE_LIMIT: '5/5m',
+      IMS_UPLOAD_SESSION_TTL: '2h',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -95,6 +106,8 @@ describe('loadConfig: every IMS_* variable', () => {
       publicUrl: 'https://images.example.com',
       trustedProxies: ['10.0.0.1', '10.0.0.2'],
       tokenTtlSeconds: 5400,
+      uploadSessionTtlSeconds: 7200,
+      tls: undefined,
       logLevel: 'debug',
       metricsAllow: ['192.0.2.10'],
       maxVirtualSize: 2n * BigInt(TiB),

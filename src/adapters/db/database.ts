@@ -24,6 +24,7 @@ import * as m0008 from './migrations/0008-metadefs.ts';
 import * as m0009 from './migrations/0009-audit-trail.ts';
 import * as m0010 from './migrations/0010-organizations.ts';
 import * as m0012 from './migrations/0012-project-buckets.ts';
+import * as m0014 from './migrations/0014-upload-sessions.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009-audit-trail': m0009,
   '0010-organizations': m0010,
   '0012-project-buckets': m0012,
+  '0014-upload-sessions': m0014,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

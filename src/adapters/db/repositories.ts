@@ -10,6 +10,7 @@ import { JobRepository } from './job-repository.ts';
 import { MemberRepository } from './member-repository.ts';
 import { QuotaRepository } from './quota-repository.ts';
 import { TagRepository } from './tag-repository.ts';
+import { UploadSessionRepository } from './upload-session-repository.ts';
 
 /** Every repository over one connection or one transaction. */
 export class Repositories {
@@ -22,6 +23,7 @@ export class Repositories {
   readonly tags: TagRepository;
   readonly quotas: QuotaRepository;
   readonly buckets: BucketGrantRepository;
+  readonly uploadSessions: UploadSessionRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -33,6 +35,7 @@ export class Repositories {
     this.tags = new TagRepository(db);
     this.quotas = new QuotaRepository(db);
     this.buckets = new BucketGrantRepository(db);
+    this.uploadSessions = new UploadSessionRepository(db);
   }
 
   /**

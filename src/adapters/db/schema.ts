@@ -223,4 +223,26 @@ export interface Database {
   organization_accounts: { domain_id: string; organization_id: string; unit_id: string; joined_at: string };
   /** Buckets of the tenants' object store granted to a project (0012). */
   project_buckets: { project_id: string; bucket: string; granted_at: string };
+  /** Resumable upload sessions (0014). */
+  upload_sessions: {
+    id: string;
+    image_id: string;
+    project_id: string;
+    user_id: string | null;
+    client_ref: string | null;
+    size: number;
+    store: string;
+    status: 'open' | 'committed';
+    created_at: string;
+    updated_at: string;
+    expires_at: string;
+  };
+  /** The byte ranges [start_offset, end_offset) an upload session holds, each a committed object. */
+  upload_session_chunks: {
+    session_id: string;
+    start_offset: number;
+    end_offset: number;
+    store_key: string;
+    created_at: string;
+  };
 }

@@ -8,6 +8,7 @@ import type { ImsClient } from '../../../sdk/client.ts';
 import type { CommandContext } from '../client/context.ts';
 import { EXIT, ExitError, isConnectionError, UsageError } from '../client/exit-codes.ts';
 import { meter } from '../client/progress.ts';
+import { uploadResumable, wantsResumable } from './image-resumable.ts';
 
 /** Chunks read from disk; the request streams them as they come (no whole-file buffer). */
 const READ_CHUNK = 1024 * 1024;
@@ -28,6 +29,9 @@ export async function uploadFile(
       throw new UsageError(`cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
     });
     if (!info.isFile()) throw new UsageError(`${file} is not a regular file`);
+    if (wantsResumable(ctx.io.env, info.size)) {
+      return uploadResumable(ctx, client, imageId, file, { size: info.size, mtimeMs: info.mtimeMs });
+    }
     size = info.size;
     source = createReadStream(file, { highWaterMark: READ_CHUNK });
   }

@@ -7,7 +7,11 @@ export const imageUpload: CommandSpec = {
   summary: 'Upload image data from a file (or - for stdin), streamed, with progress',
   description:
     'Progress goes to stderr: a bar on a terminal, a plain line every IMS_PROGRESS_INTERVAL\n' +
-    'seconds (default 5) otherwise; --progress none turns it off.',
+    'seconds (default 5) otherwise; --progress none turns it off.\n' +
+    'Files of IMS_UPLOAD_RESUMABLE_THRESHOLD (default 64MiB) or more go up in chunks of\n' +
+    'IMS_UPLOAD_CHUNK_SIZE (default 16MiB) through an upload session: a broken connection\n' +
+    'retries the chunk, and running the same command again after an interruption sends\n' +
+    'only what the server does not have yet.',
   positionals: [
     { name: 'IMAGE', description: 'Image id or name (a queued image)' },
     { name: 'FILE', description: 'Path of the data, or - for stdin' },
