@@ -23,6 +23,7 @@ import { ImageDataService } from './services/image-data.ts';
 import { ImageCopyService } from './services/image-copy.ts';
 import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
+import { DataLeases } from './services/data-leases.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
 import { QuotaService } from './services/quotas.ts';
@@ -35,7 +36,7 @@ import { loadPolicy } from './services/policy.ts';
 import { createAuditService } from './services/audit/create.ts';
 import { OrganizationService } from './services/organizations.ts';
 import { OrganizationRepository } from './adapters/db/organization-repository.ts';
-import { InProcessFailureLimiter } from './adapters/failure-limiter.ts';
+import { DatabaseFailureLimiter } from './adapters/failure-limiter.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -84,6 +85,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       clock,
       policy,
     );
+    const leases = new DataLeases(repos, clock, config.leaseSeconds * 1000);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);
@@ -98,8 +100,9 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       { presignedDownloadTtlSeconds: config.s3?.presignedDownloadTtlSeconds ?? null },
       policy,
       metrics,
+      leases,
     );
-    const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
+    const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config, leases);
     const imageCopy = new ImageCopyService(repos, images, quotas, jobs);
     const tags = new TagService(repos, images, clock);
     const members = new MemberService(repos, images, clock, policy);
@@ -137,7 +140,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       usage,
       audit,
       organizations,
-      authFailures: new InProcessFailureLimiter(config.authFailureLimit, clock),
+      authFailures: new DatabaseFailureLimiter(db.kysely, config.authFailureLimit, clock),
       metrics,
       health: () => checkHealth(() => ping(db), stores.default),
       logger: options.logger ?? true,

@@ -44,6 +44,11 @@ export interface Config {
   policyFile: string | undefined;
   /** Failed logins and bad signatures allowed per source address and window before 429. */
   authFailureLimit: { failures: number; windowSeconds: number };
+  /**
+   * How long a job or an upload stays claimed by a process that stopped renewing it (it died):
+   * then another worker takes the job, and the reaper returns the image to its last good state.
+   */
+  leaseSeconds: number;
 }
 
 /** The IMS_S3_* settings. */
@@ -197,6 +202,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!limitMatch || Number(limitMatch[1]) < 1 || limitWindow === null || limitWindow < 1) {
     problems.push(`IMS_AUTH_FAILURE_LIMIT must be failures/window such as 10/60s, got "${limitText}"`);
   }
+  const leaseText = get('IMS_LEASE');
+  const leaseSeconds = leaseText === undefined ? 30 : parseDuration(leaseText);
+  if (leaseSeconds === null || leaseSeconds < 2 || leaseSeconds > 3600)
+    problems.push(`IMS_LEASE must be a duration from 2s to 1h, got "${leaseText}"`);
 
   const masterKeyText = get('IMS_MASTER_KEY');
   let masterKey: Buffer | undefined;
@@ -266,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultQuota: { images: imageQuota!, bytes: sizeQuota! },
     policyFile: policyFile === undefined ? undefined : path.resolve(policyFile),
     authFailureLimit: { failures: Number(limitMatch![1]), windowSeconds: limitWindow! },
+    leaseSeconds: leaseSeconds!,
   };
 }
 

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { auditedTransaction } from '../audit-scope.ts';
 import type { Database } from './schema.ts';
 import { BlobRepository } from './blob-repository.ts';
+import { DataLeaseRepository } from './data-lease-repository.ts';
 import { IdentityRepository } from './identity-repository.ts';
 import { ImportRepository } from './import-repository.ts';
 import { ImageRepository } from './image-repository.ts';
@@ -20,6 +21,7 @@ export class Repositories {
   readonly imports: ImportRepository;
   readonly tags: TagRepository;
   readonly quotas: QuotaRepository;
+  readonly dataLeases: DataLeaseRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -30,6 +32,7 @@ export class Repositories {
     this.imports = new ImportRepository(db);
     this.tags = new TagRepository(db);
     this.quotas = new QuotaRepository(db);
+    this.dataLeases = new DataLeaseRepository(db);
   }
 
   /**

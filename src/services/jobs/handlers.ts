@@ -7,7 +7,7 @@ import { IngestPipeline } from '../ingest.ts';
 import { QuotaService } from '../quotas.ts';
 import { IMAGE_COPY_IN_REGION } from '../image-copy-kind.ts';
 import { copyImageHandler } from './copy-handler.ts';
-import { importImageHandler } from './import-handler.ts';
+import { importImageHandler, revertAbandonedImport, type ImportDeps } from './import-handler.ts';
 import { JobRegistry } from './registry.ts';
 
 /** What job handlers may use; grows as kinds that need more (the blob store, qemu-img) are added. */
@@ -25,13 +25,25 @@ export interface JobDeps {
  */
 export function createJobRegistry(deps: JobDeps): JobRegistry {
   const registry = new JobRegistry();
-  const ingest = new IngestPipeline(deps.stores, deps.config);
-  const quotas = new QuotaService(deps.repos, deps.clock, deps.config.defaultQuota);
-  registry.register(IMAGE_IMPORT, importImageHandler({ ...deps, ingest, quotas }), {
+  const importDeps = importDepsOf(deps);
+  const { quotas } = importDeps;
+  registry.register(IMAGE_IMPORT, importImageHandler(importDeps), {
     entities: (result) => ({ stores: result.stores, failed_stores: result.failedStores }),
+    onAbandoned: async (job) => {
+      await revertAbandonedImport(importDeps, job);
+    },
   });
   registry.register(IMAGE_COPY_IN_REGION, copyImageHandler({ ...deps, quotas }), {
     entities: (result) => ({ image_id: result.imageId }),
   });
   return registry;
+}
+
+/** What the import kind's handler and its revert use. */
+export function importDepsOf(deps: JobDeps): ImportDeps {
+  return {
+    ...deps,
+    ingest: new IngestPipeline(deps.stores, deps.config),
+    quotas: new QuotaService(deps.repos, deps.clock, deps.config.defaultQuota),
+  };
 }
