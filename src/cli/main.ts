@@ -8,6 +8,7 @@ const serverModule = () => import('../server.ts');
 const databaseModule = () => import('../adapters/db/database.ts');
 const workerModule = () => import('./worker-command.ts');
 const auditModule = () => import('./audit-command.ts');
+const gcModule = () => import('./gc-command.ts');
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
@@ -16,6 +17,8 @@ Server commands:
                  (--no-worker: API only, for deployments with separate \`ims worker\` processes)
   ims worker     Run job workers only, no API (--concurrency N, default 2)
   ims migrate    Bring the database schema up to date and exit
+  ims gc [--grace 1h]
+                 Revert what dead processes left half-way; delete unreferenced store objects
   ims audit verify|export
                  Check the audit trail (exit 1 if tampered with) / archive it to the blob store
   ims --help     Show this help
@@ -31,6 +34,7 @@ Configuration comes from the environment:
   IMS_DEFAULT_IMAGE_SIZE_QUOTA (unlimited, or a size such as 500GiB)
   IMS_POLICY_FILE (JSON rules over the default policy)
   IMS_AUTH_FAILURE_LIMIT (20/60s: failed logins or signatures per source address before 429)
+  IMS_LEASE (30s: how long a dead process's job or upload stays claimed before it is taken back)
 `;
 
 function configOrExit(): Config {
@@ -119,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'audit':
       return (await auditModule()).runAudit(configOrExit(), positionals.slice(1));
+    case 'gc':
+      return (await gcModule()).runGc(configOrExit(), argv.slice(argv.indexOf('gc') + 1));
     default:
       process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}\n${clientHelp()}`);
       return 2;

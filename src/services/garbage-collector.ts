@@ -55,7 +55,8 @@ export class GarbageCollector {
       const now = this.clock.now();
       for (const key of orphans) {
         const since = seen.get(key);
-        if (since !== undefined && now.getTime() - since >= graceMs) {
+        // No grace: the caller knows nothing is writing (the deployment is stopped).
+        if (graceMs <= 0 || (since !== undefined && now.getTime() - since >= graceMs)) {
           await store.delete(key);
           await this.forget(name, key);
           out.deleted++;

@@ -60,9 +60,7 @@ export const GC_GRACE_MS = 3600_000;
  * the garbage collector. On several nodes they run concurrently; both are built for that.
  */
 function maintenance(db: Db, deps: JobDeps, log: JobLogger | undefined): (now: Date) => Promise<void> {
-  const importDeps = importDepsOf(deps);
-  const reaper = new Reaper(deps.repos, deps.clock, (job) => revertAbandonedImport(importDeps, job));
-  const gc = new GarbageCollector(db.kysely, deps.stores, deps.clock);
+  const { reaper, gc } = createMaintenance(db, deps);
   let nextGc = 0;
   return async (now) => {
     const reaped = await reaper.reap();
@@ -72,5 +70,14 @@ function maintenance(db: Db, deps: JobDeps, log: JobLogger | undefined): (now: D
     nextGc = now.getTime() + GC_GRACE_MS;
     const collected = await gc.collect(GC_GRACE_MS);
     if (collected.deleted > 0) log?.info({ ...collected }, 'deleted unreferenced store objects');
+  };
+}
+
+/** The reaper and the garbage collector of a deployment (`ims gc` runs them once). */
+export function createMaintenance(db: Db, deps: JobDeps): { reaper: Reaper; gc: GarbageCollector } {
+  const importDeps = importDepsOf(deps);
+  return {
+    reaper: new Reaper(deps.repos, deps.clock, (job) => revertAbandonedImport(importDeps, job)),
+    gc: new GarbageCollector(db.kysely, deps.stores, deps.clock),
   };
 }
