@@ -49,6 +49,8 @@ export interface CrashReport {
   verified: number;
   /** What is wrong; empty when the deployment came through every crash intact. */
   problems: string[];
+  /** kind: reason of every job that FAILed (a job killed on each of its attempts is one). */
+  failedJobs: string[];
   gc: unknown;
 }
 
@@ -221,6 +223,27 @@ export async function runCrashRounds(options: CrashOptions): Promise<CrashReport
     const token = (await login(node.url, 'admin', 'admin')).headers.get('x-subject-token')!;
     const call = client(node.url, token);
     const problems: string[] = [];
+    // And with no kill, an upload and an import complete: the deployment works after all the crashes.
+    const calm: string[] = [];
+    for (const format of ['raw', 'qcow2']) {
+      const r = await call('POST', '/v2/images', {
+        body: { name: 'calm', disk_format: format, container_format: 'bare' },
+      });
+      const id = ((await r.json()) as Json).id as string;
+      calm.push(id);
+      if (format === 'raw') {
+        const data = randomBytes(options.imageBytes);
+        expected.set(id, sha256(data));
+        if ((await slowUpload(node.url, token, id, data)) !== 204)
+          problems.push(`the calm upload to ${id} failed`);
+      } else {
+        expected.set(id, sha256(raw));
+        const started = await call('POST', `/v2/images/${id}/import`, {
+          body: { method: { name: 'web-download', uri: webUrl } },
+        });
+        if (started.status !== 202) problems.push(`the calm import of ${id} was refused: ${started.status}`);
+      }
+    }
     try {
       await poll(
         async () => {
@@ -243,6 +266,20 @@ export async function runCrashRounds(options: CrashOptions): Promise<CrashReport
     } catch (err) {
       problems.push(`images or jobs still in progress long after the last restart: ${String(err)}`);
     }
+    for (const id of calm) {
+      const st = (
+        await db.kysely.selectFrom('images').select('status').where('id', '=', id).executeTakeFirst()
+      )?.status;
+      if (st !== 'active')
+        problems.push(`image ${id}, uploaded or imported after the crashes with no kill, is ${st}`);
+    }
+    const failedJobs = (
+      await db.kysely
+        .selectFrom('jobs')
+        .select(['kind', 'fail_reason'])
+        .where('status', '=', 'FAIL')
+        .execute()
+    ).map((j) => `${j.kind}: ${j.fail_reason}`);
     await expectCopies(db.kysely, expected);
     const images = await db.kysely
       .selectFrom('images')
@@ -284,6 +321,7 @@ export async function runCrashRounds(options: CrashOptions): Promise<CrashReport
       active: images.filter((i) => i.status === 'active').length,
       verified,
       problems,
+      failedJobs,
       gc: gcOut.startsWith('{') ? JSON.parse(gcOut) : gcOut,
     };
   } finally {
