@@ -85,7 +85,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       clock,
       policy,
     );
-    const leases = new DataLeases(repos, clock, config.leaseSeconds * 1000);
+    const leases = new DataLeases(db.kysely, clock, config.leaseSeconds * 1000);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);

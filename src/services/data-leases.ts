@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Clock } from '../adapters/clock.ts';
-import type { Repositories } from '../adapters/db/repositories.ts';
+import type { Kysely } from 'kysely';
+import { Repositories } from '../adapters/db/repositories.ts';
+import type { Database } from '../adapters/db/schema.ts';
 import type { ImageStatus } from '../domain/image-status.ts';
 
 /** A held lease: ends renewing and gives the lease up. */
@@ -18,19 +20,25 @@ export class DataLeases {
   /** host:pid:random, like a job worker's id. */
   readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
+  private readonly repos: Repositories;
+
   constructor(
-    private readonly repos: Repositories,
+    private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     private readonly leaseMs: number,
-  ) {}
+  ) {
+    this.repos = new Repositories(db);
+  }
 
   /**
    * Moves the image from one of `from` to `to` and takes its lease, in one
    * transaction: the reaper never sees the new status without a lease. Null
-   * when the image was not in `from`.
+   * when the image was not in `from`. Not an audited transaction: the
+   * request's audit event belongs with the one that ends the upload.
    */
   async begin(imageId: string, from: readonly ImageStatus[], to: ImageStatus): Promise<HeldLease | null> {
-    const taken = await this.repos.transaction(async (tx) => {
+    const taken = await this.db.transaction().execute(async (trx) => {
+      const tx = new Repositories(trx);
       const now = this.clock.now();
       if (!(await tx.images.transition(imageId, from, to, now.toISOString()))) return false;
       await tx.dataLeases.acquire(imageId, this.owner, this.expiry(now));

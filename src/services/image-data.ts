@@ -15,7 +15,7 @@ import type { ImageService } from './images.ts';
 import type { IngestedBlob, IngestPipeline } from './ingest.ts';
 import type { QuotaService } from './quotas.ts';
 import type { Policy } from './policy.ts';
-import { DataLeases } from './data-leases.ts';
+import type { DataLeases } from './data-leases.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
@@ -47,7 +47,7 @@ export class ImageDataService {
     },
     private readonly policy: Policy,
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
-    private readonly leases: DataLeases = new DataLeases(db, clock, 30_000),
+    private readonly leases: DataLeases,
   ) {}
 
   /**

@@ -9,7 +9,7 @@
  * a failed import returns the image to queued (copy-image leaves it active)
  * and names the failed stores in `os_glance_failed_import`.
  */
-import { DataLeases } from './data-leases.ts';
+import type { DataLeases } from './data-leases.ts';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
@@ -114,7 +114,7 @@ export class ImageImportService {
     private readonly jobs: JobService,
     private readonly clock: Clock,
     private readonly settings: ImportSettings,
-    private readonly leases: DataLeases = new DataLeases(db, clock, 30_000),
+    private readonly leases: DataLeases,
   ) {}
 
   private now(): string {

@@ -104,7 +104,7 @@ describe(`auth failure limiter shared through the database (${TEST_DB})`, () => 
 
 describe(`reaper (${TEST_DB})`, () => {
   it('returns to queued the uploads and stages whose lease ended, never a live one or staged data', async () => {
-    const leases = new DataLeases(repos, clock, 10_000);
+    const leases = new DataLeases(t.db.kysely, clock, 10_000);
     const live = await image('queued');
     const held = await leases.begin(live, ['queued'], 'saving');
     expect(held).not.toBeNull();
