@@ -27,6 +27,7 @@ import { imageStoreBucketsOf, userObjectStoreOf } from './adapters/storage/user-
 import { ImageImportService } from './services/image-import.ts';
 import { IngestPipeline } from './services/ingest.ts';
 import { UploadSessionService } from './services/upload-sessions.ts';
+import { DataLeases } from './services/data-leases.ts';
 import { ImageService } from './services/images.ts';
 import { MemberService } from './services/members.ts';
 import { QuotaService } from './services/quotas.ts';
@@ -39,7 +40,7 @@ import { loadPolicy, loadPropertyProtections } from './services/policy.ts';
 import { createAuditService } from './services/audit/create.ts';
 import { OrganizationService } from './services/organizations.ts';
 import { OrganizationRepository } from './adapters/db/organization-repository.ts';
-import { InProcessFailureLimiter } from './adapters/failure-limiter.ts';
+import { DatabaseFailureLimiter } from './adapters/failure-limiter.ts';
 
 export interface Server {
   app: FastifyInstance;
@@ -89,6 +90,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       clock,
       policy,
     );
+    const leases = new DataLeases(db.kysely, clock, config.leaseSeconds * 1000);
     let worker: Worker | null = null;
     const jobs = new JobService(repos, clock, () => worker?.wake(), policy);
     const quotas = new QuotaService(repos, clock, config.defaultQuota, policy);
@@ -112,12 +114,13 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       { presignedDownloadTtlSeconds: config.s3?.presignedDownloadTtlSeconds ?? null },
       policy,
       metrics,
+      leases,
     );
     const uploadSessions = new UploadSessionService(repos, images, imageData, stores, clock, policy, {
       ttlSeconds: config.uploadSessionTtlSeconds,
       maxImageSize: config.maxImageSize,
     });
-    const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config);
+    const imageImport = new ImageImportService(repos, images, stores, ingest, jobs, clock, config, leases);
     const imageCopy = new ImageCopyService(repos, images, quotas, jobs, {
       own: config.region,
       peers: loadPeerRegions(config.peerRegionsFile, config.region),
@@ -172,7 +175,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       usage,
       audit,
       organizations,
-      authFailures: new InProcessFailureLimiter(config.authFailureLimit, clock),
+      authFailures: new DatabaseFailureLimiter(db.kysely, config.authFailureLimit, clock),
       metrics,
       health: () => checkHealth(() => ping(db), stores.default),
       logger: options.logger ?? true,

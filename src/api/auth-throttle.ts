@@ -14,14 +14,20 @@ const isLogin = (request: FastifyRequest) =>
 export function registerAuthThrottle(app: FastifyInstance, limiter: FailureLimiter): void {
   app.addHook('onRequest', async (request) => {
     if (!isLogin(request) && !request.signed) return;
-    const wait = limiter.retryAfter(request.ip);
+    const wait = await limiter.retryAfter(request.ip);
     if (wait > 0) {
       throw new DomainError('TooManyRequests', 'Too many failed authentication attempts; try again later.', {
         headers: { 'retry-after': String(wait) },
       });
     }
   });
-  app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode === 401 && (isLogin(request) || request.signed)) limiter.recordFailure(request.ip);
+  // Counted before the 401 leaves: a client that retries at once, on this node or another, finds it counted.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode !== 401 || !(isLogin(request) || request.signed)) return payload;
+    // The caller's answer is the 401 whatever happens here: a database hiccup must not turn it into a 500.
+    await limiter.recordFailure(request.ip).catch((err: unknown) => {
+      request.log.warn({ err }, 'counting a failed authentication failed');
+    });
+    return payload;
   });
 }

@@ -11,6 +11,7 @@ const auditModule = () => import('./audit-command.ts');
 const metadefsModule = () => import('./metadefs-command.ts');
 const adminModule = () => import('./bucket-command.ts');
 const moveModule = () => import('./move-command.ts');
+const gcModule = () => import('./gc-command.ts');
 
 const HELP = `ims - Image Management Service (OpenStack Image API v2 and Huawei Cloud IMS API)
 
@@ -22,6 +23,8 @@ Server commands:
   ims migrate --to-database URL|sqlite [--to-store file|s3] [--to-data-dir DIR]
                  Move a stopped deployment to another database and store, verified by hashes
                  (ims migrate --to-database x --help: the details)
+  ims gc [--grace 1h]
+                 Revert what dead processes left half-way; delete unreferenced store objects
   ims audit verify|export
                  Check the audit trail (exit 1 if tampered with) / archive it to the blob store
   ims metadefs load [--dir DIR]
@@ -47,6 +50,7 @@ Configuration comes from the environment:
                  (the tenants' object store images are imported from and exported to)
   IMS_UPLOAD_SESSION_TTL (24h: idle resumable upload sessions are purged after it)
   IMS_TLS_CERT, IMS_TLS_KEY (PEM files: serve HTTPS; unset: HTTP, e.g. behind a TLS load balancer)
+  IMS_LEASE (30s: how long a dead process's job or upload stays claimed before it is taken back)
 `;
 
 function configOrExit(): Config {
@@ -148,6 +152,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await metadefsModule()).runMetadefs(configOrExit(), argv.slice(argv.indexOf('metadefs') + 1));
     case 'admin':
       return (await adminModule()).runAdmin(configOrExit(), positionals.slice(1));
+    case 'gc':
+      return (await gcModule()).runGc(configOrExit(), argv.slice(argv.indexOf('gc') + 1));
     default:
       process.stderr.write(`ims: unknown command "${command}"\n\n${HELP}\n${clientHelp()}`);
       return 2;

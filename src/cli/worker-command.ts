@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
 import { migrate, openDatabase } from '../adapters/db/database.ts';
-import { createStoreRegistry } from '../adapters/storage/store-registry.ts';
+import { createStoreRegistry, type BlobStoreFactory } from '../adapters/storage/store-registry.ts';
+import { s3StoreFactory } from '../adapters/storage/create-blob-store.ts';
 import { startWorkers } from '../services/jobs/start.ts';
 import { jsonLogger } from './json-logger.ts';
 import { systemClock } from '../adapters/clock.ts';
@@ -45,7 +46,9 @@ export async function runWorker(config: Config, argv: string[]): Promise<void> {
     await db.close();
     throw err;
   }
-  const stores = await createStoreRegistry(config.stores, config.dataDir);
+  // The same drivers as `ims serve`: a worker beside API nodes on S3 must reach the same store.
+  const factories: Record<string, BlobStoreFactory> = config.s3 ? { s3: s3StoreFactory(config.s3) } : {};
+  const stores = await createStoreRegistry(config.stores, config.dataDir, factories);
   const audit = await createAuditService(db, config, systemClock);
   const worker = startWorkers({
     db,

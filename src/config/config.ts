@@ -53,6 +53,11 @@ export interface Config {
   peerRegionsFile: string | undefined;
   /** Failed logins and bad signatures allowed per source address and window before 429. */
   authFailureLimit: { failures: number; windowSeconds: number };
+  /**
+   * How long a job or an upload stays claimed by a process that stopped renewing it (it died):
+   * then another worker takes the job, and the reaper returns the image to its last good state.
+   */
+  leaseSeconds: number;
   /** The tenants' object store (IMS_USER_S3_*), apart from the image store; unset: none. */
   userS3: UserS3Settings | undefined;
 }
@@ -245,6 +250,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!limitMatch || Number(limitMatch[1]) < 1 || limitWindow === null || limitWindow < 1) {
     problems.push(`IMS_AUTH_FAILURE_LIMIT must be failures/window such as 10/60s, got "${limitText}"`);
   }
+  const leaseText = get('IMS_LEASE');
+  const leaseSeconds = leaseText === undefined ? 30 : parseDuration(leaseText);
+  if (leaseSeconds === null || leaseSeconds < 2 || leaseSeconds > 3600)
+    problems.push(`IMS_LEASE must be a duration from 2s to 1h, got "${leaseText}"`);
 
   const masterKeyText = get('IMS_MASTER_KEY');
   let masterKey: Buffer | undefined;
@@ -321,6 +330,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       propertyProtectionFile === undefined ? undefined : path.resolve(propertyProtectionFile),
     peerRegionsFile: peerRegionsFile === undefined ? undefined : path.resolve(peerRegionsFile),
     authFailureLimit: { failures: Number(limitMatch![1]), windowSeconds: limitWindow! },
+    leaseSeconds: leaseSeconds!,
     userS3,
   };
 }

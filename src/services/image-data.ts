@@ -15,6 +15,7 @@ import type { ImageService } from './images.ts';
 import type { IngestedBlob, IngestPipeline } from './ingest.ts';
 import type { QuotaService } from './quotas.ts';
 import type { Policy } from './policy.ts';
+import type { DataLeases } from './data-leases.ts';
 
 export type Download =
   | { kind: 'empty'; image: Image }
@@ -46,6 +47,7 @@ export class ImageDataService {
     },
     private readonly policy: Policy,
     private readonly observer: DataPathObserver = { bytesIn: () => {}, bytesOut: () => {} },
+    private readonly leases: DataLeases,
   ) {}
 
   /**
@@ -64,9 +66,8 @@ export class ImageDataService {
     assertCanModify(ctx, image);
     assertUploadable(image);
     const allExpected = [...expectedFromProperties(image.properties), ...expected];
-    if (!(await this.db.images.transition(id, ['queued'], 'saving', this.clock.now().toISOString()))) {
-      fail('ImageAlreadyHasData', `Image ${id} is already receiving data`);
-    }
+    const lease = await this.leases.begin(id, ['queued'], 'saving');
+    if (!lease) return fail('ImageAlreadyHasData', `Image ${id} is already receiving data`);
     let blob: IngestedBlob | null = null;
     try {
       blob = await this.ingest.ingest({
@@ -90,6 +91,8 @@ export class ImageDataService {
       if (blob) await this.ingest.discard(blob).catch(() => {});
       await this.db.images.transition(id, ['saving'], 'queued', this.clock.now().toISOString());
       throw err;
+    } finally {
+      await lease.end();
     }
   }
 

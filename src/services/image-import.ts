@@ -9,6 +9,7 @@
  * a failed import returns the image to queued (copy-image leaves it active)
  * and names the failed stores in `os_glance_failed_import`.
  */
+import type { DataLeases } from './data-leases.ts';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
@@ -113,6 +114,7 @@ export class ImageImportService {
     private readonly jobs: JobService,
     private readonly clock: Clock,
     private readonly settings: ImportSettings,
+    private readonly leases: DataLeases,
   ) {}
 
   private now(): string {
@@ -154,9 +156,8 @@ export class ImageImportService {
       fail('ValidationFailed', 'Properties disk_format, container_format must be set prior to staging data.');
     }
     const allExpected = [...expectedFromProperties(image.properties), ...expected];
-    if (!(await this.db.images.transition(id, ['queued'], 'uploading', this.now()))) {
-      conflict(`Image ${id} is already receiving data`);
-    }
+    const lease = await this.leases.begin(id, ['queued'], 'uploading');
+    if (!lease) return conflict(`Image ${id} is already receiving data`);
     let blob: IngestedBlob | null = null;
     try {
       blob = await this.ingest.ingest({
@@ -178,6 +179,8 @@ export class ImageImportService {
       if (blob) await this.ingest.discard(blob).catch(() => {});
       await this.db.images.transition(id, ['uploading'], 'queued', this.now());
       throw err;
+    } finally {
+      await lease.end();
     }
   }
 

@@ -206,9 +206,9 @@ describe(`job repository (${TEST_DB})`, () => {
     clock.advance(LEASE);
     expect(await jobs.claim('w2', [spec.kind], LEASE, clock.now())).toBeNull();
     const failure = { code: 'IMG.0061', reason: 'interrupted' };
-    expect(await jobs.failAbandoned(failure, clock.now())).toBe(1);
+    expect((await jobs.failAbandoned(failure, clock.now())).map((j) => j.id)).toEqual([spec.id]);
     expect(await jobs.find(spec.id)).toMatchObject({ status: 'FAIL', attempts: 1, errorCode: 'IMG.0061' });
-    expect(await jobs.failAbandoned(failure, clock.now())).toBe(0);
+    expect(await jobs.failAbandoned(failure, clock.now())).toEqual([]);
   });
 
   it("lists a project's jobs newest first", async () => {

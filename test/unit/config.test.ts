@@ -47,6 +47,7 @@ describe('loadConfig: defaults', () => {
       policyFile: undefined,
       authFailureLimit: { failures: 20, windowSeconds: 60 },
       userS3: undefined,
+      leaseSeconds: 30,
     });
   });
 
@@ -94,6 +95,7 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_POLICY_FILE: '/etc/ims/policy.json',
       IMS_AUTH_FAILURE_LIMIT: '5/5m',
       IMS_UPLOAD_SESSION_TTL: '2h',
+      IMS_LEASE: '45s',
     });
     expect(config).toEqual({
       host: '0.0.0.0',
@@ -125,6 +127,7 @@ describe('loadConfig: every IMS_* variable', () => {
       defaultQuota: { images: 200, bytes: 500 * 1024 ** 3 },
       policyFile: '/etc/ims/policy.json',
       authFailureLimit: { failures: 5, windowSeconds: 300 },
+      leaseSeconds: 45,
     });
   });
 
@@ -160,6 +163,8 @@ describe('loadConfig: every IMS_* variable', () => {
     expect(problems({ IMS_CONVERT_TO: 'iso' })).toMatch(/IMS_CONVERT_TO must be off or one of/);
     expect(problems({ IMS_CONVERT_TO: 'off' })).toBe('');
     expect(problems({ IMS_WEB_DOWNLOAD_ALLOW: 'http://x/' })).toMatch(/IMS_WEB_DOWNLOAD_ALLOW/);
+    expect(problems({ IMS_LEASE: '1s' })).toMatch(/IMS_LEASE must be a duration from 2s to 1h/);
+    expect(problems({ IMS_LEASE: 'soon' })).toMatch(/IMS_LEASE/);
   });
 
   it('refuses a master key that is not 32 bytes, and a bad virtual size limit', () => {

@@ -252,11 +252,11 @@ export class JobRepository {
 
   /**
    * FAILs RUNNING jobs whose lease ended after their last attempt: their
-   * workers died every time, and claim() no longer takes them. Returns how many.
+   * workers died every time, and claim() no longer takes them. Returns them, so that their kinds can undo what they started.
    */
-  async failAbandoned(failure: Omit<JobFailure, 'permanent'>, now: Date): Promise<number> {
+  async failAbandoned(failure: Omit<JobFailure, 'permanent'>, now: Date): Promise<Job[]> {
     const at = iso(now);
-    const result = await this.db
+    const rows = await this.db
       .updateTable('jobs')
       .set({
         status: 'FAIL',
@@ -269,8 +269,9 @@ export class JobRepository {
       .where(RUNNING)
       .where('lease_expires_at', '<=', at)
       .where((eb) => eb('attempts', '>=', eb.ref('max_attempts')))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
+      .returningAll()
+      .execute();
+    return rows.map(toJob);
   }
 
   async find(id: string): Promise<Job | null> {

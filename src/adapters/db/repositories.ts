@@ -3,6 +3,7 @@ import { auditedTransaction } from '../audit-scope.ts';
 import type { Database } from './schema.ts';
 import { BlobRepository } from './blob-repository.ts';
 import { BucketGrantRepository } from './bucket-grant-repository.ts';
+import { DataLeaseRepository } from './data-lease-repository.ts';
 import { IdentityRepository } from './identity-repository.ts';
 import { ImportRepository } from './import-repository.ts';
 import { ImageRepository } from './image-repository.ts';
@@ -24,6 +25,7 @@ export class Repositories {
   readonly quotas: QuotaRepository;
   readonly buckets: BucketGrantRepository;
   readonly uploadSessions: UploadSessionRepository;
+  readonly dataLeases: DataLeaseRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -36,6 +38,7 @@ export class Repositories {
     this.quotas = new QuotaRepository(db);
     this.buckets = new BucketGrantRepository(db);
     this.uploadSessions = new UploadSessionRepository(db);
+    this.dataLeases = new DataLeaseRepository(db);
   }
 
   /**

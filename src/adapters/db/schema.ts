@@ -245,4 +245,10 @@ export interface Database {
     store_key: string;
     created_at: string;
   };
+  /** Failed authentications per source address in the current window (0013). */
+  auth_failures: { source: string; window_start: string; failures: number };
+  /** The process receiving an image's bytes, until expires_at unless it renews (0013). */
+  data_leases: { image_id: string; owner: string; expires_at: string };
+  /** Store objects seen unreferenced by the garbage collector, and since when (0013). */
+  gc_candidates: { store: string; store_key: string; first_seen_at: string };
 }

@@ -9,11 +9,12 @@ import { IMAGE_COPY_CROSS_REGION, IMAGE_COPY_IN_REGION } from '../image-copy-kin
 import { loadPeerRegions } from '../../adapters/peer-region/peer-regions.ts';
 import { copyImageHandler } from './copy-handler.ts';
 import { crossRegionCopyHandler } from './cross-region-copy-handler.ts';
-import { importImageHandler } from './import-handler.ts';
+import { importImageHandler, revertAbandonedImport, type ImportDeps } from './import-handler.ts';
 import { objectExportHandler, objectImportHandler } from './object-file-handlers.ts';
 import { userObjectStoreOf } from '../../adapters/storage/user-object-store.ts';
 import { EXPORT_IMAGE, IMPORT_DATA_IMAGE, IMPORT_FILE_IMAGE, REGISTER_IMAGE } from '../object-file-kinds.ts';
 import { JobRegistry } from './registry.ts';
+import type { DataLeases } from '../data-leases.ts';
 
 /** What job handlers may use; grows as kinds that need more (the blob store, qemu-img) are added. */
 export interface JobDeps {
@@ -22,6 +23,8 @@ export interface JobDeps {
   config: Config;
   /** The named blob stores (IMS_STORES). */
   stores: StoreRegistry;
+  /** Marks images a job is filling, so that no node's reaper takes them for abandoned uploads. */
+  leases?: DataLeases;
 }
 
 /**
@@ -30,10 +33,13 @@ export interface JobDeps {
  */
 export function createJobRegistry(deps: JobDeps): JobRegistry {
   const registry = new JobRegistry();
-  const ingest = new IngestPipeline(deps.stores, deps.config);
-  const quotas = new QuotaService(deps.repos, deps.clock, deps.config.defaultQuota);
-  registry.register(IMAGE_IMPORT, importImageHandler({ ...deps, ingest, quotas }), {
+  const importDeps = importDepsOf(deps);
+  const { quotas, ingest } = importDeps;
+  registry.register(IMAGE_IMPORT, importImageHandler(importDeps), {
     entities: (result) => ({ stores: result.stores, failed_stores: result.failedStores }),
+    onAbandoned: async (job) => {
+      await revertAbandonedImport(importDeps, job);
+    },
   });
   registry.register(IMAGE_COPY_IN_REGION, copyImageHandler({ ...deps, quotas }), {
     entities: (result) => ({ image_id: result.imageId }),
@@ -42,10 +48,25 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
   registry.register(IMAGE_COPY_CROSS_REGION, crossRegionCopyHandler({ ...deps, peers }), {
     entities: (result) => ({ image_id: result.imageId, region: result.region, project_id: result.projectId }),
   });
-  const files = { ...deps, ingest, quotas, userStore: userObjectStoreOf(deps.config) };
+  const files = {
+    ...deps,
+    ingest,
+    quotas,
+    userStore: userObjectStoreOf(deps.config),
+    leases: deps.leases ?? null,
+  };
   const imported = { entities: (result: { imageId: string }) => ({ image_id: result.imageId }) };
   for (const kind of [IMPORT_FILE_IMAGE, IMPORT_DATA_IMAGE, REGISTER_IMAGE])
     registry.register(kind, objectImportHandler(files, kind), imported);
   registry.register(EXPORT_IMAGE, objectExportHandler(files, EXPORT_IMAGE), imported);
   return registry;
+}
+
+/** What the import kind's handler and its revert use. */
+export function importDepsOf(deps: JobDeps): ImportDeps {
+  return {
+    ...deps,
+    ingest: new IngestPipeline(deps.stores, deps.config),
+    quotas: new QuotaService(deps.repos, deps.clock, deps.config.defaultQuota),
+  };
 }

@@ -26,6 +26,7 @@ import type { Config } from '../../config/config.ts';
 import { DomainError, ERROR_CATALOGUE } from '../../domain/errors.ts';
 import { checkExpected, expectedFromProperties, type ExpectedHash } from '../../domain/expected-hash.ts';
 import type { Image } from '../../domain/image.ts';
+import type { Job } from '../../domain/job.ts';
 import { convertStoredImage, needsConversion } from '../image-convert.ts';
 import { IMAGE_IMPORT, type ImportPayload, type ImportResult } from '../import-kinds.ts';
 import type { IngestPipeline } from '../ingest.ts';
@@ -68,6 +69,15 @@ const slot = (jobId: string, purpose: string) => {
   const blobId = derivedBlobId(jobId, purpose);
   return { blobId, key: `images/${blobId}` };
 };
+
+/** [store, key] of every object a run of this import job may write: what its revert deletes and the garbage collector keeps while it runs. */
+export function importObjectKeys(jobId: string, p: Pick<ImportPayload, 'stores'>): Array<[string, string]> {
+  const first = p.stores[0];
+  return [
+    ...(first ? [[first, slot(jobId, 'download').key] as [string, string]] : []),
+    ...p.stores.map((s): [string, string] => [s, slot(jobId, `store:${s}`).key]),
+  ];
+}
 
 function heldFromRow(row: BlobRow): Held {
   return {
@@ -322,12 +332,7 @@ async function checkStoredHashes(stores: StoreRegistry, held: Held, expected: re
 async function revert(deps: ImportDeps, job: JobRun<ImportPayload>): Promise<void> {
   const { repos, stores } = deps;
   const p = job.payload;
-  const first = p.stores[0]!;
-  const candidates: Array<[string, string]> = [
-    [first, slot(job.id, 'download').key],
-    ...p.stores.map((s): [string, string] => [s, slot(job.id, `store:${s}`).key]),
-  ];
-  for (const [store, key] of candidates) {
+  for (const [store, key] of importObjectKeys(job.id, p)) {
     if (stores.has(store))
       await stores
         .get(store)
@@ -356,4 +361,19 @@ async function revert(deps: ImportDeps, job: JobRun<ImportPayload>): Promise<voi
       .get(row.store)
       .delete(row.store_key)
       .catch(() => {});
+}
+
+/**
+ * For a job failed because its worker died on every attempt (the job service's
+ * failAbandoned, or the reaper finding its image still importing): the same
+ * revert as a final failure, when the image is still this job's import.
+ */
+export async function revertAbandonedImport(deps: ImportDeps, job: Job): Promise<boolean> {
+  const p = job.payload as ImportPayload;
+  const image = await deps.repos.images.find(p.imageId);
+  if (!image || image.properties['os_glance_import_task'] !== job.id) return false;
+  const unfinished = image.status === 'importing' || !!image.properties['os_glance_importing_to_stores'];
+  if (!unfinished) return false;
+  await revert(deps, { id: job.id, projectId: job.projectId, payload: p, attempt: job.attempts });
+  return true;
 }

@@ -30,6 +30,7 @@ import type {
 } from '../object-file-kinds.ts';
 import type { QuotaService } from '../quotas.ts';
 import { JobError } from './errors.ts';
+import type { DataLeases } from '../data-leases.ts';
 import { derivedBlobId } from './import-handler.ts';
 import type { JobHandler, JobKind } from './kind.ts';
 
@@ -41,6 +42,8 @@ export interface ObjectFileDeps {
   ingest: IngestPipeline;
   quotas: QuotaService;
   userStore: UserObjectStore | null;
+  /** The image's data lease while the job fills it (null in tests that run no reaper). */
+  leases: DataLeases | null;
 }
 
 const FILE_REFUSED = ERROR_CATALOGUE.UploadFailed.ims;
@@ -92,9 +95,13 @@ export function objectImportHandler(
     const store = deps.stores.defaultName;
     const blobId = derivedBlobId(job.id, 'object-file');
     const key = `images/${blobId}`;
+    // `saving` under a data lease: a reaper anywhere sees a live fill, not an upload whose process died.
+    const lease = deps.leases
+      ? await deps.leases.begin(p.imageId, ['queued', 'saving'], 'saving')
+      : await deps.repos.images
+          .transition(p.imageId, ['queued'], 'saving', deps.clock.now().toISOString())
+          .then(() => null);
     try {
-      const now = deps.clock.now().toISOString();
-      await deps.repos.images.transition(p.imageId, ['queued'], 'saving', now);
       const source = await needStore(deps.userStore).read(p.bucket, p.key, signal);
       await report(10);
       let seen = 0;
@@ -131,6 +138,8 @@ export function objectImportHandler(
         .transition(p.imageId, ['queued', 'saving'], 'killed', deps.clock.now().toISOString())
         .catch(() => false);
       throw JobError.permanent(failure.code, failure.message, err);
+    } finally {
+      await lease?.end();
     }
   };
 }

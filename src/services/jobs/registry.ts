@@ -1,3 +1,4 @@
+import type { Job } from '../../domain/job.ts';
 import type { EntitiesOf, JobHandler, JobKind } from './kind.ts';
 
 /** A handler as the worker calls it: the types were checked when it was registered. */
@@ -5,6 +6,8 @@ export interface RegisteredKind {
   kind: JobKind<unknown, unknown>;
   handler: JobHandler<unknown, unknown>;
   entities: EntitiesOf<unknown, unknown> | null;
+  /** Undoes what a job's runs left when it was failed because its worker died on every attempt. */
+  onAbandoned: ((job: Job) => Promise<void>) | null;
 }
 
 /** The job kinds a worker runs, each with its typed handler. */
@@ -18,7 +21,7 @@ export class JobRegistry {
   register<P, R>(
     kind: JobKind<P, R>,
     handler: JobHandler<P, R>,
-    options: { entities?: EntitiesOf<P, R> } = {},
+    options: { entities?: EntitiesOf<P, R>; onAbandoned?: (job: Job) => Promise<void> } = {},
   ): this {
     if (this.entries.has(kind.name)) throw new Error(`job kind ${kind.name} is registered twice`);
     this.entries.set(kind.name, {
@@ -26,6 +29,7 @@ export class JobRegistry {
       // Stored untyped: the worker only hands a handler the payload of its own kind.
       handler: handler as unknown as JobHandler<unknown, unknown>,
       entities: (options.entities as unknown as EntitiesOf<unknown, unknown> | undefined) ?? null,
+      onAbandoned: options.onAbandoned ?? null,
     });
     return this;
   }

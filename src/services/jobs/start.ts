@@ -4,7 +4,11 @@ import { JobRepository } from '../../adapters/db/job-repository.ts';
 import { Repositories } from '../../adapters/db/repositories.ts';
 import type { StoreRegistry } from '../../adapters/storage/store-registry.ts';
 import type { Config } from '../../config/config.ts';
-import { createJobRegistry } from './handlers.ts';
+import { createJobRegistry, importDepsOf, type JobDeps } from './handlers.ts';
+import { revertAbandonedImport } from './import-handler.ts';
+import { Reaper } from '../reaper.ts';
+import { DataLeases } from '../data-leases.ts';
+import { GarbageCollector } from '../garbage-collector.ts';
 import type { JobRegistry } from './registry.ts';
 import { Worker, type JobLogger, type WorkerOptions } from './worker.ts';
 import type { JobEndListener } from './job-run.ts';
@@ -31,14 +35,12 @@ export interface StartWorkersOptions {
 export function startWorkers(options: StartWorkersOptions): Worker {
   const clock = options.clock ?? systemClock;
   if (!options.registry && !options.stores) throw new Error('startWorkers needs the store registry');
-  const registry =
-    options.registry ??
-    createJobRegistry({
-      repos: new Repositories(options.db.kysely),
-      clock,
-      config: options.config,
-      stores: options.stores!,
-    });
+  const repos = new Repositories(options.db.kysely);
+  const leases = new DataLeases(options.db.kysely, clock, options.config.leaseSeconds * 1000);
+  const deps = options.stores
+    ? { repos, clock, config: options.config, stores: options.stores, leases }
+    : null;
+  const registry = options.registry ?? createJobRegistry(deps!);
   const worker = new Worker(
     {
       jobs: new JobRepository(options.db.kysely),
@@ -46,9 +48,40 @@ export function startWorkers(options: StartWorkersOptions): Worker {
       clock,
       ...(options.log ? { log: options.log } : {}),
       ...(options.onJobEnd ? { onJobEnd: options.onJobEnd } : {}),
+      ...(deps ? { maintenance: maintenance(options.db, deps, options.log) } : {}),
     },
-    options.worker,
+    { leaseMs: options.config.leaseSeconds * 1000, ...options.worker },
   );
   worker.start();
   return worker;
+}
+
+/** Unreferenced objects are collected when they stayed so for this long (an upload between commit and row takes far less). */
+export const GC_GRACE_MS = 3600_000;
+
+/**
+ * What every worker does at each sweep: the reaper, and once per grace period
+ * the garbage collector. On several nodes they run concurrently; both are built for that.
+ */
+function maintenance(db: Db, deps: JobDeps, log: JobLogger | undefined): (now: Date) => Promise<void> {
+  const { reaper, gc } = createMaintenance(db, deps);
+  let nextGc = 0;
+  return async (now) => {
+    const reaped = await reaper.reap();
+    if (reaped.uploads + reaped.stages + reaped.imports > 0)
+      log?.warn({ ...reaped }, 'reaped interrupted uploads and imports');
+    if (now.getTime() < nextGc) return;
+    nextGc = now.getTime() + GC_GRACE_MS;
+    const collected = await gc.collect(GC_GRACE_MS);
+    if (collected.deleted > 0) log?.info({ ...collected }, 'deleted unreferenced store objects');
+  };
+}
+
+/** The reaper and the garbage collector of a deployment (`ims gc` runs them once). */
+export function createMaintenance(db: Db, deps: JobDeps): { reaper: Reaper; gc: GarbageCollector } {
+  const importDeps = importDepsOf(deps);
+  return {
+    reaper: new Reaper(deps.repos, deps.clock, (job) => revertAbandonedImport(importDeps, job)),
+    gc: new GarbageCollector(db.kysely, deps.stores, deps.clock),
+  };
 }

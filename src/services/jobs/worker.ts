@@ -44,6 +44,8 @@ export interface WorkerDeps {
   clock: Clock;
   log?: JobLogger;
   onJobEnd?: JobEndListener;
+  /** Runs at every sweep (about once a lease): the reaper and the garbage collector. */
+  maintenance?: (now: Date) => Promise<void>;
 }
 
 const delay = (ms: number) =>
@@ -214,18 +216,41 @@ export class Worker {
     }
   }
 
-  /** Now and then, FAILs jobs whose workers died on every attempt (claim() skips them). */
+  /**
+   * Now and then, FAILs jobs whose workers died on every attempt (claim() skips
+   * them) and lets their kinds undo what those runs left; then runs the
+   * maintenance (the reaper, the garbage collector).
+   */
   private async sweep(now: Date): Promise<void> {
     if (now.getTime() < this.nextSweep) return;
     this.nextSweep = now.getTime() + this.opts.leaseMs;
-    const count = await this.deps.jobs.failAbandoned(
+    const abandoned = await this.deps.jobs.failAbandoned(
       {
         code: ERROR_CATALOGUE.Internal.ims,
         reason: 'The job was interrupted on every attempt (its worker stopped responding)',
       },
       now,
     );
-    if (count) this.log.warn({ count, worker: this.id }, 'failed jobs abandoned on their last attempt');
+    if (abandoned.length)
+      this.log.warn(
+        { count: abandoned.length, worker: this.id },
+        'failed jobs abandoned on their last attempt',
+      );
+    for (const job of abandoned) {
+      try {
+        await this.deps.registry.get(job.kind)?.onAbandoned?.(job);
+      } catch (err) {
+        // The reaper finds what is left (e.g. an image still importing under a FAILed job) on a later sweep.
+        this.log.error({ err, job: job.id }, 'undoing an abandoned job failed');
+      }
+    }
+    if (this.deps.maintenance) {
+      try {
+        await this.deps.maintenance(now);
+      } catch (err) {
+        this.log.error({ err, worker: this.id }, 'maintenance failed');
+      }
+    }
   }
 
   private launch(job: Job): void {
