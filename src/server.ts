@@ -34,6 +34,7 @@ import { UsageService } from './services/usage.ts';
 import { loadPolicy } from './services/policy.ts';
 import { createAuditService } from './services/audit/create.ts';
 import { OrganizationService } from './services/organizations.ts';
+import { SharingService } from './services/sharing.ts';
 import { OrganizationRepository } from './adapters/db/organization-repository.ts';
 import { InProcessFailureLimiter } from './adapters/failure-limiter.ts';
 
@@ -111,6 +112,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       clock,
       policy,
     );
+    const sharing = new SharingService(repos, images, organizations, jobs, clock, policy);
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -131,6 +133,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       imageImport,
       imageCopy,
       members,
+      sharing,
       tags,
       quotas,
       metadefs,

@@ -87,9 +87,12 @@ export class MemberService {
     this.policy.authorize(ctx, 'ims:images:answerShare', { projectId: member.memberId });
     assertCanAnswer(ctx, member);
     const status = checkMemberStatus(requested);
-    const updated = await this.db.transaction((tx) =>
-      tx.members.setStatus(image.id, member.memberId, status, this.now()),
-    );
+    // The answer row too, so that an account or organization share reaching the project agrees.
+    const updated = await this.db.transaction(async (tx) => {
+      if (!(await tx.members.setStatus(image.id, member.memberId, status, this.now()))) return null;
+      await tx.sharing.setAnswer(image.id, member.memberId, status, 'project', this.now());
+      return tx.members.find(image.id, member.memberId);
+    });
     return updated ?? memberNotFound(image.id, memberId);
   }
 
@@ -98,7 +101,7 @@ export class MemberService {
     assertHasMembers(image, 'delete');
     assertCanManageMembers(ctx, image, 'delete');
     this.policy.authorize(ctx, 'ims:images:share', { projectId: image.owner });
-    const removed = await this.db.transaction((tx) => tx.members.remove(image.id, memberId));
+    const removed = await this.db.transaction((tx) => tx.sharing.remove(image.id, memberId));
     if (!removed) memberNotFound(image.id, memberId);
   }
 

@@ -23,6 +23,7 @@ import * as m0007 from './migrations/0007-image-quotas.ts';
 import * as m0008 from './migrations/0008-metadefs.ts';
 import * as m0009 from './migrations/0009-audit-trail.ts';
 import * as m0010 from './migrations/0010-organizations.ts';
+import * as m0011 from './migrations/0011-sharing.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -44,6 +45,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0008-metadefs': m0008,
   '0009-audit-trail': m0009,
   '0010-organizations': m0010,
+  '0011-sharing': m0011,
 };
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -8,6 +8,7 @@ import { ImageRepository } from './image-repository.ts';
 import { JobRepository } from './job-repository.ts';
 import { MemberRepository } from './member-repository.ts';
 import { QuotaRepository } from './quota-repository.ts';
+import { SharingRepository } from './sharing-repository.ts';
 import { TagRepository } from './tag-repository.ts';
 
 /** Every repository over one connection or one transaction. */
@@ -20,6 +21,7 @@ export class Repositories {
   readonly imports: ImportRepository;
   readonly tags: TagRepository;
   readonly quotas: QuotaRepository;
+  readonly sharing: SharingRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -30,6 +32,7 @@ export class Repositories {
     this.imports = new ImportRepository(db);
     this.tags = new TagRepository(db);
     this.quotas = new QuotaRepository(db);
+    this.sharing = new SharingRepository(db);
   }
 
   /**

@@ -8,6 +8,8 @@ import { QuotaService } from '../quotas.ts';
 import { IMAGE_COPY_IN_REGION } from '../image-copy-kind.ts';
 import { copyImageHandler } from './copy-handler.ts';
 import { importImageHandler } from './import-handler.ts';
+import { addMembersHandler, answerMembersHandler, removeMembersHandler } from './members-handler.ts';
+import { ADD_IMAGE_MEMBERS, DELETE_IMAGE_MEMBERS, UPDATE_IMAGE_MEMBERS } from '../sharing-kinds.ts';
 import { JobRegistry } from './registry.ts';
 
 /** What job handlers may use; grows as kinds that need more (the blob store, qemu-img) are added. */
@@ -33,5 +35,9 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
   registry.register(IMAGE_COPY_IN_REGION, copyImageHandler({ ...deps, quotas }), {
     entities: (result) => ({ image_id: result.imageId }),
   });
+  const results = (result: { results: unknown[] }) => ({ results: result.results });
+  registry.register(ADD_IMAGE_MEMBERS, addMembersHandler(deps), { entities: results });
+  registry.register(DELETE_IMAGE_MEMBERS, removeMembersHandler(deps), { entities: results });
+  registry.register(UPDATE_IMAGE_MEMBERS, answerMembersHandler(deps), { entities: results });
   return registry;
 }
