@@ -79,6 +79,8 @@ export function addMembersHandler(deps: MembersDeps): JobHandler<AddMembersPaylo
   return (job, report) => {
     const p = job.payload;
     return eachImage(deps, p.images, p.owner, report, async (tx, image, now) => {
+      // Another project's private image is not found, as on every read: its existence is not told.
+      if (image.owner !== p.owner && image.visibility === 'private') missing(image.id);
       const present = new Set((await tx.sharing.members(image.id)).map((m) => m.memberId));
       const adding = p.targets.filter((t) => !present.has(t.id));
       assertShareable(image, p.owner, present.size, adding.length);
@@ -110,6 +112,7 @@ export function removeMembersHandler(deps: MembersDeps): JobHandler<RemoveMember
   return (job, report) => {
     const p = job.payload;
     return eachImage(deps, p.images, p.owner, report, async (tx, image) => {
+      if (image.owner !== p.owner && image.visibility === 'private') missing(image.id);
       assertOwnsImage(image, p.owner);
       for (const target of p.targets) await tx.sharing.remove(image.id, target.id);
     });
