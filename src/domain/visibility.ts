@@ -48,5 +48,6 @@ export function listScope(
   memberStatus: MemberStatus | 'all',
   grantKeys: string[] = [],
 ): ListScope {
-  return { projectId: ctx.projectId, admin: isAdmin(ctx), visibility, memberStatus, grantKeys };
+  const scope: ListScope = { projectId: ctx.projectId, admin: isAdmin(ctx), visibility, memberStatus };
+  return grantKeys.length ? { ...scope, grantKeys } : scope;
 }
