@@ -124,8 +124,9 @@ export class ImageService {
       if (!visible) fail('MarkerNotFound', `Marker could not be found: ${query.marker}`);
     }
     const reach = isAdmin(ctx) ? null : await this.db.sharing.reach(ctx.projectId, ctx.accountId, ctx.region);
+    const keys = reach?.accountId ? await this.db.sharing.liveGrantKeys(grantKeys(reach)) : [];
     const images = await this.db.images.list(
-      listScope(ctx, query.visibility, query.memberStatus, reach?.accountId ? grantKeys(reach) : []),
+      listScope(ctx, query.visibility, query.memberStatus, keys),
       query,
       marker,
     );

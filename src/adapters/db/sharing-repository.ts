@@ -116,6 +116,23 @@ export class SharingRepository {
     return { projectId, accountId: project.domainId, orgUrns: await this.orgUrnsOf(project.domainId) };
   }
 
+  /**
+   * Those of the keys (account id, URNs) that some image is shared with: a
+   * list then tests only these, and none at all in the common case of an
+   * account that nothing is shared with.
+   */
+  async liveGrantKeys(keys: string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('image_members')
+      .select('member_id')
+      .distinct()
+      .where('member_id', 'in', keys)
+      .where('member_type', '!=', 'project')
+      .execute();
+    return rows.map((r) => r.member_id);
+  }
+
   /** Every member of the image with its type, oldest first. */
   async members(imageId: string): Promise<SharedMember[]> {
     const rows = await this.db
