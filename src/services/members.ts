@@ -53,7 +53,11 @@ export class MemberService {
       if (!(await tx.members.insert(member))) {
         fail('Conflict', `Member ${memberId} is duplicated for image ${image.id}`);
       }
-      return member;
+      // A project that already answered through an account or organization share keeps its answer.
+      const answer = await tx.sharing.answer(image.id, memberId);
+      if (answer === null || answer === member.status) return member;
+      await tx.members.setStatus(image.id, memberId, answer, member.updatedAt);
+      return { ...member, status: answer };
     });
   }
 

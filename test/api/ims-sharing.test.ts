@@ -485,6 +485,14 @@ describe(`IMS sharing by account (${TEST_DB})`, () => {
     expect((await membersOf(owner, img)).members).toEqual([
       expect.objectContaining({ member_id: account, member_type: 'domain' }),
     ]);
+    // Added by project id through Glance as well: the project's answer stands, in both views.
+    const glanceAdd = await call(owner, 'POST', `/v2/images/${img}/members`, { member: d1.projectId });
+    expect(((await glanceAdd.json()) as Json).status).toBe('accepted');
+    expect(await listed(d1, img, 'visibility=shared&member_status=pending')).toBe(false);
+    expect(await listed(d1, img)).toBe(true);
+    await succeeded(owner, unshare(owner, { images: [img], projects: [d1.projectId] }));
+    expect(await listed(d1, img, 'visibility=shared&member_status=pending')).toBe(true);
+    await succeeded(d1, answer(d1, [img], 'accepted'));
     // Copying through an account share, once accepted.
     await succeeded(d1, call(d1, 'POST', `/v1/cloudimages/${img}/copy`, { name: 'c' }));
 
