@@ -3157,6 +3157,318 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/cloudimages/members': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Accept or reject images shared with the caller’s project (BatchUpdateMembers): job imsUpdateImageMembersJob */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Image ids (1-100) shared with the project */
+            images?: string[];
+            /** @description The recipient project: the caller’s own */
+            project_id?: string;
+            /** @enum {string} */
+            status?: 'accepted' | 'rejected';
+            /** @description CBR vault (full-ECS images); accepted and unused here */
+            vault_id?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              job_id?: string;
+            };
+          };
+        };
+      };
+    };
+    /** Share images with projects, accounts and organizations (BatchAddMembers): job imsAddImageMembersJob, per-image results */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Image ids (1-100), the caller’s own active private images */
+            images?: string[];
+            /** @description Project ids in this region */
+            projects?: string[];
+            /** @description Account (domain) ids: every project of the account in this region */
+            domains?: string[];
+            /** @description Organization or unit URNs (organizations::{account}:organization:o-…, …:root:o-…/r-…, …:ou:o-…/ou-…) or bare o-/r-/ou- ids */
+            organizations?: string[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              job_id?: string;
+            };
+          };
+        };
+      };
+    };
+    /** Stop sharing images (BatchDeleteMembers; the body names them): job imsDelImageMembersJob */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Image ids (1-100), the caller’s own active private images */
+            images?: string[];
+            /** @description Project ids in this region */
+            projects?: string[];
+            /** @description Account (domain) ids: every project of the account in this region */
+            domains?: string[];
+            /** @description Organization or unit URNs (organizations::{account}:organization:o-…, …:root:o-…/r-…, …:ou:o-…/ou-…) or bare o-/r-/ou- ids */
+            organizations?: string[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              job_id?: string;
+            };
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/{project_id}/cloudimages/{image_id}/members': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Members of an image (ListImageMembers): the owner sees all, a recipient its own entry */
+    get: {
+      parameters: {
+        query?: {
+          /** @description 1-1000, default 500 */
+          limit?: string;
+          /** @description next_marker of the previous page */
+          marker?: string;
+        };
+        header?: never;
+        path: {
+          /** @description The caller’s project */
+          project_id: string;
+          /** @description Image id */
+          image_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/{project_id}/cloudimages/{image_id}/members/{member_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One member of an image (ShowImageMember) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description The caller’s project */
+          project_id: string;
+          /** @description Image id */
+          image_id: string;
+          /** @description Project id, account id or organization URN */
+          member_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/{project_id}/cloudimages/shared-with-me': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Images shared with the project: owner, how (project, account, organization), who shared, when, and the answer */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description The caller’s project */
+          project_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/{project_id}/cloudimages/sharing-policy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The project’s auto-accept rules for images shared with it */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description The caller’s project */
+          project_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    /** Set the auto-accept rules: images shared by the own account, or from organizations (applies to new shares) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description The caller’s project */
+          project_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            sharing_policy?: {
+              /** @description Accept at once images shared by another project of the same account */
+              accept_own_account?: boolean;
+              /** @description Accept at once images whose owner’s account is in one of these organizations or units (URNs or ids) */
+              accept_organizations?: string[];
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/cloudimages/tags': {
     parameters: {
       query?: never;

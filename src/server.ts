@@ -39,6 +39,7 @@ import { UsageService } from './services/usage.ts';
 import { loadPolicy, loadPropertyProtections } from './services/policy.ts';
 import { createAuditService } from './services/audit/create.ts';
 import { OrganizationService } from './services/organizations.ts';
+import { SharingService } from './services/sharing.ts';
 import { OrganizationRepository } from './adapters/db/organization-repository.ts';
 import { DatabaseFailureLimiter } from './adapters/failure-limiter.ts';
 
@@ -147,6 +148,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       clock,
       policy,
     );
+    const sharing = new SharingService(repos, images, organizations, jobs, clock, policy);
 
     // With the embedded database this process is the only one: whatever was
     // mid-upload when it last stopped is over.
@@ -169,6 +171,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
       imageCopy,
       objectImages,
       members,
+      sharing,
       tags,
       quotas,
       metadefs,

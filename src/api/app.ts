@@ -14,6 +14,7 @@ import type { ImageImportService } from '../services/image-import.ts';
 import type { ImageService } from '../services/images.ts';
 import type { JobService } from '../services/jobs/service.ts';
 import type { MemberService } from '../services/members.ts';
+import type { SharingService } from '../services/sharing.ts';
 import type { QuotaService } from '../services/quotas.ts';
 import type { TagService } from '../services/tags.ts';
 import type { MetadefService } from '../services/metadefs.ts';
@@ -38,6 +39,7 @@ import { registerImsJobRoutes } from './ims/jobs-routes.ts';
 import { registerCloudImageRoutes } from './ims/cloudimages-routes.ts';
 import { registerImsCopyRoutes } from './ims/copy-routes.ts';
 import { registerObjectImageRoutes } from './ims/object-image-routes.ts';
+import { registerImsMemberRoutes } from './ims/members-routes.ts';
 import { registerImsQuotaRoutes } from './ims/quota-routes.ts';
 import { registerImsTagRoutes } from './ims/tags-routes.ts';
 import { registerTraceRoutes } from './ims/trace-routes.ts';
@@ -62,6 +64,7 @@ export interface AppDeps {
   /** Images from and to the tenants' object store. */
   objectImages: ObjectImageService;
   members: MemberService;
+  sharing: SharingService;
   tags: TagService;
   quotas: QuotaService;
   metadefs: MetadefService;
@@ -273,6 +276,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerCloudImageRoutes(app, deps.images);
   registerImsCopyRoutes(app, deps.imageCopy);
   registerObjectImageRoutes(app, deps.objectImages);
+  registerImsMemberRoutes(app, deps.sharing);
   registerImsTagRoutes(app, deps.tags);
   registerImsQuotaRoutes(app, deps.quotas);
   registerTraceRoutes(app, deps.audit);

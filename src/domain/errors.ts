@@ -29,7 +29,7 @@ export const ERROR_CATALOGUE = {
   QuotaExceeded: { status: 413, ims: 'IMG.0015', imsStatus: 400 },
   TooManyTags: { status: 413, ims: 'IMG.0116', imsStatus: 400 },
   InvalidTag: { status: 400, ims: 'IMG.0115' },
-  TooManyMembers: { status: 413, ims: 'IMG.0088' },
+  TooManyMembers: { status: 413, ims: 'IMG.0088', imsStatus: 400 },
   RangeNotSatisfiable: { status: 416, ims: 'IMG.0001' },
   UnsupportedMediaType: { status: 415, ims: 'IMG.0001' },
   UploadFailed: { status: 400, ims: 'IMG.0057' },
@@ -50,6 +50,16 @@ export const ERROR_CATALOGUE = {
   SourceNotAvailable: { status: 400, ims: 'IMG.0105' },
   /** A bucket of the tenants' object store the project was not granted (or the image store's own). */
   BucketNotGranted: { status: 403, ims: 'IMG.0069' },
+  /** IMS sharing (domain/sharing.ts): business errors, 400 on IMS routes. */
+  NotImageOwner: { status: 403, ims: 'IMG.0047', imsStatus: 400 },
+  PublicImageNotShareable: { status: 403, ims: 'IMG.0089', imsStatus: 400 },
+  EncryptedImageNotShareable: { status: 403, ims: 'IMG.0098', imsStatus: 400 },
+  ShareWithSelf: { status: 400, ims: 'IMG.0076' },
+  ShareAcrossRegions: { status: 400, ims: 'IMG.0177' },
+  ShareTargetNotFound: { status: 400, ims: 'IMG.0108' },
+  ForeignOrganization: { status: 403, ims: 'IMG.0161', imsStatus: 400 },
+  /** An image shared with an account or organization is not deleted (ims-api.md §4.3). */
+  SharedWithAccounts: { status: 409, ims: 'IMG.0105', imsStatus: 400 },
   Internal: { status: 500, ims: 'IMG.0061' },
   ServiceUnavailable: { status: 503, ims: 'IMG.0061' },
 } as const satisfies Record<string, { status: number; ims: string; imsStatus?: number }>;

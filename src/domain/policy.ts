@@ -20,6 +20,8 @@ export const ACTIONS = [
   'ims:images:copy',
   'ims:images:share',
   'ims:images:answerShare',
+  'ims:sharingPolicy:get',
+  'ims:sharingPolicy:update',
   'ims:images:deactivate',
   'ims:quotas:get',
   'ims:quotas:update',
@@ -96,6 +98,9 @@ export const DEFAULT_POLICY: PolicyTable = {
   'ims:images:share': WRITE,
   // Accepting or rejecting an image shared with one's project.
   'ims:images:answerShare': WRITE,
+  // A project's auto-accept rules for images shared with it (IMS sharing).
+  'ims:sharingPolicy:get': READ,
+  'ims:sharingPolicy:update': WRITE,
   'ims:images:deactivate': WRITE,
   'ims:quotas:get': READ,
   // Setting a project's quotas is the operator's (IMS has no API for it; PUT /v1/cloudimages/quota is ours).

@@ -35,12 +35,19 @@ export interface ListScope {
   admin: boolean;
   visibility: Visibility | 'all' | null;
   memberStatus: MemberStatus | 'all';
+  /**
+   * Account id and organization URNs whose grants reach the caller's project
+   * (domain/sharing.ts); absent or empty: only its own member rows count.
+   */
+  grantKeys?: string[];
 }
 
 export function listScope(
   ctx: RequestContext,
   visibility: Visibility | 'all' | null,
   memberStatus: MemberStatus | 'all',
+  grantKeys: string[] = [],
 ): ListScope {
-  return { projectId: ctx.projectId, admin: isAdmin(ctx), visibility, memberStatus };
+  const scope: ListScope = { projectId: ctx.projectId, admin: isAdmin(ctx), visibility, memberStatus };
+  return grantKeys.length ? { ...scope, grantKeys } : scope;
 }

@@ -40,7 +40,7 @@ export class ImageCopyService {
     // Another tenant's image that is not shared with the caller is not found.
     const source = await this.images.get(ctx, sourceId);
     const own = isAdmin(ctx) || source.owner === ctx.projectId;
-    const membership = own ? null : await this.db.images.membership(sourceId, ctx.projectId);
+    const membership = own ? null : await this.images.membershipOf(ctx, sourceId);
     assertCopyable(source, own, membership);
     const payload = {
       sourceId,

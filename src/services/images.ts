@@ -17,7 +17,8 @@ import type { OsVersion, OsVersionCatalogue } from '../domain/os-versions.ts';
 import { applyPatch, fieldsForNewImage, type PatchOp } from '../domain/image-rules.ts';
 import { withGlanceTag } from '../domain/tag-rules.ts';
 import { assertTransition } from '../domain/image-status.ts';
-import { assertCanModify, canSee, listScope } from '../domain/visibility.ts';
+import { assertCanModify, canSee, listScope, type MemberStatus } from '../domain/visibility.ts';
+import { assertDeletableWhileShared, grantKeys } from '../domain/sharing.ts';
 import type { QuotaService } from './quotas.ts';
 import { changeImageTags } from './tags.ts';
 import { currentAudit } from '../adapters/audit-scope.ts';
@@ -71,10 +72,19 @@ export class ImageService {
     const image = await this.db.images.find(id);
     if (!image) return notFound(id);
     if (isAdmin(ctx) || image.owner === ctx.projectId) return image;
-    const membership =
-      image.visibility === 'shared' ? await this.db.images.membership(id, ctx.projectId) : null;
+    const membership = image.visibility === 'shared' ? await this.membershipOf(ctx, id) : null;
     if (!canSee(ctx, image, membership)) return notFound(id);
     return image;
+  }
+
+  /**
+   * The caller's project's status on another project's image: its own member
+   * row, or its answer to an account or organization share reaching it
+   * (domain/sharing.ts); null when nothing shares the image with it.
+   */
+  async membershipOf(ctx: RequestContext, imageId: string): Promise<MemberStatus | null> {
+    const reach = await this.db.sharing.reach(ctx.projectId, ctx.accountId, ctx.region);
+    return (await this.db.sharing.reachedBy(imageId, reach))?.status ?? null;
   }
 
   async create(ctx: RequestContext, body: unknown): Promise<Image> {
@@ -127,8 +137,10 @@ export class ImageService {
         ));
       if (!visible) fail('MarkerNotFound', `Marker could not be found: ${query.marker}`);
     }
+    const reach = isAdmin(ctx) ? null : await this.db.sharing.reach(ctx.projectId, ctx.accountId, ctx.region);
+    const keys = reach?.accountId ? await this.db.sharing.liveGrantKeys(grantKeys(reach)) : [];
     const images = await this.db.images.list(
-      listScope(ctx, query.visibility, query.memberStatus),
+      listScope(ctx, query.visibility, query.memberStatus, keys),
       query,
       marker,
     );
@@ -182,6 +194,8 @@ export class ImageService {
     assertTransition(image.status, 'deleted');
     const released = await this.db.transaction(async (tx) => {
       if (!(await tx.images.markDeleted(id, this.now()))) return notFound(id);
+      // Read after the row is marked (and so locked): a share committed first is seen.
+      assertDeletableWhileShared(id, await tx.sharing.grants(id));
       // Its copies in other stores and any data staged for import go with it.
       const blobIds = [
         ...(image.blobId ? [image.blobId] : []),

@@ -53,7 +53,11 @@ export class MemberService {
       if (!(await tx.members.insert(member))) {
         fail('Conflict', `Member ${memberId} is duplicated for image ${image.id}`);
       }
-      return member;
+      // A project that already answered through an account or organization share keeps its answer.
+      const answer = await tx.sharing.answer(image.id, memberId);
+      if (answer === null || answer === member.status) return member;
+      await tx.members.setStatus(image.id, memberId, answer, member.updatedAt);
+      return { ...member, status: answer };
     });
   }
 
@@ -87,9 +91,12 @@ export class MemberService {
     this.policy.authorize(ctx, 'ims:images:answerShare', { projectId: member.memberId });
     assertCanAnswer(ctx, member);
     const status = checkMemberStatus(requested);
-    const updated = await this.db.transaction((tx) =>
-      tx.members.setStatus(image.id, member.memberId, status, this.now()),
-    );
+    // The answer row too, so that an account or organization share reaching the project agrees.
+    const updated = await this.db.transaction(async (tx) => {
+      if (!(await tx.members.setStatus(image.id, member.memberId, status, this.now()))) return null;
+      await tx.sharing.setAnswer(image.id, member.memberId, status, 'project', this.now());
+      return tx.members.find(image.id, member.memberId);
+    });
     return updated ?? memberNotFound(image.id, memberId);
   }
 
@@ -98,7 +105,7 @@ export class MemberService {
     assertHasMembers(image, 'delete');
     assertCanManageMembers(ctx, image, 'delete');
     this.policy.authorize(ctx, 'ims:images:share', { projectId: image.owner });
-    const removed = await this.db.transaction((tx) => tx.members.remove(image.id, memberId));
+    const removed = await this.db.transaction((tx) => tx.sharing.remove(image.id, memberId));
     if (!removed) memberNotFound(image.id, memberId);
   }
 

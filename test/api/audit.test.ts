@@ -161,6 +161,47 @@ describe(`audit trail (${TEST_DB})`, () => {
         id,
       );
     }
+    // IMS batch sharing and the sharing policy
+    const batch = { images: [id], projects: [recipient.projectId] };
+    const tokenReq = (token: string, method: string, p: string, body: unknown) => () =>
+      s.request(method, p, { token, body });
+    await step(
+      'POST /v1/cloudimages/members',
+      'addMember',
+      200,
+      tokenReq(owner.token, 'POST', '/v1/cloudimages/members', batch),
+      id,
+      'accepted',
+    );
+    await step(
+      'PUT /v1/cloudimages/members',
+      'updateMember',
+      200,
+      tokenReq(recipient.token, 'PUT', '/v1/cloudimages/members', {
+        images: [id],
+        project_id: recipient.projectId,
+        status: 'accepted',
+      }),
+      id,
+      'accepted',
+    );
+    await step(
+      'DELETE /v1/cloudimages/members',
+      'deleteMember',
+      200,
+      tokenReq(owner.token, 'DELETE', '/v1/cloudimages/members', batch),
+      id,
+      'accepted',
+    );
+    await step(
+      'PUT /v1/:project_id/cloudimages/sharing-policy',
+      'updateSharingPolicy',
+      200,
+      tokenReq(recipient.token, 'PUT', `/v1/${recipient.projectId}/cloudimages/sharing-policy`, {
+        sharing_policy: { accept_own_account: true },
+      }),
+      recipient.projectId,
+    );
     await step(
       'POST /v2/images/:image_id/actions/deactivate',
       'updateImage',

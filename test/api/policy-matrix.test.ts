@@ -67,6 +67,8 @@ const DECISIONS: Record<string, Role[]> = {
   'ims:images:copy': ['member', 'admin'],
   'ims:images:share': ['member', 'admin'],
   'ims:images:answerShare': ['member', 'admin'],
+  'ims:sharingPolicy:get': ['reader', 'member', 'admin'],
+  'ims:sharingPolicy:update': ['member', 'admin'],
   'ims:images:deactivate': ['member', 'admin'],
   'ims:quotas:get': ['reader', 'member', 'admin'],
   'ims:quotas:update': ['admin'],

@@ -214,6 +214,78 @@ describe('real OpenStack clients (openstack, glance)', () => {
   );
 
   it(
+    'openstack: sharing between two projects (add project, set --accept as the member, list --shared, remove project)',
+    async () => {
+      // The helper gives users it creates the password `pw-<user>`.
+      const owner = await ts.tokenFor('cli-share-owner', 'cli-olive');
+      const member = await ts.tokenFor('cli-share-member', 'cli-mel');
+      const ownerEnv = keystoneEnv(ts.url, osHome, 'cli-olive', 'pw-cli-olive', 'cli-share-owner');
+      const memberEnv = keystoneEnv(ts.url, osHome, 'cli-mel', 'pw-cli-mel', 'cli-share-member');
+      const name = `cli-shared-${randomBytes(3).toString('hex')}`;
+      const img = JSON.parse(
+        ok(
+          await openstack(
+            [
+              'image',
+              'create',
+              '--shared',
+              '--file',
+              dataFile,
+              '--disk-format',
+              'raw',
+              '--container-format',
+              'bare',
+              name,
+              '-f',
+              'json',
+            ],
+            ownerEnv,
+          ),
+          'image create --shared',
+        ),
+      ) as { id: string };
+      const sharedIds = async () =>
+        (
+          JSON.parse(
+            ok(
+              await openstack(['image', 'list', '--shared', '-f', 'json'], memberEnv),
+              'image list --shared',
+            ),
+          ) as { ID: string }[]
+        ).map((i) => i.ID);
+
+      const added = JSON.parse(
+        ok(
+          await openstack(['image', 'add', 'project', img.id, member.projectId, '-f', 'json'], ownerEnv),
+          'image add project',
+        ),
+      ) as Record<string, string>;
+      expect(added).toMatchObject({ image_id: img.id, member_id: member.projectId, status: 'pending' });
+      expect(await sharedIds()).not.toContain(img.id);
+
+      ok(
+        await openstack(['image', 'set', '--accept', img.id], memberEnv),
+        'image set --accept as the member',
+      );
+      expect(await sharedIds()).toContain(img.id);
+      // The owner cannot answer for its member.
+      const ownerAccept = await openstack(
+        ['image', 'set', '--accept', '--project', member.projectId, img.id],
+        ownerEnv,
+      );
+      expect(ownerAccept.code).not.toBe(0);
+
+      ok(
+        await openstack(['image', 'remove', 'project', img.id, member.projectId], ownerEnv),
+        'image remove project',
+      );
+      expect(await sharedIds()).not.toContain(img.id);
+      expect(owner.projectId).not.toBe(member.projectId);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'openstack: token and endpoint without Keystone (--os-auth-type admin_token, endpoint with /v2)',
     async () => {
       const res = await ts.request('POST', '/v2/images', {

@@ -78,6 +78,14 @@ describe('listScope', () => {
       visibility: null,
       memberStatus: 'accepted',
     });
+    // Account and organization shares reaching the project (domain/sharing.ts) are passed along.
+    expect(listScope(owner, 'shared', 'pending', ['acct-1', 'organizations::m:organization:o-1'])).toEqual({
+      projectId: 'p-1',
+      admin: false,
+      visibility: 'shared',
+      memberStatus: 'pending',
+      grantKeys: ['acct-1', 'organizations::m:organization:o-1'],
+    });
     expect(listScope(admin, 'all', 'all')).toEqual({
       projectId: 'p-ops',
       admin: true,

@@ -329,13 +329,40 @@ function memberOf(eb: EB, projectId: string, status: MemberStatus | 'all'): Expr
   return eb.exists(sub);
 }
 
+/**
+ * Shared with the project: its own member row in the status, or (sharing by
+ * account and organization, domain/sharing.ts) a grant reaching it, with its
+ * answer row in the status (no answer row: pending).
+ */
+function sharedWith(eb: EB, scope: ListScope): Expression<SqlBool> {
+  const direct = memberOf(eb, scope.projectId, scope.memberStatus);
+  const keys = scope.grantKeys ?? [];
+  if (keys.length === 0) return direct;
+  const grant = eb.exists(
+    eb
+      .selectFrom('image_members as g')
+      .select('g.image_id')
+      .whereRef('g.image_id', '=', 'images.id')
+      .where('g.member_id', 'in', keys)
+      .where('g.member_type', '!=', 'project'),
+  );
+  if (scope.memberStatus === 'all') return eb.or([direct, grant]);
+  const answers = eb
+    .selectFrom('image_member_answers as a')
+    .select('a.image_id')
+    .whereRef('a.image_id', '=', 'images.id')
+    .where('a.project_id', '=', scope.projectId);
+  const answered =
+    scope.memberStatus === 'pending'
+      ? eb.not(eb.exists(answers.where('a.status', '!=', 'pending')))
+      : eb.exists(answers.where('a.status', '=', scope.memberStatus));
+  return eb.or([direct, eb.and([grant, answered])]);
+}
+
 /** Glance's list visibility rules (domain/visibility.ts) as a condition. */
 export function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBool> {
   const own = eb('images.owner', '=', scope.projectId);
-  const sharedWithMe = eb.and([
-    eb('images.visibility', '=', 'shared'),
-    memberOf(eb, scope.projectId, scope.memberStatus),
-  ]);
+  const sharedWithMe = eb.and([eb('images.visibility', '=', 'shared'), sharedWith(eb, scope)]);
   const anything = sql<SqlBool>`1 = 1`;
   switch (scope.visibility) {
     case null:
@@ -351,10 +378,7 @@ export function visibilityCondition(eb: EB, scope: ListScope): Expression<SqlBoo
       return eb.and([eb('images.visibility', '=', 'private'), scope.admin ? anything : own]);
     case 'shared': {
       const mine = scope.admin ? anything : own;
-      return eb.and([
-        eb('images.visibility', '=', 'shared'),
-        eb.or([mine, memberOf(eb, scope.projectId, scope.memberStatus)]),
-      ]);
+      return eb.and([eb('images.visibility', '=', 'shared'), eb.or([mine, sharedWith(eb, scope)])]);
     }
   }
 }

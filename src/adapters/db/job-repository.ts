@@ -210,13 +210,20 @@ export class JobRepository {
    * makes the job FAIL; otherwise it waits in INIT until `retryAt`. Returns the
    * status written, or null when the lease is lost.
    */
-  async fail(lease: Lease, failure: JobFailure, retryAt: Date, now: Date): Promise<JobStatus | null> {
+  async fail(
+    lease: Lease,
+    failure: JobFailure,
+    retryAt: Date,
+    now: Date,
+    entities: JobEntities | null = null,
+  ): Promise<JobStatus | null> {
     const at = iso(now);
     const common = {
       error_code: failure.code,
       fail_reason: failure.reason,
       lease_expires_at: null,
       updated_at: at,
+      ...(entities ? { entities: json(entities) } : {}),
     };
     const update = failure.permanent
       ? this.db.updateTable('jobs').set({ ...common, status: 'FAIL', end_time: at })

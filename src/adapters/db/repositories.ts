@@ -10,6 +10,7 @@ import { ImageRepository } from './image-repository.ts';
 import { JobRepository } from './job-repository.ts';
 import { MemberRepository } from './member-repository.ts';
 import { QuotaRepository } from './quota-repository.ts';
+import { SharingRepository } from './sharing-repository.ts';
 import { TagRepository } from './tag-repository.ts';
 import { UploadSessionRepository } from './upload-session-repository.ts';
 
@@ -26,6 +27,7 @@ export class Repositories {
   readonly buckets: BucketGrantRepository;
   readonly uploadSessions: UploadSessionRepository;
   readonly dataLeases: DataLeaseRepository;
+  readonly sharing: SharingRepository;
 
   constructor(private readonly db: Kysely<Database>) {
     this.images = new ImageRepository(db);
@@ -39,6 +41,7 @@ export class Repositories {
     this.buckets = new BucketGrantRepository(db);
     this.uploadSessions = new UploadSessionRepository(db);
     this.dataLeases = new DataLeaseRepository(db);
+    this.sharing = new SharingRepository(db);
   }
 
   /**

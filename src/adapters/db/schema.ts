@@ -117,6 +117,25 @@ export interface Database {
     status: string;
     created_at: string;
     updated_at: string;
+    /** project | domain | organization (0011); see domain/sharing.ts. */
+    member_type: Generated<string>;
+    urn: string | null;
+    shared_by: string | null;
+  };
+  /** A project's answer to an image reaching it through an account or organization grant (0011). */
+  image_member_answers: {
+    image_id: string;
+    project_id: string;
+    status: string;
+    answered_by: string;
+    updated_at: string;
+  };
+  /** Auto-accept rules of a project (0011); accept_organizations: JSON array of URNs. */
+  project_sharing_policies: {
+    project_id: string;
+    accept_own_account: number;
+    accept_organizations: string;
+    updated_at: string;
   };
   /** The durable job queue; see job-repository.ts for the status and lease rules. */
   jobs: {

@@ -1,5 +1,5 @@
 import { DomainError, ERROR_CATALOGUE } from '../../domain/errors.ts';
-import type { JobFailure } from '../../domain/job.ts';
+import type { JobEntities, JobFailure } from '../../domain/job.ts';
 
 /**
  * A handler's failure with the IMS code the job shows (`IMG.xxxx`). Transient
@@ -8,15 +8,18 @@ import type { JobFailure } from '../../domain/job.ts';
  */
 export class JobError extends Error {
   readonly permanent: boolean;
+  /** What the failed job shows under `entities` besides the enqueued ones (a batch's per-image results). */
+  readonly entities: JobEntities | null;
 
   constructor(
     readonly code: string,
     message: string,
-    options: { permanent?: boolean; cause?: unknown } = {},
+    options: { permanent?: boolean; cause?: unknown; entities?: JobEntities } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'JobError';
     this.permanent = options.permanent ?? false;
+    this.entities = options.entities ?? null;
   }
 
   /** Retrying cannot help: the job goes to FAIL now. */

@@ -13,6 +13,8 @@ import { importImageHandler, revertAbandonedImport, type ImportDeps } from './im
 import { objectExportHandler, objectImportHandler } from './object-file-handlers.ts';
 import { userObjectStoreOf } from '../../adapters/storage/user-object-store.ts';
 import { EXPORT_IMAGE, IMPORT_DATA_IMAGE, IMPORT_FILE_IMAGE, REGISTER_IMAGE } from '../object-file-kinds.ts';
+import { addMembersHandler, answerMembersHandler, removeMembersHandler } from './members-handler.ts';
+import { ADD_IMAGE_MEMBERS, DELETE_IMAGE_MEMBERS, UPDATE_IMAGE_MEMBERS } from '../sharing-kinds.ts';
 import { JobRegistry } from './registry.ts';
 import type { DataLeases } from '../data-leases.ts';
 
@@ -59,6 +61,10 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
   for (const kind of [IMPORT_FILE_IMAGE, IMPORT_DATA_IMAGE, REGISTER_IMAGE])
     registry.register(kind, objectImportHandler(files, kind), imported);
   registry.register(EXPORT_IMAGE, objectExportHandler(files, EXPORT_IMAGE), imported);
+  const results = (result: { results: unknown[] }) => ({ results: result.results });
+  registry.register(ADD_IMAGE_MEMBERS, addMembersHandler(deps), { entities: results });
+  registry.register(DELETE_IMAGE_MEMBERS, removeMembersHandler(deps), { entities: results });
+  registry.register(UPDATE_IMAGE_MEMBERS, answerMembersHandler(deps), { entities: results });
   return registry;
 }
 

@@ -2,7 +2,7 @@ import type { Clock } from '../../adapters/clock.ts';
 import { leaseOf, type JobRepository, type Lease } from '../../adapters/db/job-repository.ts';
 import type { Job, JobEntities } from '../../domain/job.ts';
 import { backoffDelay, type BackoffPolicy } from './backoff.ts';
-import { isExplained, LeaseLostError, toJobFailure, WorkerStoppingError } from './errors.ts';
+import { isExplained, JobError, LeaseLostError, toJobFailure, WorkerStoppingError } from './errors.ts';
 import type { JobRun } from './kind.ts';
 import type { RegisteredKind } from './registry.ts';
 
@@ -105,7 +105,8 @@ export class ActiveRun {
     const failure = toJobFailure(err);
     const now = ctx.clock.now();
     const retryAt = new Date(now.getTime() + backoffDelay(job.attempts, ctx.backoff, ctx.random));
-    const status = await ctx.jobs.fail(this.lease, failure, retryAt, now);
+    const entities = err instanceof JobError && err.entities ? { ...job.entities, ...err.entities } : null;
+    const status = await ctx.jobs.fail(this.lease, failure, retryAt, now, entities);
     const fields = { job: job.id, kind: job.kind, attempt: job.attempts, code: failure.code, status };
     // Unexpected errors are logged whole: the job itself shows only a generic reason.
     if (!isExplained(err)) ctx.log.error({ ...fields, err }, 'job failed with an unexpected error');
