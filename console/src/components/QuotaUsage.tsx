@@ -28,8 +28,10 @@ export function QuotaUsage({ bytes }: { bytes: number }) {
     return (
       <div className="quota-line" key={r.type} data-quota={r.type}>
         <span className="quota-label">{label}</span>
-        {r.quota >= 0 && (
+        {r.quota >= 0 ? (
           <meter min={0} max={Math.max(r.quota, 1)} value={Math.min(r.used, r.quota)} aria-label={label} />
+        ) : (
+          <span />
         )}
         <span className="quota-value">{t('quota.usedOf', { used, limit })}</span>
       </div>
