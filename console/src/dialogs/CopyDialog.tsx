@@ -57,6 +57,7 @@ export function CopyDialog({
           id={`${id}-name`}
           value={name}
           onChange={(e) => setName(e.target.value)}
+          data-autofocus
           required
           aria-invalid={nameProblems.length > 0 || undefined}
           aria-describedby={`${id}-name-hint${nameProblems.length ? ` ${id}-name-problems` : ''}`}

@@ -74,7 +74,7 @@ export function CreateImage() {
           setPhase({
             step: 'failed',
             image,
-            error: new ImportFailed(task.message || t('create.importFailed'), task.request_id ?? null),
+            error: new ImportFailed(task.message || t('jobs.noReason'), task.request_id ?? null),
           });
         else setPhase((p) => (p.step === 'importing' ? { ...p, image, task } : p));
       } catch (error) {
@@ -243,7 +243,9 @@ export function CreateImage() {
                 title={
                   phase.error instanceof DOMException && phase.error.name === 'AbortError'
                     ? t('create.aborted')
-                    : undefined
+                    : phase.error instanceof ImportFailed
+                      ? t('create.importFailed')
+                      : undefined
                 }
               />
               {image && <p>{t('create.failed', { id: image.id! })}</p>}
