@@ -2,8 +2,9 @@
  * The console's create page and jobs panel in Debian's chromium, against a server
  * with job workers: the quota shown against its use (and a warning when full), an
  * import from a URL whose inspection result is shown once active, a refused import
- * and a failed copy job shown with their errors, and a copy refused by the server
- * shown with its request id. Runs on SQLite or PostgreSQL (IMS_TEST_DB).
+ * and a failed copy job shown with their errors, a copy refused by the server
+ * shown with its request id, and the share dialog's account and organization
+ * members (checked, then sent to IMS's batch sharing route). Runs on SQLite or PostgreSQL (IMS_TEST_DB).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -188,6 +189,69 @@ describe('console: create page, import from URL, jobs panel', () => {
       .poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label')))
       .toBe('More actions for still-empty');
     expect(browser.problems.filter((p) => !p.includes('status of 4'))).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('shares with accounts and organizations: each entry checked, then one batch request', async () => {
+    const image = (await (
+      await s.request('POST', '/v2/images', {
+        token: owner.token,
+        body: { name: 'for-the-org', disk_format: 'raw', container_format: 'bare', visibility: 'shared' },
+      })
+    ).json()) as { id: string };
+    const page = await browser.newPage();
+    await signIn(page, s.url, {
+      name: owner.user.name,
+      password: owner.password,
+      project: owner.project.name,
+    });
+    await page
+      .locator(`tr[data-image-id="${image.id}"]`)
+      .getByRole('button', { name: 'More actions for for-the-org' })
+      .click();
+    await page.getByRole('menuitem', { name: 'Share' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Share image for-the-org' });
+    const share = dialog.getByRole('button', { name: 'Share', exact: true });
+
+    await dialog.getByRole('radio', { name: 'Accounts' }).check();
+    const accounts = dialog.getByLabel('Account IDs');
+    await accounts.fill('acme, 0123456789abcdef0123456789ABCDEF,0123456789abcdef0123456789abcdef');
+    await share.click();
+    await dialog.getByText('"acme" is not an account ID (32 hexadecimal characters).').waitFor();
+    await dialog.getByText('0123456789abcdef0123456789abcdef is listed twice.').waitFor();
+    await expect(accounts.getAttribute('aria-invalid')).resolves.toBe('true');
+
+    await dialog.getByRole('radio', { name: 'Organizations' }).check();
+    const urns = dialog.getByLabel('Organization URNs');
+    await urns.fill('');
+    await share.click();
+    await dialog.getByText('Enter at least one organization URN.').waitFor();
+    await urns.fill('organizations::acct-1:ou:o-abc, organizations::acct-1:ou:o-abc/ou-x1');
+    await share.click();
+    await dialog
+      .getByText('"organizations::acct-1:ou:o-abc" is not an organization URN or an o-, r- or ou- id.')
+      .waitFor();
+
+    const sent: unknown[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/v1/cloudimages/members') && r.method() === 'POST') sent.push(r.postDataJSON());
+    });
+    const good = [
+      'organizations::acct-1:organization:o-abc',
+      'organizations::acct-1:ou:o-abc/ou-x1',
+      'r-root1',
+    ];
+    await urns.fill(good.join(' , '));
+    await share.click();
+    await expect.poll(() => sent).toEqual([{ images: [image.id], organizations: good }]);
+    // Whatever this server answers (the batch route comes with the sharing work), the dialog shows it:
+    // the job it started, or the refusal with its request id.
+    const outcome = dialog.locator('.notice, .error').first();
+    await outcome.waitFor();
+    if ((await outcome.getAttribute('class'))!.includes('error'))
+      await expect(outcome.locator('.request-id').textContent()).resolves.toMatch(/^req-[0-9a-f-]{36}$/);
+    else await expect(outcome.textContent()).resolves.toMatch(/^Sharing with .* \(job \S+\)/);
+    await snap(page, 'share-organizations');
     await page.close();
   }, 60_000);
 });

@@ -236,6 +236,22 @@ export const en = {
   'create.importFailed': 'The import failed.',
   'create.inspected':
     'The server inspected the data: it is {format}, as declared, with a virtual size of {virtual}.',
+  'share.memberKind': 'Share with',
+  'share.kind.project': 'Projects',
+  'share.kind.account': 'Accounts',
+  'share.kind.organization': 'Organizations',
+  'share.accountIds': 'Account IDs',
+  'share.accountIdsHint':
+    'One or more account IDs (32 hexadecimal characters), separated by commas. Every project of the account can use the image.',
+  'share.orgUrns': 'Organization URNs',
+  'share.orgUrnsHint':
+    'One or more organization or unit URNs (organizations::ACCOUNT:organization:o-…, …:ou:o-…/ou-…), or o-, r- and ou- ids, separated by commas.',
+  'share.invalidAccount': '"{id}" is not an account ID (32 hexadecimal characters).',
+  'share.invalidOrganization': '"{id}" is not an organization URN or an o-, r- or ou- id.',
+  'share.emptyAccount': 'Enter at least one account ID.',
+  'share.emptyOrganization': 'Enter at least one organization URN.',
+  'share.batchJob': 'Share {name} with {ids}',
+  'share.batchStarted': 'Sharing with {ids} (job {job}); the jobs panel shows how it ends.',
   loading: 'Loading…',
 } as const;
 
@@ -469,6 +485,22 @@ export const zh: Record<MessageKey, string> = {
   'create.importJob': '导入 {name}',
   'create.importFailed': '导入失败。',
   'create.inspected': '服务器已检查数据：格式为 {format}，与声明一致，虚拟大小为 {virtual}。',
+  'share.memberKind': '共享给',
+  'share.kind.project': '项目',
+  'share.kind.account': '账号',
+  'share.kind.organization': '组织',
+  'share.accountIds': '账号 ID',
+  'share.accountIdsHint':
+    '一个或多个账号 ID（32 位十六进制字符），以英文逗号分隔。该账号下的所有项目都可以使用此镜像。',
+  'share.orgUrns': '组织 URN',
+  'share.orgUrnsHint':
+    '一个或多个组织或组织单元 URN（organizations::账号:organization:o-…、…:ou:o-…/ou-…），或 o-、r-、ou- 开头的 ID，以英文逗号分隔。',
+  'share.invalidAccount': '“{id}”不是有效的账号 ID（32 位十六进制字符）。',
+  'share.invalidOrganization': '“{id}”不是有效的组织 URN，也不是 o-、r-、ou- 开头的 ID。',
+  'share.emptyAccount': '请至少输入一个账号 ID。',
+  'share.emptyOrganization': '请至少输入一个组织 URN。',
+  'share.batchJob': '共享 {name} 给 {ids}',
+  'share.batchStarted': '正在共享给 {ids}（任务 {job}），结果见任务面板。',
   loading: '加载中…',
 };
 
