@@ -164,7 +164,8 @@ describe('console: create page, import from URL, jobs panel', () => {
     await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog', { name: 'Copy image still-empty' });
     const name = dialog.getByLabel('Name of the copy');
-    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName)).toBe('INPUT');
+    const focused = page.locator(':focus');
+    await expect.poll(() => focused.getAttribute('id')).toBe(await name.getAttribute('id'));
     await expect(name.inputValue()).resolves.toBe('still-empty-copy');
     await dialog.getByLabel('Description (optional)').fill('line one <b>');
     await name.focus();
@@ -185,9 +186,7 @@ describe('console: create page, import from URL, jobs panel', () => {
     await snap(page, 'copy-refused');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
-    await expect
-      .poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label')))
-      .toBe('More actions for still-empty');
+    await expect.poll(() => focused.getAttribute('aria-label')).toBe('More actions for still-empty');
     expect(browser.problems.filter((p) => !p.includes('status of 4'))).toEqual([]);
     await page.close();
   }, 60_000);
