@@ -108,7 +108,20 @@ describe('console: create page, import from URL, jobs panel', () => {
     await expect.poll(() => job.locator('[data-job-status]').getAttribute('data-job-status')).toBe('SUCCESS');
     await expect(job.locator('.job-label').textContent()).resolves.toBe('Import from-the-web');
     await expect(job.getByRole('progressbar').getAttribute('value')).resolves.toBe('100');
+    await expect(job.getByRole('link').textContent()).resolves.toBe('Open the image');
     await snap(page, 'import-done');
+    // The details page lists the image's import among its jobs.
+    await page.getByRole('link', { name: 'Open image', exact: true }).click();
+    const jobs = page.getByRole('region', { name: 'Jobs of this image' });
+    const importRow = jobs.locator('tr[data-job-id]');
+    await expect.poll(() => importRow.count()).toBe(1);
+    await expect(importRow.locator('[data-job-status]').getAttribute('data-job-status')).resolves.toBe(
+      'SUCCESS',
+    );
+    await expect(importRow.getAttribute('data-job-id')).resolves.toBe(await job.getAttribute('data-job-id'));
+    await jobs.waitFor();
+    await page.setViewportSize({ width: 1180, height: 1100 });
+    await snap(page, 'import-details');
     const listed = (await (
       await s.request('GET', '/v2/images?name=from-the-web', { token: owner.token })
     ).json()) as { images: { status: string; size: number; virtual_size: number }[] };

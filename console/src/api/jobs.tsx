@@ -8,6 +8,8 @@ export interface TrackedJob {
   /** What the user asked for, e.g. "Copy web-server to web-server-copy". */
   label: string;
   startedAt: string;
+  /** The image the job works on (a copy's source), for its details page. */
+  imageId?: string;
 }
 
 export interface JobState extends TrackedJob {
@@ -38,7 +40,7 @@ function loadTracked(projectId: string): TrackedJob[] {
 
 interface JobsState {
   jobs: JobState[];
-  track: (id: string, label: string) => void;
+  track: (id: string, label: string, imageId?: string) => void;
   dismiss: (id: string) => void;
 }
 
@@ -90,9 +92,12 @@ export function JobsProvider({ children }: { children: ReactNode }) {
     };
   }, [client, projectId, pendingKey]);
 
-  const track = useCallback((id: string, label: string) => {
+  const track = useCallback((id: string, label: string, imageId?: string) => {
     setTracked((list) =>
-      [{ id, label, startedAt: new Date().toISOString() }, ...list.filter((j) => j.id !== id)].slice(0, KEEP),
+      [
+        { id, label, startedAt: new Date().toISOString(), ...(imageId ? { imageId } : {}) },
+        ...list.filter((j) => j.id !== id),
+      ].slice(0, KEEP),
     );
   }, []);
   const dismiss = useCallback((id: string) => setTracked((list) => list.filter((j) => j.id !== id)), []);

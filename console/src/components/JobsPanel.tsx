@@ -63,7 +63,9 @@ function JobRow({ state }: { state: JobState }) {
       )}
       {imageId && (
         <p>
-          <Link to={`images/${imageId}`}>{t('jobs.openResult')}</Link>
+          <Link to={`images/${imageId}`}>
+            {t(imageId === state.imageId ? 'jobs.openImage' : 'jobs.openResult')}
+          </Link>
         </p>
       )}
       <ErrorMessage error={state.error} title={t('jobs.pollFailed')} />

@@ -38,7 +38,7 @@ export function CopyDialog({
     setError(null);
     try {
       const jobId = await copyImage(client, image.id!, name, description);
-      track(jobId, t('copy.jobLabel', { source, name }));
+      track(jobId, t('copy.jobLabel', { source, name }), image.id!);
       onClose(t('copy.started', { name, job: jobId }));
     } catch (err) {
       setError(err);

@@ -208,6 +208,7 @@ export const en = {
   'jobs.failed': 'The job failed',
   'jobs.noReason': 'The server gave no reason.',
   'jobs.openResult': 'Open the new image',
+  'jobs.openImage': 'Open the image',
   'jobs.pollFailed': "Could not read the job's status",
   'job.status.INIT': 'Queued',
   'job.status.RUNNING': 'Running',
@@ -252,6 +253,10 @@ export const en = {
   'share.emptyOrganization': 'Enter at least one organization URN.',
   'share.batchJob': 'Share {name} with {ids}',
   'share.batchStarted': 'Sharing with {ids} (job {job}); the jobs panel shows how it ends.',
+  'details.jobs': 'Jobs of this image',
+  'details.noJobs': 'No import of this image, and no copy started from this tab.',
+  'details.importTask': 'Import',
+  'details.jobWhat': 'Job',
   loading: 'Loading…',
 } as const;
 
@@ -460,6 +465,7 @@ export const zh: Record<MessageKey, string> = {
   'jobs.failed': '任务失败',
   'jobs.noReason': '服务器未给出原因。',
   'jobs.openResult': '打开新镜像',
+  'jobs.openImage': '打开镜像',
   'jobs.pollFailed': '无法读取任务状态',
   'job.status.INIT': '排队中',
   'job.status.RUNNING': '运行中',
@@ -501,6 +507,10 @@ export const zh: Record<MessageKey, string> = {
   'share.emptyOrganization': '请至少输入一个组织 URN。',
   'share.batchJob': '共享 {name} 给 {ids}',
   'share.batchStarted': '正在共享给 {ids}（任务 {job}），结果见任务面板。',
+  'details.jobs': '此镜像的任务',
+  'details.noJobs': '此镜像没有导入任务，本标签页也没有发起过它的复制。',
+  'details.importTask': '导入',
+  'details.jobWhat': '任务',
   loading: '加载中…',
 };
 

@@ -67,7 +67,7 @@ export function CreateImage() {
         const task = tasks[0] ?? null;
         if (task && !tracked) {
           tracked = true;
-          track(task.id, t('create.importJob', { name: importing.name ?? importing.id! }));
+          track(task.id, t('create.importJob', { name: importing.name ?? importing.id! }), importing.id!);
         }
         if (image.status === 'active') setPhase({ step: 'done', image });
         else if (task?.status === 'failure')
