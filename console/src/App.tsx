@@ -1,7 +1,9 @@
 import { useEffect, useId, useState } from 'react';
 import { useSession } from './api/client-context.tsx';
 import { rescope, scopableProjects, type ProjectRef } from './api/session.ts';
+import { JobsProvider } from './api/jobs.tsx';
 import { ErrorMessage } from './components/ErrorMessage.tsx';
+import { JobsPanel } from './components/JobsPanel.tsx';
 import { useI18n } from './i18n/i18n.tsx';
 import { LANGUAGES, type Language } from './i18n/messages.ts';
 import type { TabKey } from './api/image-lists.ts';
@@ -128,9 +130,12 @@ export function App() {
         </div>
       </header>
       {session ? (
-        <main id="main" className="content">
-          {page}
-        </main>
+        <JobsProvider key={session.project.id}>
+          <main id="main" className="content">
+            {page}
+            <JobsPanel />
+          </main>
+        </JobsProvider>
       ) : (
         <SignIn />
       )}

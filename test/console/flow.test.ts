@@ -1,8 +1,8 @@
 /**
  * The web console end to end, in Debian's chromium: sign in, upload an image and
  * watch it become active, tag it, share it with a second project, sign in as that
- * project and accept (then reject and accept again), and the owner deletes the
- * original. Screenshots of each step go to test-artifacts/console/.
+ * project and accept (then reject and accept again), copy it (a job the jobs
+ * panel follows), and the owner deletes the original; the copy stays. Screenshots of each step go to test-artifacts/console/.
  * Runs on SQLite or PostgreSQL (IMS_TEST_DB).
  */
 import { execFileSync } from 'node:child_process';
@@ -31,7 +31,7 @@ let imageFile: string;
 
 beforeAll(async () => {
   ensureConsoleBuilt();
-  s = await startTestServer();
+  s = await startTestServer({}, { worker: true });
   owner = await createMember(s, 'owner');
   recipient = await createMember(s, 'recipient');
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-console-'));
@@ -196,12 +196,49 @@ describe('console: the owner and the recipient of a shared image', () => {
     await expect.poll(() => shared.count()).toBe(0);
     await expect.poll(memberStatus).toBe('accepted');
 
+    // The recipient copies the accepted image: a job, followed in the jobs panel to its end.
+    await other.getByRole('radio', { name: 'Accepted' }).check();
+    await shared.getByRole('button', { name: `More actions for ${imageName}` }).click();
+    await other.getByRole('menuitem', { name: 'Copy' }).click();
+    const copyDialog = other.getByRole('dialog', { name: `Copy image ${imageName}` });
+    const copyName = copyDialog.getByLabel('Name of the copy');
+    await expect(copyName.inputValue()).resolves.toBe(`${imageName}-copy`);
+    // IMS's name rules are checked before anything is sent.
+    await copyName.fill(' <bad> ');
+    await copyDialog.getByRole('button', { name: 'Copy', exact: true }).click();
+    await copyDialog.getByText('Use only letters, digits, spaces').waitFor();
+    await copyName.fill(`${imageName} copy`);
+    await copyDialog.getByLabel('Description (optional)').fill('made by the recipient');
+    await snap(other, '08-copy-dialog');
+    await copyDialog.getByRole('button', { name: 'Copy', exact: true }).click();
+    await copyDialog.waitFor({ state: 'hidden' });
+    await other.getByText(`Copying to ${imageName} copy`).waitFor();
+    const job = other.locator('.jobs [data-job-id]');
+    await expect.poll(() => job.locator('[data-job-status]').getAttribute('data-job-status')).toBe('SUCCESS');
+    await expect(job.locator('.job-label').textContent()).resolves.toBe(
+      `Copy ${imageName} to ${imageName} copy`,
+    );
+    await snap(other, '09-copy-done');
+    await job.getByRole('link', { name: 'Open the new image' }).click();
+    await other.getByRole('heading', { name: 'Tags' }).waitFor();
+    const copyId = (await other.locator('dd.mono').first().textContent())!;
+    expect(copyId).not.toBe(imageId);
+    const copyRes = await s.request('GET', `/v2/images/${copyId}`, { token: recipient.token });
+    expect(await copyRes.json()).toMatchObject({
+      name: `${imageName} copy`,
+      owner: recipient.project.id,
+      status: 'active',
+      checksum: md5,
+    });
+    await other.getByRole('link', { name: 'Back to images' }).click();
+    await other.getByRole('tab', { name: 'Shared with me' }).click();
+
     // The owner deletes the original; it leaves both lists.
     await page.getByRole('button', { name: 'Refresh' }).click();
     await row.getByRole('button', { name: `More actions for ${imageName}` }).click();
     await page.getByRole('menuitem', { name: 'Delete' }).click();
     const confirm = page.getByRole('dialog', { name: `Delete image ${imageName}?` });
-    await snap(page, '08-delete-confirm');
+    await snap(page, '10-delete-confirm');
     await confirm.getByRole('button', { name: 'Delete' }).click();
     await page.getByText(`Image ${imageName} deleted.`).waitFor();
     await expect.poll(() => row.count()).toBe(0);
@@ -209,7 +246,9 @@ describe('console: the owner and the recipient of a shared image', () => {
     await other.getByRole('radio', { name: 'Accepted' }).check();
     await other.getByRole('button', { name: 'Refresh' }).click();
     await other.getByText('No image is shared with your project in this status.').waitFor();
-    await snap(page, '09-deleted');
+    await snap(page, '11-deleted');
+    // The copy is the recipient's own image: the original's deletion leaves it.
+    expect((await s.request('GET', `/v2/images/${copyId}`, { token: recipient.token })).status).toBe(200);
 
     expect(browser.problems).toEqual([]);
   }, 120_000);

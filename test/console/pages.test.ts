@@ -214,6 +214,8 @@ describe('keyboard and small screens', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => focused.textContent()).toBe('Share');
     await page.keyboard.press('ArrowDown');
+    await expect.poll(() => focused.textContent()).toBe('Copy');
+    await page.keyboard.press('ArrowDown');
     await expect.poll(() => focused.textContent()).toBe('Edit');
     await page.keyboard.press('Escape');
     await page.getByRole('menu').waitFor({ state: 'detached' });

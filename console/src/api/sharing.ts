@@ -2,7 +2,25 @@ import type { ImageMember, ImsClient } from '../../../sdk/client.ts';
 
 /** Glance's image_member_quota. */
 export const MAX_MEMBERS = 128;
+
+/** Whom an image is shared with: projects (Glance members), accounts or organizations (IMS batch sharing). */
+export type MemberKind = 'project' | 'account' | 'organization';
+
 const PROJECT_ID = /^[0-9a-f]{32}$/i;
+/** Keystone domain (account) ids, as IMS makes them. */
+const ACCOUNT_ID = /^[0-9a-f]{32}$/i;
+// Organizations' URN forms (and bare ids) as src/domain/organization.ts reads them.
+const ORG = 'o-[a-z0-9]{1,64}';
+const ROOT = 'r-[a-z0-9]{1,64}';
+const OU = 'ou-[a-z0-9-]{1,96}';
+const ORGANIZATION = new RegExp(
+  `^(?:organizations::[A-Za-z0-9_-]{1,64}:(?:organization:${ORG}|root:${ORG}/${ROOT}|ou:${ORG}/${OU})|${ORG}|${ROOT}|${OU})$`,
+);
+const PATTERNS: Record<MemberKind, RegExp> = {
+  project: PROJECT_ID,
+  account: ACCOUNT_ID,
+  organization: ORGANIZATION,
+};
 
 export type MemberInputProblem =
   | { kind: 'empty' }
@@ -10,13 +28,15 @@ export type MemberInputProblem =
   | { kind: 'tooMany'; max: number };
 
 /**
- * Reads "id1, id2,id3" into project ids, or says what is wrong with each entry.
- * Project ids are Keystone's: 32 hexadecimal characters.
+ * Reads "id1, id2,id3" into member ids of one kind, or says what is wrong with each
+ * entry. Project and account ids are Keystone's (32 hexadecimal characters);
+ * organizations are URNs or bare o-, r- and ou- ids.
  */
 export function parseMemberIds(
   text: string,
   ownProject: string,
   existing: readonly string[],
+  kind: MemberKind = 'project',
 ): { ids: string[]; problems: MemberInputProblem[] } {
   const entries = text
     .split(/[,，\s]+/)
@@ -27,9 +47,11 @@ export function parseMemberIds(
   const seen = new Set<string>();
   const have = new Set(existing.map((e) => e.toLowerCase()));
   for (const entry of entries) {
-    const id = entry.toLowerCase();
-    if (!PROJECT_ID.test(entry)) problems.push({ kind: 'invalid', id: entry });
-    else if (id === ownProject.toLowerCase()) problems.push({ kind: 'self', id: entry });
+    // URNs keep their case (account names in them may have capitals); ids do not matter.
+    const id = kind === 'organization' ? entry : entry.toLowerCase();
+    if (!PATTERNS[kind].test(entry)) problems.push({ kind: 'invalid', id: entry });
+    else if (kind === 'project' && id === ownProject.toLowerCase())
+      problems.push({ kind: 'self', id: entry });
     else if (seen.has(id)) problems.push({ kind: 'duplicate', id: entry });
     else if (have.has(id)) problems.push({ kind: 'already', id: entry });
     else {
@@ -38,7 +60,8 @@ export function parseMemberIds(
     }
   }
   if (entries.length === 0) problems.push({ kind: 'empty' });
-  if (existing.length + ids.length > MAX_MEMBERS) problems.push({ kind: 'tooMany', max: MAX_MEMBERS });
+  if (kind === 'project' && existing.length + ids.length > MAX_MEMBERS)
+    problems.push({ kind: 'tooMany', max: MAX_MEMBERS });
   return { ids, problems };
 }
 
@@ -75,6 +98,27 @@ export async function removeMember(client: ImsClient, imageId: string, memberId:
   await client.DELETE('/v2/images/{image_id}/members/{member_id}', {
     path: { image_id: imageId, member_id: memberId },
   });
+}
+
+/**
+ * Shares an image with accounts or organizations: IMS's batch sharing route
+ * (POST /v1/cloudimages/members, ims-api.md §4.1), answered with the job that
+ * adds them. The route is typed by hand until the SDK carries it.
+ */
+export async function shareWithAccountsOrOrganizations(
+  client: ImsClient,
+  imageId: string,
+  kind: Exclude<MemberKind, 'project'>,
+  ids: string[],
+): Promise<string> {
+  const body = { images: [imageId], [kind === 'account' ? 'domains' : 'organizations']: ids };
+  const post = client.call.bind(client) as unknown as (
+    method: 'post',
+    path: string,
+    options: { body: unknown },
+  ) => Promise<{ data: { job_id: string } }>;
+  const { data } = await post('post', '/v1/cloudimages/members', { body });
+  return data.job_id;
 }
 
 /** Glance's JSON-patch media type for image updates. */

@@ -26,6 +26,8 @@ export function Dialog({
     if (!dialog) return;
     const opener = document.activeElement as HTMLElement | null;
     dialog.showModal();
+    // showModal focuses the first control (the close button); a dialog may name a better start.
+    dialog.querySelector<HTMLElement>('[data-autofocus]')?.focus();
     return () => {
       dialog.close();
       opener?.focus();

@@ -9,6 +9,9 @@ export function ErrorMessage({ error, title }: { error: unknown; title?: string 
   const { t } = useI18n();
   if (error === null || error === undefined) return null;
   const api = error instanceof ImsApiError ? error : null;
+  // Failures that are not answers (a failed job or import) may still name the request behind them.
+  const otherRequestId =
+    !api && error instanceof Error ? (error as { requestId?: unknown }).requestId : undefined;
   const message = api
     ? api.message
     : error instanceof TypeError
@@ -30,6 +33,11 @@ export function ErrorMessage({ error, title }: { error: unknown; title?: string 
               {t('error.requestId')}: <code className="request-id">{api.requestId}</code>
             </span>
           )}
+        </p>
+      )}
+      {typeof otherRequestId === 'string' && otherRequestId && (
+        <p className="error-meta">
+          {t('error.requestId')}: <code className="request-id">{otherRequestId}</code>
         </p>
       )}
     </div>

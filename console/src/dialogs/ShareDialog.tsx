@@ -8,8 +8,11 @@ import {
   parseMemberIds,
   PATCH_TYPE,
   removeMember,
+  shareWithAccountsOrOrganizations,
   type MemberInputProblem,
+  type MemberKind,
 } from '../api/sharing.ts';
+import { useJobs } from '../api/jobs.tsx';
 import { Dialog } from '../components/Dialog.tsx';
 import { ErrorMessage } from '../components/ErrorMessage.tsx';
 import { MemberBadge } from '../components/StatusBadge.tsx';
@@ -18,14 +21,36 @@ import { useI18n, type Translate } from '../i18n/i18n.tsx';
 
 type Pane = 'add' | 'cancel';
 
-function problemText(t: Translate, p: MemberInputProblem): string {
+const KINDS: MemberKind[] = ['project', 'account', 'organization'];
+const KIND_TEXT = {
+  project: {
+    label: 'share.projectIds',
+    hint: 'share.projectIdsHint',
+    empty: 'share.empty',
+    invalid: 'share.invalid',
+  },
+  account: {
+    label: 'share.accountIds',
+    hint: 'share.accountIdsHint',
+    empty: 'share.emptyAccount',
+    invalid: 'share.invalidAccount',
+  },
+  organization: {
+    label: 'share.orgUrns',
+    hint: 'share.orgUrnsHint',
+    empty: 'share.emptyOrganization',
+    invalid: 'share.invalidOrganization',
+  },
+} as const;
+
+function problemText(t: Translate, p: MemberInputProblem, kind: MemberKind): string {
   switch (p.kind) {
     case 'empty':
-      return t('share.empty');
+      return t(KIND_TEXT[kind].empty);
     case 'tooMany':
       return t('share.tooMany', { max: p.max });
     case 'invalid':
-      return t('share.invalid', { id: p.id });
+      return t(KIND_TEXT[kind].invalid, { id: p.id });
     case 'self':
       return t('share.self', { id: p.id });
     case 'duplicate':
@@ -58,6 +83,9 @@ export function ShareDialog({
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [changed, setChanged] = useState<string | null>(null);
+  const [kind, setKind] = useState<MemberKind>('project');
+  const [batch, setBatch] = useState<{ ids: string[]; job: string | null; error: unknown } | null>(null);
+  const { track } = useJobs();
   const inputId = useId();
   const hintId = useId();
   const problemsId = useId();
@@ -97,14 +125,30 @@ export function ShareDialog({
     e.preventDefault();
     setResults([]);
     setError(null);
+    setBatch(null);
     const parsed = parseMemberIds(
       text,
       session.project.id,
       members.map((m) => m.member_id!),
+      kind,
     );
     setProblems(parsed.problems);
     if (parsed.problems.length > 0) return;
     setBusy(true);
+    if (kind !== 'project') {
+      // Accounts and organizations: one IMS batch job for all of them, followed in the jobs panel.
+      try {
+        const job = await shareWithAccountsOrOrganizations(client, image.id!, kind, parsed.ids);
+        track(job, t('share.batchJob', { name, ids: parsed.ids.join(', ') }));
+        setBatch({ ids: parsed.ids, job, error: null });
+        setText('');
+      } catch (err) {
+        setBatch({ ids: parsed.ids, job: null, error: err });
+      } finally {
+        setBusy(false);
+      }
+      return;
+    }
     const outcome = await addMembers(client, image.id!, parsed.ids);
     setBusy(false);
     setResults(outcome);
@@ -172,10 +216,29 @@ export function ShareDialog({
         )}
         {pane === 'add' ? (
           <form onSubmit={(e) => void add(e)} noValidate>
-            <label htmlFor={inputId}>{t('share.projectIds')}</label>
+            <fieldset className="segmented">
+              <legend>{t('share.memberKind')}</legend>
+              {KINDS.map((k) => (
+                <label key={k} className={kind === k ? 'segment selected' : 'segment'}>
+                  <input
+                    type="radio"
+                    name="member-kind"
+                    value={k}
+                    checked={kind === k}
+                    onChange={() => {
+                      setKind(k);
+                      setProblems([]);
+                      setBatch(null);
+                    }}
+                  />
+                  {t(`share.kind.${k}`)}
+                </label>
+              ))}
+            </fieldset>
+            <label htmlFor={inputId}>{t(KIND_TEXT[kind].label)}</label>
             <textarea
               id={inputId}
-              name="project-ids"
+              name="member-ids"
               rows={3}
               value={text}
               onChange={(e) => setText(e.target.value)}
@@ -184,11 +247,11 @@ export function ShareDialog({
               disabled={visibility !== 'shared'}
             />
             <p id={hintId} className="hint">
-              {t('share.projectIdsHint')}
+              {t(KIND_TEXT[kind].hint)}
             </p>
             <ul id={problemsId} className="problems" aria-live="polite">
               {problems.map((p, i) => (
-                <li key={i}>{problemText(t, p)}</li>
+                <li key={i}>{problemText(t, p, kind)}</li>
               ))}
             </ul>
             <ul className="results" aria-live="polite">
@@ -202,6 +265,16 @@ export function ShareDialog({
                 </li>
               ))}
             </ul>
+            <div aria-live="polite">
+              {batch?.job && (
+                <p className="notice">
+                  {t('share.batchStarted', { ids: batch.ids.join(', '), job: batch.job })}
+                </p>
+              )}
+            </div>
+            {batch?.error ? (
+              <ErrorMessage error={batch.error} title={t('share.addFailed', { id: batch.ids.join(', ') })} />
+            ) : null}
             <div className="dialog-actions">
               <button type="button" className="button button-quiet" onClick={() => onClose(changed)}>
                 {t('actions.close')}

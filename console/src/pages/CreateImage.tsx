@@ -3,10 +3,14 @@ import type { GlanceImage } from '../../../sdk/client.ts';
 import { useApi } from '../api/client-context.tsx';
 import { formatBytes } from '../api/format.ts';
 import { CONTAINER_FORMATS, DISK_FORMATS } from '../api/image-lists.ts';
+import { useJobs } from '../api/jobs.tsx';
 import { uploadImageFile, type UploadProgress } from '../api/upload.ts';
+import { ImportFailed, importFromUrl, importTasks, isWebUrl, type ImportTask } from '../api/web-import.ts';
 import { ErrorMessage } from '../components/ErrorMessage.tsx';
+import { QuotaUsage } from '../components/QuotaUsage.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
 import { useI18n } from '../i18n/i18n.tsx';
+import type { MessageKey } from '../i18n/messages.ts';
 import { Link } from '../router.tsx';
 
 type Phase =
@@ -14,19 +18,27 @@ type Phase =
   | { step: 'creating' }
   | { step: 'uploading'; image: GlanceImage; progress: UploadProgress | null }
   | { step: 'checking'; image: GlanceImage }
+  | { step: 'importing'; image: GlanceImage; task: ImportTask | null }
   | { step: 'done'; image: GlanceImage }
   | { step: 'failed'; image: GlanceImage | null; error: unknown };
 
+type Source = 'file' | 'url';
+const IMPORT_POLL_MS = 1500;
+
 /**
- * Create an image record, then stream the chosen file to it with a progress bar.
- * The server inspects the data as it arrives: a format that does not match the
- * declared one, or an unsafe image, is refused, and its message is shown.
+ * Create an image record, then stream the chosen file to it with a progress bar,
+ * or have the server fetch it from a URL (web-download, a job the jobs panel
+ * follows). The server inspects the data as it arrives: a format that does not
+ * match the declared one, or an unsafe image, is refused, and its message is shown.
  */
 export function CreateImage() {
   const { t, locale } = useI18n();
   const { client, session } = useApi();
   const [name, setName] = useState('');
+  const [source, setSource] = useState<Source>('file');
   const [file, setFile] = useState<File | null>(null);
+  const [url, setUrl] = useState('');
+  const { track } = useJobs();
   const [diskFormat, setDiskFormat] = useState<string>('qcow2');
   const [containerFormat, setContainerFormat] = useState<string>('bare');
   const [visibility, setVisibility] = useState<'private' | 'shared'>('private');
@@ -38,6 +50,46 @@ export function CreateImage() {
   const id = useId();
 
   useEffect(() => () => abort.current?.abort(), []);
+
+  // An import runs on the server: the page follows the image until it is active or the task fails.
+  const importing = phase.step === 'importing' ? phase.image : null;
+  useEffect(() => {
+    if (!importing) return;
+    let stopped = false;
+    let tracked = false;
+    const poll = async () => {
+      try {
+        const [image, tasks] = await Promise.all([
+          client.GET('/v2/images/{image_id}', { path: { image_id: importing.id! } }),
+          importTasks(client, importing.id!),
+        ]);
+        if (stopped) return;
+        const task = tasks[0] ?? null;
+        if (task && !tracked) {
+          tracked = true;
+          track(task.id, t('create.importJob', { name: importing.name ?? importing.id! }), importing.id!);
+        }
+        if (image.status === 'active') setPhase({ step: 'done', image });
+        else if (task?.status === 'failure')
+          setPhase({
+            step: 'failed',
+            image,
+            error: new ImportFailed(task.message || t('jobs.noReason'), task.request_id ?? null),
+          });
+        else setPhase((p) => (p.step === 'importing' ? { ...p, image, task } : p));
+      } catch (error) {
+        if (!stopped) setPhase({ step: 'failed', image: importing, error });
+      }
+    };
+    void poll();
+    const timer = setInterval(() => void poll(), IMPORT_POLL_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+    // Started once per import: the image object changes at each poll, its id does not.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [importing?.id, client]);
 
   const upload = async (image: GlanceImage, data: File) => {
     const controller = new AbortController();
@@ -64,9 +116,10 @@ export function CreateImage() {
     e.preventDefault();
     const missing: string[] = [];
     if (!name.trim()) missing.push(t('create.needName'));
-    if (!file) missing.push(t('create.needFile'));
+    if (source === 'file' && !file) missing.push(t('create.needFile'));
+    if (source === 'url' && !isWebUrl(url)) missing.push(t('create.needUrl'));
     setProblems(missing);
-    if (missing.length || !file) return;
+    if (missing.length || (source === 'file' && !file)) return;
     setPhase({ step: 'creating' });
     try {
       const num = (s: string) => (/^\d+$/.test(s.trim()) ? Number(s) : s);
@@ -80,7 +133,10 @@ export function CreateImage() {
           min_ram: num(minRam),
         } as never,
       });
-      await upload(image as GlanceImage, file);
+      if (source === 'url') {
+        await importFromUrl(client, image.id!, url.trim());
+        setPhase({ step: 'importing', image: image as GlanceImage, task: null });
+      } else await upload(image as GlanceImage, file!);
     } catch (error) {
       setPhase({ step: 'failed', image: null, error });
     }
@@ -123,9 +179,23 @@ export function CreateImage() {
             </>
           )}
           {phase.step === 'checking' && <p>{t('create.checking')}</p>}
+          {phase.step === 'importing' && (
+            <p data-import-status={phase.image.status}>
+              {t('create.importing', {
+                status: t(`status.${phase.image.status ?? 'queued'}` as MessageKey),
+                url: url.trim(),
+              })}
+            </p>
+          )}
           {phase.step === 'done' && (
             <div className="result">
               <h2>{t('create.result')}</h2>
+              <p className="notice" data-field="inspection">
+                {t('create.inspected', {
+                  format: phase.image.disk_format ?? '—',
+                  virtual: formatBytes(phase.image.virtual_size, locale),
+                })}
+              </p>
               <dl className="props">
                 <div className="prop">
                   <dt>{t('field.name')}</dt>
@@ -173,7 +243,9 @@ export function CreateImage() {
                 title={
                   phase.error instanceof DOMException && phase.error.name === 'AbortError'
                     ? t('create.aborted')
-                    : undefined
+                    : phase.error instanceof ImportFailed
+                      ? t('create.importFailed')
+                      : undefined
                 }
               />
               {image && <p>{t('create.failed', { id: image.id! })}</p>}
@@ -187,7 +259,7 @@ export function CreateImage() {
                     {t('create.deleteQueued')}
                   </button>
                 )}
-                {image && file && (
+                {image && file && source === 'file' && (
                   <button type="button" className="button" onClick={() => void upload(image, file)}>
                     {t('create.retry')}
                   </button>
@@ -207,6 +279,7 @@ export function CreateImage() {
     <section aria-labelledby="create-heading">
       <Link to="">{t('actions.back')}</Link>
       <h1 id="create-heading">{t('create.title')}</h1>
+      <QuotaUsage bytes={source === 'file' ? (file?.size ?? 0) : 0} />
       <form className="form card" onSubmit={(e) => void submit(e)} noValidate>
         <label htmlFor={`${id}-name`}>{t('create.name')}</label>
         <input
@@ -216,14 +289,50 @@ export function CreateImage() {
           onChange={(e) => setName(e.target.value)}
           required
         />
-        <label htmlFor={`${id}-file`}>{t('create.file')}</label>
-        <input
-          id={`${id}-file`}
-          type="file"
-          onChange={(e) => setFile(e.target.files?.[0] ?? null)}
-          required
-        />
-        {file && <p className="hint">{formatBytes(file.size, locale)}</p>}
+        <fieldset className="segmented">
+          <legend>{t('create.source')}</legend>
+          {(['file', 'url'] as const).map((k) => (
+            <label key={k} className={source === k ? 'segment selected' : 'segment'}>
+              <input
+                type="radio"
+                name="source"
+                value={k}
+                checked={source === k}
+                onChange={() => setSource(k)}
+              />
+              {t(k === 'file' ? 'create.sourceFile' : 'create.sourceUrl')}
+            </label>
+          ))}
+        </fieldset>
+        {source === 'file' ? (
+          <>
+            <label htmlFor={`${id}-file`}>{t('create.file')}</label>
+            <input
+              id={`${id}-file`}
+              type="file"
+              onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+              required
+            />
+            {file && <p className="hint">{formatBytes(file.size, locale)}</p>}
+          </>
+        ) : (
+          <>
+            <label htmlFor={`${id}-url`}>{t('create.url')}</label>
+            <input
+              id={`${id}-url`}
+              type="url"
+              inputMode="url"
+              value={url}
+              placeholder="https://"
+              onChange={(e) => setUrl(e.target.value)}
+              aria-describedby={`${id}-url-hint`}
+              required
+            />
+            <p className="hint" id={`${id}-url-hint`}>
+              {t('create.urlHint')}
+            </p>
+          </>
+        )}
         <label htmlFor={`${id}-disk`}>{t('create.diskFormat')}</label>
         <select id={`${id}-disk`} value={diskFormat} onChange={(e) => setDiskFormat(e.target.value)}>
           {DISK_FORMATS.map((f) => (
@@ -276,7 +385,7 @@ export function CreateImage() {
         )}
         <div className="form-actions">
           <button type="submit" className="button button-primary">
-            {t('create.submit')}
+            {t(source === 'file' ? 'create.submit' : 'create.submitImport')}
           </button>
         </div>
       </form>

@@ -6,6 +6,8 @@ import { listMembers } from '../api/sharing.ts';
 import { ErrorMessage } from '../components/ErrorMessage.tsx';
 import { MoreMenu } from '../components/MoreMenu.tsx';
 import { isTransient, MemberBadge, StatusBadge } from '../components/StatusBadge.tsx';
+import { ImageJobs } from '../components/ImageJobs.tsx';
+import { CopyDialog } from '../dialogs/CopyDialog.tsx';
 import { DeleteDialog } from '../dialogs/DeleteDialog.tsx';
 import { EditDialog } from '../dialogs/EditDialog.tsx';
 import { ShareDialog } from '../dialogs/ShareDialog.tsx';
@@ -54,7 +56,7 @@ export function ImageDetails({ imageId }: { imageId: string }) {
   const [tagError, setTagError] = useState<unknown>(null);
   const [tagProblem, setTagProblem] = useState<string | null>(null);
   const [newTag, setNewTag] = useState('');
-  const [dialog, setDialog] = useState<'share' | 'edit' | 'delete' | null>(null);
+  const [dialog, setDialog] = useState<'share' | 'copy' | 'edit' | 'delete' | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const tagInput = useId();
 
@@ -139,17 +141,20 @@ export function ImageDetails({ imageId }: { imageId: string }) {
           <span className="visually-hidden">{t('details.title')}: </span>
           <span className="image-title">{name}</span> <StatusBadge status={image.status} />
         </h1>
-        {mine && (
-          <MoreMenu
-            label={t('actions.more')}
-            title={t('actions.moreFor', { name })}
-            actions={[
-              { label: t('actions.share'), onSelect: () => setDialog('share') },
-              { label: t('actions.edit'), onSelect: () => setDialog('edit') },
-              { label: t('actions.delete'), onSelect: () => setDialog('delete'), danger: true },
-            ]}
-          />
-        )}
+        <MoreMenu
+          label={t('actions.more')}
+          title={t('actions.moreFor', { name })}
+          actions={
+            mine
+              ? [
+                  { label: t('actions.share'), onSelect: () => setDialog('share') },
+                  { label: t('actions.copy'), onSelect: () => setDialog('copy') },
+                  { label: t('actions.edit'), onSelect: () => setDialog('edit') },
+                  { label: t('actions.delete'), onSelect: () => setDialog('delete'), danger: true },
+                ]
+              : [{ label: t('actions.copy'), onSelect: () => setDialog('copy') }]
+          }
+        />
       </div>
       <div aria-live="polite">{notice && <p className="notice">{notice}</p>}</div>
       <ErrorMessage error={error} />
@@ -261,7 +266,18 @@ export function ImageDetails({ imageId }: { imageId: string }) {
             </button>
           )}
         </section>
+
+        <ImageJobs imageId={image.id!} />
       </div>
+      {dialog === 'copy' && (
+        <CopyDialog
+          image={image}
+          onClose={(c) => {
+            setDialog(null);
+            if (c) setNotice(c);
+          }}
+        />
+      )}
       {dialog === 'share' && (
         <ShareDialog
           image={image}

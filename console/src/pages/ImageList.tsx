@@ -18,6 +18,7 @@ import { ErrorMessage } from '../components/ErrorMessage.tsx';
 import { MoreMenu } from '../components/MoreMenu.tsx';
 import { isTransient, MemberBadge, StatusBadge } from '../components/StatusBadge.tsx';
 import { Tabs } from '../components/Tabs.tsx';
+import { CopyDialog } from '../dialogs/CopyDialog.tsx';
 import { DeleteDialog } from '../dialogs/DeleteDialog.tsx';
 import { EditDialog } from '../dialogs/EditDialog.tsx';
 import { ShareDialog } from '../dialogs/ShareDialog.tsx';
@@ -29,7 +30,8 @@ const TABS: TabKey[] = ['private', 'shared', 'public'];
 const MEMBER_STATUSES: MemberStatus[] = ['pending', 'accepted', 'rejected'];
 const PAGE_SIZES = [10, 25, 50, 100];
 
-type Dialog = { kind: 'share' | 'edit' | 'delete'; image: GlanceImage } | null;
+type DialogKind = 'share' | 'copy' | 'edit' | 'delete';
+type Dialog = { kind: DialogKind; image: GlanceImage } | null;
 
 export function ImageList({ initialTab }: { initialTab: TabKey }) {
   const { t, locale } = useI18n();
@@ -347,6 +349,7 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
         </nav>
       </div>
       {dialog?.kind === 'share' && <ShareDialog image={dialog.image} onClose={closeDialog} />}
+      {dialog?.kind === 'copy' && <CopyDialog image={dialog.image} onClose={closeDialog} />}
       {dialog?.kind === 'edit' && <EditDialog image={dialog.image} onClose={closeDialog} />}
       {dialog?.kind === 'delete' && <DeleteDialog image={dialog.image} onClose={closeDialog} />}
     </section>
@@ -365,7 +368,7 @@ function ImageRow({
   tab: TabKey;
   memberStatus: MemberStatus;
   locale: string;
-  onDialog: (kind: 'share' | 'edit' | 'delete') => void;
+  onDialog: (kind: DialogKind) => void;
   onAnswer: (status: MemberStatus) => void;
 }) {
   const { t } = useI18n();
@@ -427,9 +430,17 @@ function ImageRow({
               title={t('actions.moreFor', { name })}
               actions={[
                 { label: t('actions.share'), onSelect: () => onDialog('share') },
+                { label: t('actions.copy'), onSelect: () => onDialog('copy') },
                 { label: t('actions.edit'), onSelect: () => onDialog('edit') },
                 { label: t('actions.delete'), onSelect: () => onDialog('delete'), danger: true },
               ]}
+            />
+          )}
+          {!mine && (tab === 'public' || (tab === 'shared' && memberStatus === 'accepted')) && (
+            <MoreMenu
+              label={t('actions.more')}
+              title={t('actions.moreFor', { name })}
+              actions={[{ label: t('actions.copy'), onSelect: () => onDialog('copy') }]}
             />
           )}
         </div>

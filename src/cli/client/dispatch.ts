@@ -96,6 +96,9 @@ export function clientHelp(): string {
   ].join('\n');
 }
 
+/** Commands `main` runs itself (they open the database), under a word that client commands share. */
+const SERVER_COMMANDS = new Set(['audit verify', 'audit export']);
+
 const isPrefix = (words: string[]) => {
   const text = words.join(' ');
   return COMMANDS.some((c) => c.name === text || c.name.startsWith(`${text} `));
@@ -214,6 +217,7 @@ export async function runClientCommand(argv: string[], io: IO): Promise<number |
   const { words, rest } = locate(helpWord ? argv.slice(1) : argv);
   if (words.length === 0) return null;
   const cmd = COMMANDS.find((c) => c.name === words.join(' '));
+  if (!cmd && !helpWord && SERVER_COMMANDS.has(`${words.join(' ')} ${rest[0] ?? ''}`)) return null;
   if (!cmd) {
     const asked = helpWord || rest.includes('--help') || rest.includes('-h');
     const prefix = words.join(' ');

@@ -1,8 +1,11 @@
 import type { CommandSpec, GroupSpec } from '../client/command.ts';
+import { auditQuery } from './audit-query.ts';
 import { accountCreate, accountDelete, accountList, accountShow } from './accounts.ts';
+import { imageCopy } from './image-copy.ts';
 import { imageCreate } from './image-create.ts';
 import { imageDelete } from './image-delete.ts';
 import { imageDownload } from './image-download.ts';
+import { imageImport } from './image-import.ts';
 import { imageList } from './image-list.ts';
 import { imageAccept, imageMembers, imageReject, imageShare, imageUnshare } from './image-members.ts';
 import { imageShow } from './image-show.ts';
@@ -26,6 +29,7 @@ import {
   orgUnitList,
 } from './organizations.ts';
 import { profileDelete, profileList, profileSet, profileShow, profileUse } from './profile.ts';
+import { quotaSet, quotaShow } from './quota.ts';
 import { projectCreate, projectDelete, projectList, projectShow } from './projects.ts';
 import { roleAssignments, roleGrant, roleList, roleRevoke } from './roles.ts';
 import { userCreate, userDelete, userList, userShow } from './users.ts';
@@ -36,9 +40,14 @@ export const GROUPS: GroupSpec[] = [
   { name: 'profile', summary: 'Profiles: endpoints and credentials (list, show, use, set, delete)' },
   {
     name: 'image',
-    summary: 'Images: list, show, create, upload, download, delete, tag, share, accept, reject',
+    summary: 'Images: list, show, create, import, upload, download, copy, delete, tag, share, accept, reject',
   },
   { name: 'job', summary: 'Asynchronous jobs: show, wait' },
+  { name: 'quota', summary: 'Image quotas: show (yours), set (admin)' },
+  {
+    name: 'audit',
+    summary: 'Audit events: query (server side: `ims audit verify|export`, see `ims --help`)',
+  },
   { name: 'account', summary: 'Accounts (Keystone domains; admin)' },
   { name: 'project', summary: 'Projects (admin)' },
   { name: 'user', summary: 'Users (admin)' },
@@ -58,8 +67,10 @@ export const COMMANDS: CommandSpec[] = [
   imageList,
   imageShow,
   imageCreate,
+  imageImport,
   imageUpload,
   imageDownload,
+  imageCopy,
   imageDelete,
   imageTagAdd,
   imageTagRemove,
@@ -70,6 +81,9 @@ export const COMMANDS: CommandSpec[] = [
   imageReject,
   jobShow,
   jobWait,
+  quotaShow,
+  quotaSet,
+  auditQuery,
   accountList,
   accountCreate,
   accountShow,
