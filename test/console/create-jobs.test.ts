@@ -208,9 +208,16 @@ describe('console: create page, import from URL, jobs panel', () => {
     const image = (await (
       await s.request('POST', '/v2/images', {
         token: owner.token,
-        body: { name: 'for-the-org', disk_format: 'raw', container_format: 'bare', visibility: 'shared' },
+        body: { name: 'for-the-org', disk_format: 'raw', container_format: 'bare', visibility: 'private' },
       })
     ).json()) as { id: string };
+    // IMS shares only active private images.
+    const data = await s.request('PUT', `/v2/images/${image.id}/file`, {
+      token: owner.token,
+      body: Buffer.alloc(4096),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(data.status).toBe(204);
     const page = await browser.newPage();
     await signIn(page, s.url, {
       name: owner.user.name,
@@ -256,13 +263,24 @@ describe('console: create page, import from URL, jobs panel', () => {
     await urns.fill(good.join(' , '));
     await share.click();
     await expect.poll(() => sent).toEqual([{ images: [image.id], organizations: good }]);
-    // Whatever this server answers (the batch route comes with the sharing work), the dialog shows it:
-    // the job it started, or the refusal with its request id.
-    const outcome = dialog.locator('.notice, .error').first();
-    await outcome.waitFor();
-    if ((await outcome.getAttribute('class'))!.includes('error'))
-      await expect(outcome.locator('.request-id').textContent()).resolves.toMatch(/^req-[0-9a-f-]{36}$/);
-    else await expect(outcome.textContent()).resolves.toMatch(/^Sharing with .* \(job \S+\)/);
+    // Organizations of another account are refused before any job, with IMS's code and the request id.
+    const refusal = dialog.locator('.error').first();
+    await refusal.waitFor();
+    await expect(refusal.locator('.request-id').textContent()).resolves.toMatch(/^req-[0-9a-f-]{36}$/);
+
+    // An account that exists: one batch request, and the job that shares the image.
+    const created = await s.request('POST', '/v3/domains', {
+      body: { domain: { name: `acct-${Date.now()}` } },
+    });
+    const account = ((await created.json()) as { domain: { id: string } }).domain.id;
+    await dialog.getByRole('radio', { name: 'Accounts' }).check();
+    await dialog.getByLabel('Account IDs').fill(account);
+    await share.click();
+    await expect.poll(() => sent.length).toBe(2);
+    expect(sent[1]).toEqual({ images: [image.id], domains: [account] });
+    await expect(dialog.locator('.notice').first().textContent()).resolves.toMatch(
+      /^Sharing with .* \(job \S+\)/,
+    );
     await snap(page, 'share-organizations');
     await page.close();
   }, 60_000);

@@ -103,7 +103,7 @@ export async function removeMember(client: ImsClient, imageId: string, memberId:
 /**
  * Shares an image with accounts or organizations: IMS's batch sharing route
  * (POST /v1/cloudimages/members, ims-api.md §4.1), answered with the job that
- * adds them. The route is typed by hand until the SDK carries it.
+ * adds them (its per-image result shows in the jobs panel).
  */
 export async function shareWithAccountsOrOrganizations(
   client: ImsClient,
@@ -111,14 +111,12 @@ export async function shareWithAccountsOrOrganizations(
   kind: Exclude<MemberKind, 'project'>,
   ids: string[],
 ): Promise<string> {
-  const body = { images: [imageId], [kind === 'account' ? 'domains' : 'organizations']: ids };
-  const post = client.call.bind(client) as unknown as (
-    method: 'post',
-    path: string,
-    options: { body: unknown },
-  ) => Promise<{ data: { job_id: string } }>;
-  const { data } = await post('post', '/v1/cloudimages/members', { body });
-  return data.job_id;
+  const targets = kind === 'account' ? { domains: ids } : { organizations: ids };
+  const { job_id } = await client.POST('/v1/cloudimages/members', {
+    body: { images: [imageId], ...targets },
+  });
+  if (!job_id) throw new Error('IMS answered the share without a job id');
+  return job_id;
 }
 
 /** Glance's JSON-patch media type for image updates. */

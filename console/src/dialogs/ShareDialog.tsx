@@ -84,6 +84,9 @@ export function ShareDialog({
   const [busy, setBusy] = useState(false);
   const [changed, setChanged] = useState<string | null>(null);
   const [kind, setKind] = useState<MemberKind>('project');
+  // Glance members need a `shared` image; IMS batch sharing (accounts, organizations) takes a
+  // private one and makes it shared.
+  const needsShared = kind === 'project' && visibility !== 'shared';
   const [batch, setBatch] = useState<{ ids: string[]; job: string | null; error: unknown } | null>(null);
   const { track } = useJobs();
   const inputId = useId();
@@ -203,7 +206,7 @@ export function ShareDialog({
         onSelect={setPane}
       />
       <div id="share-panel" role="tabpanel" aria-labelledby={`share-tab-${pane}`} className="panel">
-        {visibility !== 'shared' && (
+        {needsShared && (
           <div className="callout">
             <p>{t('share.needShared', { visibility: t(`visibility.${visibility ?? 'private'}`) })}</p>
             <button type="button" className="button" disabled={busy} onClick={() => void makeShared()}>
@@ -244,7 +247,7 @@ export function ShareDialog({
               onChange={(e) => setText(e.target.value)}
               aria-describedby={`${hintId} ${problemsId}`}
               aria-invalid={problems.length > 0 || undefined}
-              disabled={visibility !== 'shared'}
+              disabled={needsShared}
             />
             <p id={hintId} className="hint">
               {t(KIND_TEXT[kind].hint)}
@@ -279,11 +282,7 @@ export function ShareDialog({
               <button type="button" className="button button-quiet" onClick={() => onClose(changed)}>
                 {t('actions.close')}
               </button>
-              <button
-                type="submit"
-                className="button button-primary"
-                disabled={busy || visibility !== 'shared'}
-              >
+              <button type="submit" className="button button-primary" disabled={busy || needsShared}>
                 {t('share.add')}
               </button>
             </div>
