@@ -521,8 +521,12 @@ async function startServer(dataDir: string): Promise<ServerHandle> {
     IMS_ADMIN_PASSWORD: ADMIN_PASSWORD,
     IMS_LOG_LEVEL: 'warn',
     IMS_MAX_IMAGE_SIZE: '1TiB',
+    // The GET benchmark stores thousands of images in one project; the default quota is 50.
+    IMS_DEFAULT_IMAGE_QUOTA: 'unlimited',
   });
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/ims.js'), 'serve'], {
+  // IMS_BENCH_NODE_ARGS (e.g. "--cpu-prof") goes to the server's node, to profile what is measured.
+  const nodeArgs = (process.env.IMS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin/ims.js'), 'serve'], {
     cwd: REPO,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,6 +9,7 @@ import {
   type SqlBool,
 } from 'kysely';
 import type { Database } from './schema.ts';
+import { QueryTemplates } from './query-templates.ts';
 import type { Image, Visibility } from '../../domain/image.ts';
 import type { ImageStatus } from '../../domain/image-status.ts';
 import type { ImageFields } from '../../domain/image-rules.ts';
@@ -122,12 +123,14 @@ export class ImageRepository {
   /** The stores holding the image's data: its blob's and its replicas' (Glance's `stores`). */
   private readonly storesJson: RawBuilder<unknown>;
   private readonly postgres: boolean;
+  private readonly templates: QueryTemplates;
   /** One image's tags (a JSON array in byte order) and properties (an object), grouped by image. */
   private readonly tagsAgg: RawBuilder<unknown>;
   private readonly propertiesAgg: RawBuilder<unknown>;
 
   constructor(private readonly db: Kysely<Database>) {
     this.postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    this.templates = new QueryTemplates(db);
     // Aggregate ORDER BY: SQLite 3.44 and later (better-sqlite3 12 bundles 3.49 or later).
     this.tagsAgg = this.postgres
       ? sql`json_agg(tag order by tag collate "C")`
@@ -187,7 +190,10 @@ export class ImageRepository {
   }
 
   async find(id: string): Promise<Image | null> {
-    const row = await this.selectImages().where('id', '=', id).executeTakeFirst();
+    // Most requests read one image by id: that query is built once (query-templates.ts).
+    const [row] = await this.templates.rows('find', { id }, (p) =>
+      this.selectImages().where('id', '=', p.id),
+    );
     return row ? toImage(row) : null;
   }
 
