@@ -12,6 +12,17 @@ const chunks = (data: Buffer, size: number) => {
 };
 
 describe('HashingMeter', () => {
+  // The worker reads through a 4 MiB ring: chunks larger than half of it are split, and a piece
+  // that does not fit before the ring's end starts over at its beginning.
+  for (const size of [3 * 1024 * 1024 + 1, 1024 * 1024 - 3, 7 * 1024 * 1024]) {
+    it(`hashes large data arriving in chunks of ${size} bytes like one md5 of it`, async () => {
+      const data = randomBytes(23 * 1024 * 1024 + 5);
+      const meter = new HashingMeter(Number.MAX_SAFE_INTEGER, () => new Error('too large'));
+      await pipeline(Readable.from(chunks(data, size)), meter, sink());
+      expect(meter.digests().md5).toBe(createHash('md5').update(data).digest('hex'));
+      expect(meter.digests().size).toBe(data.length);
+    });
+  }
   for (const [label, length] of [
     ['empty', 0],
     ['small (hashed inline)', 1000],

@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
 import type { Database } from './schema.ts';
+import { QueryTemplates } from './query-templates.ts';
 import { auditedTransaction } from '../audit-scope.ts';
 
 export type DomainRow = Selectable<Database['domains']>;
@@ -42,9 +43,25 @@ async function uniqueOrConflict(write: Promise<unknown>): Promise<'updated' | 'c
   }
 }
 
+/** What decides whether a well-signed, unexpired token still stands. */
+type StandingQuery = {
+  tokenId: string;
+  userId: string;
+  projectId: string | null;
+  domainScopeId: string | null;
+  appCredId: string | null;
+  issuedAt: string;
+  now: string;
+};
+
 /** Accounts (domains), projects, users, roles and token revocations. */
 export class IdentityRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Every request validates its token: that query is built once (query-templates.ts). */
+  private readonly templates: QueryTemplates;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.templates = new QueryTemplates(db);
+  }
 
   async setting(key: string): Promise<string | null> {
     const row = await this.db
@@ -529,17 +546,20 @@ export class IdentityRepository {
    * exists and has not expired, and neither the token nor (by a revocation
    * event) the user's tokens of that scope issued until then are revoked.
    */
-  async tokenStanding(q: {
-    tokenId: string;
-    userId: string;
-    projectId: string | null;
-    domainScopeId: string | null;
-    appCredId: string | null;
-    issuedAt: string;
-    now: string;
-  }): Promise<TokenStanding> {
+  async tokenStanding(q: StandingQuery): Promise<TokenStanding> {
+    const [row] = await this.templates.rows('tokenStanding', q, (p) => this.standingQuery(p));
+    if (!row) return 'user-gone';
+    if (!truthy(row.userEnabled) || !truthy(row.domainEnabled)) return 'user-disabled';
+    if (truthy(row.revoked) || truthy(row.revokedByEvent)) return 'revoked';
+    if (!truthy(row.scopeOk)) return 'scope-gone';
+    if (!truthy(row.appCredOk)) return 'credential-gone';
+    return 'valid';
+  }
+
+  /** Everything that decides a token's standing, in one query. */
+  private standingQuery(q: StandingQuery) {
     const scopeId = q.projectId ?? q.domainScopeId ?? '';
-    const row = await this.db
+    return this.db
       .selectFrom('users as u')
       .innerJoin('domains as ud', 'ud.id', 'u.domain_id')
       .where('u.id', '=', q.userId)
@@ -584,13 +604,6 @@ export class IdentityRepository {
             )
           : lit(1)
         ).as('appCredOk'),
-      ])
-      .executeTakeFirst();
-    if (!row) return 'user-gone';
-    if (!truthy(row.userEnabled) || !truthy(row.domainEnabled)) return 'user-disabled';
-    if (truthy(row.revoked) || truthy(row.revokedByEvent)) return 'revoked';
-    if (!truthy(row.scopeOk)) return 'scope-gone';
-    if (!truthy(row.appCredOk)) return 'credential-gone';
-    return 'valid';
+      ]);
   }
 }

@@ -5,12 +5,11 @@ import { glanceTime } from '../openstack/image-view.ts';
 /**
  * An image in IMS's shape: Glance's fields, the `__` properties with IMS's
  * defaults filled in, string-typed flags, `max_ram` as a string, and the
- * enterprise project. Description lives in `__description`.
+ * enterprise project. Description lives in `__description`. Object.assign, not spread:
+ * see glanceImage.
  */
 export function imsImage(image: Image): Record<string, unknown> {
-  return {
-    ...image.properties,
-    ...imsProperties(image, image.hasMembers ?? false),
+  return Object.assign({}, image.properties, imsProperties(image, image.hasMembers ?? false), {
     id: image.id,
     name: image.name ?? '',
     status: image.status,
@@ -32,5 +31,5 @@ export function imsImage(image: Image): Record<string, unknown> {
     self: `/v2/images/${image.id}`,
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
-  };
+  });
 }
