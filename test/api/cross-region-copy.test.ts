@@ -1,8 +1,14 @@
 import { randomBytes, createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Repositories } from '../../src/adapters/db/repositories.ts';
+import { StoreRegistry } from '../../src/adapters/storage/store-registry.ts';
+import { DEFAULT_STORE_NAME } from '../../src/config/config.ts';
+import { crossRegionCopyHandler, peerImageId } from '../../src/services/jobs/cross-region-copy-handler.ts';
 import { ADMIN_PASSWORD, startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import { expectImsError, type Caller, type Json } from './ims-helpers.ts';
 
@@ -192,6 +198,93 @@ describe(`cross-region copy between two deployments (${TEST_DB})`, { timeout: 24
       await there.request('PUT', '/v1/cloudimages/quota', {
         body: { project_id: aliceThere.projectId, quotas: { image: -1, image_size_total: -1 } },
       });
+    }
+  });
+});
+
+describe(`cross-region copy resumes after a cut (${TEST_DB})`, { timeout: 240_000 }, () => {
+  it('sends only the missing ranges on the next attempt, and the copy is whole', async () => {
+    const MiB = 1024 * 1024;
+    const data = randomBytes(5 * MiB + 123);
+    const id = await imageWith(data);
+    // A proxy in front of RegionTwo that cuts the third chunk of the first attempt half-way.
+    let chunkBytes = 0;
+    let chunks = 0;
+    let cut = true;
+    const proxy = http.createServer((req, res) => {
+      const isChunk = req.method === 'PUT' && /\/upload-sessions\/[^/]+$/.test(req.url ?? '');
+      const upstream = http.request(
+        new URL(req.url ?? '/', there.url),
+        { method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      if (isChunk) chunks++;
+      const cutThis = isChunk && cut && chunks === 3;
+      let seen = 0;
+      req.on('data', (d: Buffer) => {
+        if (isChunk) chunkBytes += d.length;
+        seen += d.length;
+        if (cutThis && seen > MiB / 2) {
+          upstream.destroy();
+          req.destroy();
+          res.destroy();
+          return;
+        }
+        upstream.write(d);
+      });
+      req.on('end', () => upstream.end());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const peer = {
+        region: 'RegionTwo',
+        url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        agency: 'ims_trust',
+        auth: { user: 'admin', password: ADMIN_PASSWORD, domain: 'Default', project: 'admin' },
+      };
+      const handler = crossRegionCopyHandler({
+        repos: new Repositories(here.server.db.kysely),
+        stores: new StoreRegistry([[DEFAULT_STORE_NAME, here.server.store]]),
+        peers: new Map([[peer.region, peer]]),
+        chunkBytes: MiB,
+      });
+      const run = (attempt: number) =>
+        handler(
+          {
+            id: `job-resume-${TEST_DB}`,
+            projectId: alice.projectId,
+            attempt,
+            payload: {
+              sourceId: id,
+              region: 'RegionTwo',
+              projectName: 'far-project',
+              name: 'resumed',
+              description: null,
+              caller: { domainName: 'Default', userName: 'alice' },
+            },
+          },
+          async () => {},
+          new AbortController().signal,
+        );
+      await expect(run(1)).rejects.toMatchObject({ permanent: false });
+      const firstAttempt = chunkBytes;
+      expect(firstAttempt).toBeGreaterThan(2 * MiB);
+      cut = false;
+      chunkBytes = 0;
+      const result = await run(2);
+      // Two whole chunks went with the first attempt; the second sends the rest, not everything.
+      expect(chunkBytes).toBe(data.length - 2 * MiB);
+      expect(result.imageId).toBe(peerImageId(`job-resume-${TEST_DB}`, 1));
+      const bytes = await fetch(`${there.url}/v2/images/${result.imageId}/file`, {
+        headers: { 'x-auth-token': aliceThere.token },
+      });
+      expect(Buffer.from(await bytes.arrayBuffer()).equals(data)).toBe(true);
+    } finally {
+      await new Promise((r) => proxy.close(r));
     }
   });
 });

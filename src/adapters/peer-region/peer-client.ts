@@ -26,6 +26,16 @@ export interface PeerImage {
   size: number | null;
 }
 
+/** A resumable upload session there (IMS's upload-session API). */
+export interface PeerSession {
+  id: string;
+  client_ref: string | null;
+  status: 'open' | 'committed';
+  received_bytes: number;
+  /** Inclusive byte ranges still to send. */
+  missing: { start: number; end: number }[];
+}
+
 type Json = Record<string, unknown>;
 
 /**
@@ -143,20 +153,87 @@ export class PeerRegionClient {
     await this.call('DELETE', `/v2/images/${encodeURIComponent(id)}`, { allow404: true });
   }
 
-  /**
-   * Streams the bytes into the image, declaring the hash they must have: the peer refuses
-   * (and keeps nothing of) data that arrives changed. `onBytes` counts what has been sent.
-   */
-  async upload(
-    id: string,
+  /** The open resumable upload session this client made for `ref` (a job), if any. */
+  async findSession(imageId: string, ref: string): Promise<PeerSession | null> {
+    const { upload_sessions } = await this.json<{ upload_sessions: PeerSession[] }>(
+      'GET',
+      `/v2/images/${encodeURIComponent(imageId)}/upload-sessions`,
+    );
+    return upload_sessions.find((s) => s.client_ref === ref && s.status === 'open') ?? null;
+  }
+
+  async openSession(imageId: string, size: number, ref: string): Promise<PeerSession> {
+    return this.json<PeerSession>('POST', `/v2/images/${encodeURIComponent(imageId)}/upload-sessions`, {
+      size,
+      client_ref: ref,
+    });
+  }
+
+  /** Streams one chunk, bytes `start`-`end` (inclusive) of `total`; `onBytes` counts what has gone. */
+  async sendChunk(
+    imageId: string,
+    sessionId: string,
+    range: { start: number; end: number; total: number },
     data: Readable,
-    size: number,
+    onBytes: (sent: number) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.stream(
+      `/v2/images/${encodeURIComponent(imageId)}/upload-sessions/${encodeURIComponent(sessionId)}`,
+      { 'content-range': `bytes ${range.start}-${range.end}/${range.total}` },
+      data,
+      range.end - range.start + 1,
+      onBytes,
+      signal,
+    );
+  }
+
+  /**
+   * Assembles the session into the image, declaring the hash the bytes must have: the peer
+   * inspects and hashes them as any upload and refuses (keeping nothing of) changed data.
+   */
+  async commitSession(
+    imageId: string,
+    sessionId: string,
     hash: { algo: string; value: string },
+  ): Promise<void> {
+    const path = `/v2/images/${encodeURIComponent(imageId)}/upload-sessions/${encodeURIComponent(sessionId)}/commit`;
+    this.token ??= await this.authenticate();
+    let res: Response;
+    try {
+      res = await fetch(`${this.peer.url}${path}`, {
+        method: 'POST',
+        headers: {
+          'x-auth-token': this.token,
+          'x-image-meta-os-hash-algo': hash.algo,
+          'x-image-meta-os-hash-value': hash.value,
+        },
+        // Assembling a large image takes as long as reading it back from the peer's store.
+        signal: AbortSignal.timeout(3_600_000),
+      });
+    } catch (err) {
+      throw new PeerError(
+        `region ${this.peer.region} could not be reached: ${(err as Error).message}`,
+        true,
+        null,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (!res.ok) throw await failureOf(this.peer.region, 'POST', path, res);
+  }
+
+  private async stream(
+    path: string,
+    headers: Record<string, string>,
+    data: Readable,
+    length: number,
     onBytes: (sent: number) => void,
     signal: AbortSignal,
   ): Promise<void> {
     this.token ??= await this.authenticate();
-    const url = new URL(`${this.peer.url}/v2/images/${encodeURIComponent(id)}/file`);
+    const url = new URL(`${this.peer.url}${path}`);
     const mod = url.protocol === 'https:' ? https : http;
     let sent = 0;
     const counter = new Transform({
@@ -171,11 +248,10 @@ export class PeerRegionClient {
         method: 'PUT',
         signal,
         headers: {
+          ...headers,
           'content-type': 'application/octet-stream',
-          'content-length': String(size),
+          'content-length': String(length),
           'x-auth-token': this.token!,
-          'x-image-meta-os-hash-algo': hash.algo,
-          'x-image-meta-os-hash-value': hash.value,
         },
       });
       req.once('response', resolve);
@@ -187,7 +263,7 @@ export class PeerRegionClient {
       res = await response;
     } catch (err) {
       throw new PeerError(
-        `sending the data to region ${this.peer.region} failed: ${(err as Error).message}`,
+        `sending data to region ${this.peer.region} failed: ${(err as Error).message}`,
         true,
         null,
         {

@@ -1,9 +1,11 @@
 /**
  * The cross-region copy job: the peer region's own API makes the image in the target project
- * and receives the bytes, streamed from this region's store with the hash they must have.
- * Each attempt uses an image id derived from the job and the attempt number, so a later
- * attempt finds what an earlier one left there: a finished copy is the result, a half-made
- * one is deleted. A failed attempt deletes its own image before it gives up.
+ * and receives the bytes through a resumable upload session, chunks streamed from this
+ * region's store, committed with the hash they must have. Peer image ids derive from the job
+ * and the attempt, so a later attempt finds what an earlier one left: a finished copy is the
+ * result, a queued one with its session is resumed (only the missing ranges are sent), any
+ * other is deleted. The last attempt, a refusal, and a job abandoned by dead workers delete
+ * what was made there.
  */
 import { createHash } from 'node:crypto';
 import type { Repositories } from '../../adapters/db/repositories.ts';
@@ -12,7 +14,12 @@ import type { PeerRegion } from '../../adapters/peer-region/peer-regions.ts';
 import type { StoreRegistry } from '../../adapters/storage/store-registry.ts';
 import { crossRegionImageBody, keyValueTagsOf } from '../../domain/image-copy.ts';
 import { ERROR_CATALOGUE } from '../../domain/errors.ts';
-import { type CrossRegionCopyPayload, type CrossRegionCopyResult } from '../image-copy-kind.ts';
+import type { Job } from '../../domain/job.ts';
+import {
+  IMAGE_COPY_CROSS_REGION,
+  type CrossRegionCopyPayload,
+  type CrossRegionCopyResult,
+} from '../image-copy-kind.ts';
 import { JobError } from './errors.ts';
 import type { JobHandler } from './kind.ts';
 
@@ -20,7 +27,12 @@ export interface CrossRegionCopyDeps {
   repos: Repositories;
   stores: StoreRegistry;
   peers: ReadonlyMap<string, PeerRegion>;
+  /** Default CROSS_REGION_CHUNK. */
+  chunkBytes?: number;
 }
+
+/** Bytes per chunk sent to the peer: a cut connection costs at most this much again. */
+export const CROSS_REGION_CHUNK = 64 * 1024 * 1024;
 
 /** The peer image id of one attempt of one job. */
 export function peerImageId(jobId: string, attempt: number): string {
@@ -69,34 +81,51 @@ export function crossRegionCopyHandler(
           ERROR_CATALOGUE.Forbidden.ims,
           `User ${p.caller.userName} may not create images in project ${p.projectName} of region ${p.region}`,
         );
+      let id: string | null = null;
       for (let attempt = 1; attempt < job.attempt; attempt++) {
         const earlier = await client.findImage(peerImageId(job.id, attempt));
-        if (earlier?.status === 'active' && earlier.os_hash_value === source.osHashValue)
+        if (!earlier) continue;
+        if (earlier.status === 'active' && earlier.os_hash_value === source.osHashValue)
           return { imageId: earlier.id, region: p.region, projectId };
-        if (earlier) await client.deleteImage(earlier.id);
+        if (earlier.status === 'queued' && id === null) id = earlier.id;
+        else await client.deleteImage(earlier.id);
       }
-      const id = peerImageId(job.id, job.attempt);
       await report(5);
-      await client.createImage(crossRegionImageBody(source, p, id, projectId));
-      made = id;
-      for (const tag of keyValueTagsOf(source)) await client.setTag(id, tag.key, tag.value);
-      const data = await deps.stores.get(blob.store).read(blob.store_key);
+      if (id === null) {
+        id = peerImageId(job.id, job.attempt);
+        await client.createImage(crossRegionImageBody(source, p, id, projectId));
+        made = id;
+        for (const tag of keyValueTagsOf(source)) await client.setTag(id, tag.key, tag.value);
+      } else made = id;
+      const session =
+        (await client.findSession(id, job.id)) ?? (await client.openSession(id, blob.size, job.id));
+      const store = deps.stores.get(blob.store);
+      let done = session.received_bytes;
       let shown = 5;
-      await client.upload(
-        id,
-        data,
-        blob.size,
-        { algo: source.osHashAlgo, value: source.osHashValue },
-        (sent) => {
-          const progress = 5 + Math.floor((90 * sent) / Math.max(blob.size, 1));
-          if (progress > shown) {
-            shown = progress;
-            // A lost lease aborts `signal`, which stops the upload; nothing to do here.
-            report(progress).catch(() => {});
-          }
-        },
-        signal,
-      );
+      const chunk = deps.chunkBytes ?? CROSS_REGION_CHUNK;
+      for (const gap of session.missing) {
+        for (let start = gap.start; start <= gap.end; start += chunk) {
+          const end = Math.min(start + chunk - 1, gap.end);
+          const data = await store.read(blob.store_key, { start, end });
+          await client.sendChunk(
+            id,
+            session.id,
+            { start, end, total: blob.size },
+            data,
+            (sent) => {
+              const progress = 5 + Math.floor((90 * (done + sent)) / Math.max(blob.size, 1));
+              if (progress > shown) {
+                shown = progress;
+                // A lost lease aborts `signal`, which stops the upload; nothing to do here.
+                report(progress).catch(() => {});
+              }
+            },
+            signal,
+          );
+          done += end - start + 1;
+        }
+      }
+      await client.commitSession(id, session.id, { algo: source.osHashAlgo, value: source.osHashValue });
       const copy = await client.findImage(id);
       if (copy?.status !== 'active' || copy.os_hash_value !== source.osHashValue)
         throw JobError.transient(
@@ -106,13 +135,34 @@ export function crossRegionCopyHandler(
       made = null;
       return { imageId: id, region: p.region, projectId };
     } catch (err) {
-      // Nothing half-made stays in the other region.
-      if (made) await client.deleteImage(made).catch(() => {});
-      if (err instanceof PeerError)
-        throw err.transient
-          ? JobError.transient(ERROR_CATALOGUE.Internal.ims, err.message, err)
-          : JobError.permanent(codeFor(err.status), err.message, err);
-      throw err;
+      const failure =
+        err instanceof PeerError
+          ? err.transient
+            ? JobError.transient(ERROR_CATALOGUE.Internal.ims, err.message, err)
+            : JobError.permanent(codeFor(err.status), err.message, err)
+          : err;
+      const last =
+        (failure instanceof JobError && failure.permanent) ||
+        job.attempt >= IMAGE_COPY_CROSS_REGION.maxAttempts;
+      // A retry resumes what this attempt sent; after the last one nothing half-made stays there.
+      if (made && last && !signal.aborted) await client.deleteImage(made).catch(() => {});
+      throw failure;
+    }
+  };
+}
+
+/** A job abandoned by dead workers leaves no image behind in the other region. */
+export function abandonCrossRegionCopy(
+  deps: Pick<CrossRegionCopyDeps, 'peers'>,
+): (job: Job) => Promise<void> {
+  return async (job) => {
+    const p = job.payload as CrossRegionCopyPayload;
+    const peer = deps.peers.get(p.region);
+    if (!peer) return;
+    const client = new PeerRegionClient(peer);
+    for (let attempt = 1; attempt <= job.attempts; attempt++) {
+      const image = await client.findImage(peerImageId(job.id, attempt));
+      if (image && image.status !== 'active') await client.deleteImage(image.id);
     }
   };
 }

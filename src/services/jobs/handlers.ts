@@ -8,7 +8,7 @@ import { QuotaService } from '../quotas.ts';
 import { IMAGE_COPY_CROSS_REGION, IMAGE_COPY_IN_REGION } from '../image-copy-kind.ts';
 import { loadPeerRegions } from '../../adapters/peer-region/peer-regions.ts';
 import { copyImageHandler } from './copy-handler.ts';
-import { crossRegionCopyHandler } from './cross-region-copy-handler.ts';
+import { abandonCrossRegionCopy, crossRegionCopyHandler } from './cross-region-copy-handler.ts';
 import { importImageHandler, revertAbandonedImport, type ImportDeps } from './import-handler.ts';
 import { objectExportHandler, objectImportHandler } from './object-file-handlers.ts';
 import { userObjectStoreOf } from '../../adapters/storage/user-object-store.ts';
@@ -49,6 +49,7 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
   const peers = loadPeerRegions(deps.config.peerRegionsFile, deps.config.region);
   registry.register(IMAGE_COPY_CROSS_REGION, crossRegionCopyHandler({ ...deps, peers }), {
     entities: (result) => ({ image_id: result.imageId, region: result.region, project_id: result.projectId }),
+    onAbandoned: abandonCrossRegionCopy({ peers }),
   });
   const files = {
     ...deps,
