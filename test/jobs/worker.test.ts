@@ -287,6 +287,38 @@ describe(`worker (${TEST_DB})`, () => {
     expect(runs).toBe(2);
   });
 
+  it('records the end of a job abandoned on its last attempt, and lets its kind undo it', async () => {
+    const clock = new ManualClock();
+    const kind = kindOf<null>(1);
+    const id = await enqueue(kind, null, clock);
+    // A worker that died: it claimed the job and never beat again.
+    expect(await t.jobs.claim('dead-worker', [kind.name], LEASE, clock.now())).toMatchObject({ id });
+    clock.advance(LEASE + 1);
+    const ended: Array<[string, unknown]> = [];
+    const undone: string[] = [];
+    const registry = new JobRegistry().register(kind, async () => {}, {
+      onAbandoned: async (job) => {
+        undone.push(job.id);
+      },
+    });
+    const worker = new Worker(
+      {
+        jobs: t.jobs,
+        registry,
+        clock,
+        onJobEnd: async (job, outcome) => {
+          ended.push([job.id, outcome]);
+        },
+      },
+      { leaseMs: LEASE, heartbeatMs: 10, pollMs: 5, maxIdleMs: 10, progressIntervalMs: 0 },
+    );
+    worker.start();
+    workers.push(worker);
+    await until(() => expect(ended).toEqual([[id, { ok: false, errorCode: 'IMG.0061' }]]));
+    expect(undone).toEqual([id]);
+    expect(await find(id)).toMatchObject({ status: 'FAIL', errorCode: 'IMG.0061' });
+  });
+
   it('stop() lets running jobs finish and claims nothing new', async () => {
     const clock = new ManualClock();
     const kind = kindOf<number>();

@@ -243,6 +243,12 @@ export class Worker {
         // The reaper finds what is left (e.g. an image still importing under a FAILed job) on a later sweep.
         this.log.error({ err, job: job.id }, 'undoing an abandoned job failed');
       }
+      // The job ended, though no run saw it end: its second audit event says so.
+      try {
+        await this.deps.onJobEnd?.(job, { ok: false, errorCode: ERROR_CATALOGUE.Internal.ims });
+      } catch (err) {
+        this.log.error({ err, job: job.id }, 'recording the end of an abandoned job failed');
+      }
     }
     if (this.deps.maintenance) {
       try {
