@@ -1,5 +1,9 @@
 import type { ImageMember } from '../../../sdk/client.ts';
-import { many, one, str, type CommandSpec } from '../client/command.ts';
+import { list, one, str, type CommandSpec, type OptionValues } from '../client/command.ts';
+import type { CommandContext } from '../client/context.ts';
+import { EXIT, ExitError, UsageError } from '../client/exit-codes.ts';
+import type { Session } from '../client/session.ts';
+import { WAIT_OPTIONS, waitForJob, waitSettings } from './job-wait.ts';
 import type { Column } from '../client/output.ts';
 import { resolveImage } from './resolve.ts';
 
@@ -11,38 +15,129 @@ const MEMBER_COLUMNS: Column<ImageMember>[] = [
 ];
 const image = { name: 'IMAGE', description: 'Image id or name' };
 
+const batchOptions = {
+  account: {
+    type: 'string' as const,
+    multiple: true,
+    value: 'ID',
+    description: 'An account (domain) id: every project of it sees the image (repeatable)',
+  },
+  organization: {
+    type: 'string' as const,
+    multiple: true,
+    value: 'URN',
+    description: 'An organization or unit URN: every account in it sees the image (repeatable)',
+  },
+  wait: {
+    type: 'boolean' as const,
+    short: 'w',
+    description: 'Wait for the batch job (accounts, organizations)',
+  },
+  ...WAIT_OPTIONS,
+};
+
+/**
+ * Accounts and organizations go through IMS's batch sharing route (one job); its result lists
+ * each image's outcome. With --wait a failed image makes the job FAIL, which exits 5.
+ */
+async function batch(
+  ctx: CommandContext,
+  session: Session,
+  method: 'POST' | 'DELETE',
+  imageId: string,
+  options: OptionValues,
+): Promise<string | null> {
+  const domains = list(options, 'account');
+  const organizations = list(options, 'organization');
+  if (!domains.length && !organizations.length) return null;
+  const body = {
+    images: [imageId],
+    ...(domains.length ? { domains } : {}),
+    ...(organizations.length ? { organizations } : {}),
+  };
+  const { job_id: jobId } =
+    method === 'POST'
+      ? await session.client.POST('/v1/cloudimages/members', { body })
+      : await session.client.DELETE('/v1/cloudimages/members', { body });
+  if (!jobId) throw new ExitError('IMS answered without a job id', EXIT.api);
+  if (options.wait) await waitForJob(ctx, session, jobId, waitSettings(options), `sharing ${jobId}`);
+  return jobId;
+}
+
 export const imageShare: CommandSpec = {
   name: 'image share',
-  summary: 'Share an image with projects (they accept or reject it)',
-  positionals: [image, { name: 'PROJECT', variadic: true, description: 'Project ids of the members' }],
-  examples: ['ims image share cirros 4b1c...e9 7d20...11'],
+  summary: 'Share an image with projects, accounts or organizations (they accept or reject it)',
+  description:
+    'Projects become Glance members of the image (it must be `shared`). Accounts and organizations\n' +
+    "go through IMS's batch sharing as one job (the image must be an active private or shared one);\n" +
+    'the job id is printed, or followed with --wait. JSON: the member list for projects alone,\n' +
+    '{"members", "job_id"} when accounts or organizations are named.',
+  positionals: [
+    image,
+    { name: 'PROJECT', variadic: true, optional: true, description: 'Project ids of the members' },
+  ],
+  options: batchOptions,
+  examples: [
+    'ims image share cirros 4b1c...e9 7d20...11',
+    'ims image share cirros --account 0c4f...d2 --organization organizations::0c4f...d2:ou:o-ab12/ou-cd34 --wait',
+  ],
   async run(ctx, args) {
-    const { client } = await ctx.open();
+    const session = await ctx.open();
+    const { client } = session;
     const id = await resolveImage(client, one(args, 'IMAGE'));
+    const projects = (args.args.PROJECT as string[] | undefined) ?? [];
+    if (
+      !projects.length &&
+      !list(args.options, 'account').length &&
+      !list(args.options, 'organization').length
+    )
+      throw new UsageError('name at least one PROJECT, --account or --organization');
     const added: ImageMember[] = [];
-    for (const member of many(args, 'PROJECT')) {
+    for (const member of projects) {
       added.push(
         await client.POST('/v2/images/{image_id}/members', { path: { image_id: id }, body: { member } }),
       );
     }
-    ctx.printList(added, MEMBER_COLUMNS);
+    const jobId = await batch(ctx, session, 'POST', id, args.options);
+    // Projects alone print the member list, as they always did; a batch adds its job.
+    if (jobId === null) ctx.printList(added, MEMBER_COLUMNS);
+    else if (ctx.json) ctx.printRecord({ members: added, job_id: jobId });
+    else {
+      if (added.length) ctx.printList(added, MEMBER_COLUMNS);
+      ctx.note(`accounts and organizations: job ${jobId}${args.options.wait ? ' done' : ''}`);
+    }
   },
 };
 
 export const imageUnshare: CommandSpec = {
   name: 'image unshare',
-  summary: 'Stop sharing an image with projects',
-  positionals: [image, { name: 'PROJECT', variadic: true, description: 'Project ids of the members' }],
+  summary: 'Stop sharing an image with projects, accounts or organizations',
+  positionals: [
+    image,
+    { name: 'PROJECT', variadic: true, optional: true, description: 'Project ids of the members' },
+  ],
+  options: batchOptions,
   async run(ctx, args) {
-    const { client } = await ctx.open();
-    const id = await resolveImage(client, one(args, 'IMAGE'));
-    const removed = many(args, 'PROJECT');
+    const session = await ctx.open();
+    const id = await resolveImage(session.client, one(args, 'IMAGE'));
+    const removed = (args.args.PROJECT as string[] | undefined) ?? [];
+    if (
+      !removed.length &&
+      !list(args.options, 'account').length &&
+      !list(args.options, 'organization').length
+    )
+      throw new UsageError('name at least one PROJECT, --account or --organization');
     for (const member of removed) {
-      await client.DELETE('/v2/images/{image_id}/members/{member_id}', {
+      await session.client.DELETE('/v2/images/{image_id}/members/{member_id}', {
         path: { image_id: id, member_id: member },
       });
     }
-    ctx.done(`image ${id} is no longer shared with ${removed.join(', ')}`, { id, removed });
+    const jobId = await batch(ctx, session, 'DELETE', id, args.options);
+    ctx.done(
+      `image ${id}: ${removed.length ? `no longer shared with ${removed.join(', ')}` : 'unsharing'}` +
+        (jobId ? `; accounts and organizations: job ${jobId}` : ''),
+      jobId === null ? { id, removed } : { id, removed, job_id: jobId },
+    );
   },
 };
 
