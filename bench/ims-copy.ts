@@ -10,104 +10,27 @@
  * min and max, and the ratios 1 GiB / 1 MiB and 4 GiB / 1 GiB. Target: the 1 and 4 GiB copies equal
  * within noise, under 100 ms. About 5 GiB of temp disk at its peak.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import { adminToken, benchServer, call, json, must, putFile } from './harness.ts';
 
 const { values } = parseArgs({
   options: { db: { type: 'string', default: 'sqlite' }, runs: { type: 'string', default: '7' } },
 });
 const RUNS = Number(values.runs);
 const POSTGRES = values.db === 'postgres';
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PG_ADMIN = process.env.IMS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const PASSWORD = 'bench-admin-password';
 const MiB = 1024 * 1024;
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function call(
-  port: number,
-  method: string,
-  p: string,
-  token?: string,
-  json?: unknown,
-  file?: { path: string; size: number },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: p,
-        agent: file ? undefined : agent,
-        headers: {
-          accept: 'application/json',
-          ...(token ? { 'x-auth-token': token } : {}),
-          ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}),
-          ...(file ? { 'content-type': 'application/octet-stream', 'content-length': file.size } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (file) fs.createReadStream(file.path).on('error', reject).pipe(req);
-    else req.end(body);
-  });
-}
-
-function must(a: Answer, status: number, what: string): Answer {
-  if (a.status !== status) throw new Error(`${what}: ${a.status} ${a.body.toString().slice(0, 300)}`);
-  return a;
-}
-const json = (a: Answer) => JSON.parse(a.body.toString()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-
+/** The admin's token and project: the copies are the admin project's. */
 async function token(port: number): Promise<{ token: string; projectId: string }> {
-  const a = must(
-    await call(port, 'POST', '/v3/auth/tokens', undefined, {
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
-        },
-        scope: { project: { name: 'admin', domain: { id: 'default' } } },
-      },
-    }),
-    201,
-    'token',
+  const tok = await adminToken(port);
+  const me = json(
+    must(await call(port, 'GET', '/v3/auth/tokens', tok, undefined, { 'x-subject-token': tok }), 200, 'me'),
   );
-  return { token: a.headers['x-subject-token'] as string, projectId: json(a).token.project.id as string };
+  return { token: tok, projectId: me.token.project.id as string };
 }
 
 async function uploaded(port: number, tok: string, file: string, size: number): Promise<string> {
@@ -126,7 +49,7 @@ async function uploaded(port: number, tok: string, file: string, size: number): 
   );
   const id = json(created).id as string;
   const t0 = performance.now();
-  must(await call(port, 'PUT', `/v2/images/${id}/file`, tok, undefined, { path: file, size }), 204, 'upload');
+  must(await putFile(port, `/v2/images/${id}/file`, tok, file, size), 204, 'upload');
   console.log(`uploaded ${size / MiB} MiB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await fsp.rm(file);
   return id;
@@ -158,52 +81,15 @@ async function copyOnce(
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ims-bench-copy-'));
-  const dbName = `ims_bench_copy_${process.pid}`;
-  let databaseUrl = '';
-  let child: ChildProcess | null = null;
-  const pgAdmin = async (text: string) => {
-    const c = new pg.Client({ connectionString: PG_ADMIN });
-    await c.connect();
-    try {
-      await c.query(text);
-    } finally {
-      await c.end();
-    }
-  };
+  const server = await benchServer({
+    label: 'copy',
+    postgres: POSTGRES,
+    worker: true,
+    env: { IMS_DEFAULT_IMAGE_QUOTA: 'unlimited' },
+  });
+  const { port, dataDir } = server;
   try {
-    if (POSTGRES) {
-      await pgAdmin(`CREATE DATABASE "${dbName}"`);
-      const u = new URL(PG_ADMIN);
-      u.pathname = `/${dbName}`;
-      databaseUrl = u.toString();
-    }
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('IMS_')) delete env[k];
-    Object.assign(env, {
-      IMS_HOST: '127.0.0.1',
-      IMS_PORT: String(port),
-      IMS_DATA_DIR: dataDir,
-      IMS_DATABASE_URL: databaseUrl,
-      IMS_ADMIN_PASSWORD: PASSWORD,
-      IMS_LOG_LEVEL: 'warn',
-      IMS_DEFAULT_IMAGE_QUOTA: 'unlimited',
-    });
-    child = spawn(process.execPath, [path.join(REPO, 'bin/ims.js'), 'serve'], {
-      cwd: REPO,
-      env,
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    for (let i = 0; ; i++) {
-      try {
-        if ((await call(port, 'GET', '/healthz')).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (i > 600) throw new Error('the server did not start in 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await server.start();
     const { token: tok, projectId } = await token(port);
     const sizes: [string, number][] = [
       ['1 MiB (baseline)', MiB],
@@ -238,13 +124,7 @@ async function main(): Promise<void> {
       `target: 1 and 4 GiB equal within noise, under 100 ms: ${Math.max(one, four) < 100 && four / one < 1.5 ? 'PASS' : 'MISS'}`,
     );
   } finally {
-    agent.destroy();
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child!.once('exit', r));
-    }
-    if (POSTGRES) await pgAdmin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
-    await fsp.rm(dataDir, { recursive: true, force: true });
+    await server.cleanup();
   }
 }
 

@@ -17,19 +17,13 @@
  * GET /v2/cloudimages (IMS's default page, 500), the IMS "shared & accepted" recipe, and
  * GET /v2/cloudimages?limit=1000; p50/p90/p99/max for each.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { sql, type Insertable } from 'kysely';
 import { openDatabase, type Db } from '../src/adapters/db/database.ts';
+import { adminToken, benchServer, call, memberOf, must } from './harness.ts';
 import type { Database } from '../src/adapters/db/schema.ts';
 
 const { values } = parseArgs({
@@ -48,105 +42,6 @@ const NOISE = Number(values.noise);
 const REQUESTS = Number(values.requests);
 const WARMUP = Number(values.warmup);
 const POSTGRES = values.db === 'postgres';
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PG_ADMIN = process.env.IMS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const PASSWORD = 'bench-admin-password';
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function call(port: number, method: string, p: string, token?: string, json?: unknown): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: p,
-        agent,
-        headers: {
-          accept: 'application/json',
-          ...(token ? { 'x-auth-token': token } : {}),
-          ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-function must(a: Answer, status: number, what: string): Answer {
-  if (a.status !== status) throw new Error(`${what}: ${a.status} ${a.body.toString().slice(0, 300)}`);
-  return a;
-}
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-
-async function token(port: number, user: string, project: string, password: string): Promise<string> {
-  const a = must(
-    await call(port, 'POST', '/v3/auth/tokens', undefined, {
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: user, domain: { id: 'default' }, password } },
-        },
-        scope: { project: { name: project, domain: { id: 'default' } } },
-      },
-    }),
-    201,
-    'token',
-  );
-  return a.headers['x-subject-token'] as string;
-}
-
-/** A member of a fresh project in the default account, made through the Keystone admin API. */
-async function memberOf(port: number, admin: string): Promise<{ token: string; projectId: string }> {
-  const json = (a: Answer) => JSON.parse(a.body.toString()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const project = json(
-    must(
-      await call(port, 'POST', '/v3/projects', admin, { project: { name: 'bench', domain_id: 'default' } }),
-      201,
-      'project',
-    ),
-  ).project.id as string;
-  const user = json(
-    must(
-      await call(port, 'POST', '/v3/users', admin, {
-        user: { name: 'bench-user', domain_id: 'default', password: 'pw-bench-user' },
-      }),
-      201,
-      'user',
-    ),
-  ).user.id as string;
-  const roles = json(must(await call(port, 'GET', '/v3/roles?name=member', admin), 200, 'roles')).roles;
-  must(
-    await call(port, 'PUT', `/v3/projects/${project}/users/${user}/roles/${roles[0].id}`, admin),
-    204,
-    'grant',
-  );
-  return { token: await token(port, 'bench-user', 'bench', 'pw-bench-user'), projectId: project };
-}
 
 type Row<T extends keyof Database> = Insertable<Database[T]>;
 
@@ -289,52 +184,11 @@ async function measure(port: number, tok: string, p: string): Promise<Figures> {
 }
 
 async function main(): Promise<void> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-bench-shared-'));
-  const dbName = `ims_bench_shared_${process.pid}`;
-  let databaseUrl = '';
-  let child: ChildProcess | null = null;
-  const pgAdmin = async (text: string) => {
-    const c = new pg.Client({ connectionString: PG_ADMIN });
-    await c.connect();
-    try {
-      await c.query(text);
-    } finally {
-      await c.end();
-    }
-  };
+  const server = await benchServer({ label: 'shared', postgres: POSTGRES, worker: false });
+  const { port, dataDir, databaseUrl } = server;
   try {
-    if (POSTGRES) {
-      await pgAdmin(`CREATE DATABASE "${dbName}"`);
-      const u = new URL(PG_ADMIN);
-      u.pathname = `/${dbName}`;
-      databaseUrl = u.toString();
-    }
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('IMS_')) delete env[k];
-    Object.assign(env, {
-      IMS_HOST: '127.0.0.1',
-      IMS_PORT: String(port),
-      IMS_DATA_DIR: dataDir,
-      IMS_DATABASE_URL: databaseUrl,
-      IMS_ADMIN_PASSWORD: PASSWORD,
-      IMS_LOG_LEVEL: 'warn',
-    });
-    child = spawn(process.execPath, [path.join(REPO, 'bin/ims.js'), 'serve', '--no-worker'], {
-      cwd: REPO,
-      env,
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    for (let i = 0; ; i++) {
-      try {
-        if ((await call(port, 'GET', '/healthz')).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (i > 600) throw new Error('the server did not start in 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const admin = await token(port, 'admin', 'admin', PASSWORD);
+    await server.start();
+    const admin = await adminToken(port);
     const member = await memberOf(port, admin);
     const db = openDatabase(databaseUrl, dataDir);
     const t0 = performance.now();
@@ -375,13 +229,7 @@ async function main(): Promise<void> {
         `GET /v2/cloudimages ${pass(ims.p99)} (${ims.p99.toFixed(1)} ms)`,
     );
   } finally {
-    agent.destroy();
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child!.once('exit', r));
-    }
-    if (POSTGRES) await pgAdmin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
-    await fs.rm(dataDir, { recursive: true, force: true });
+    await server.cleanup();
   }
 }
 

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { createServer } from '../../src/server.ts';
-import { createTestDatabase } from '../helpers/server.ts';
+import { createTestDatabase, passwordTokenAt } from '../helpers/server.ts';
 
 const run = promisify(execFile);
 const BIN = path.resolve('bin/ims.js');
@@ -48,21 +48,7 @@ async function withServer<T>(
     await server.app.listen({ host: '127.0.0.1', port: 0 });
     const port = (server.app.server.address() as { port: number }).port;
     const base = `http://127.0.0.1:${port}`;
-    const auth = await fetch(`${base}/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
-          },
-          scope: { project: { name: 'admin', domain: { id: 'default' } } },
-        },
-      }),
-    });
-    expect(auth.status).toBe(201);
-    const token = auth.headers.get('x-subject-token')!;
+    const { token } = await passwordTokenAt(base, 'admin', 'admin', PASSWORD);
     return await work((method, p, body) =>
       fetch(`${base}${p}`, {
         method,

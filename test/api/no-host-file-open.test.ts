@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHostileCorpus, type HostileImage } from '../formats/corpus-hostile.ts';
 import { qemuImg } from '../formats/qemu.ts';
 import { DISK_FORMATS } from '../../src/domain/image-formats.ts';
+import { passwordTokenAt } from '../helpers/server.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -101,20 +102,7 @@ beforeAll(async () => {
     if (i > 600) throw new Error('the traced service did not start');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const res = await fetch(`${base}/v3/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
-        },
-        scope: { project: { name: 'admin', domain: { id: 'default' } } },
-      },
-    }),
-  });
-  token = res.headers.get('x-subject-token')!;
+  token = (await passwordTokenAt(base, 'admin', 'admin', PASSWORD)).token;
 }, 180_000);
 
 /** Stops the traced service: SIGTERM to node itself (strace would only detach), then strace ends. */

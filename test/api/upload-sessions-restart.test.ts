@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, TEST_DB, TEST_STORE } from '../helpers/server.ts';
+import { createTestDatabase, TEST_DB, TEST_STORE, passwordTokenAt } from '../helpers/server.ts';
 
 const BIN = path.resolve('bin/ims.js');
 const PASSWORD = 'restart-admin-password';
@@ -71,21 +71,7 @@ describe(`resumable upload across a server restart (${TEST_DB}, ${TEST_STORE})`,
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     let server = await serve(env, port);
-    const tokenRes = await fetch(`${base}/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
-          },
-          scope: { project: { name: 'admin', domain: { id: 'default' } } },
-        },
-      }),
-    });
-    expect(tokenRes.status).toBe(201);
-    const token = tokenRes.headers.get('x-subject-token')!;
+    const { token } = await passwordTokenAt(base, 'admin', 'admin', PASSWORD);
     const call = (method: string, p: string, body?: unknown) =>
       fetch(`${base}${p}`, {
         method,

@@ -21,6 +21,35 @@ export const ADMIN_PASSWORD = 'test-admin-password';
 /** Test servers on S3, by data dir, so that storedFiles can list their objects and uploads. */
 const s3Stores = new Map<string, S3BlobStore>();
 
+/** A project-scoped token of a user of the default account, from the server at `url`. */
+export async function passwordTokenAt(
+  url: string,
+  user: string,
+  project: string,
+  password: string,
+): Promise<{ token: string; projectId: string; userId: string }> {
+  const res = await fetch(`${url}/v3/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { id: 'default' }, password } },
+        },
+        scope: { project: { name: project, domain: { id: 'default' } } },
+      },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`token for ${user}: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { token: { project: { id: string }; user: { id: string } } };
+  return {
+    token: res.headers.get('x-subject-token')!,
+    projectId: body.token.project.id,
+    userId: body.token.user.id,
+  };
+}
+
 /** A fresh PostgreSQL database for one test file; the machine's server keeps what others left. */
 export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `ims_test_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -104,28 +133,8 @@ export async function startTestServer(
   const url = `http://127.0.0.1:${port}`;
   if (!env.IMS_PUBLIC_URL) config.publicUrl = url;
 
-  const passwordToken = async (user: string, project: string, password: string) => {
-    const res = await fetch(`${url}/v3/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: user, domain: { id: 'default' }, password } },
-          },
-          scope: { project: { name: project, domain: { id: 'default' } } },
-        },
-      }),
-    });
-    if (res.status !== 201) throw new Error(`token for ${user}: ${res.status} ${await res.text()}`);
-    const body = (await res.json()) as { token: { project: { id: string }; user: { id: string } } };
-    return {
-      token: res.headers.get('x-subject-token')!,
-      projectId: body.token.project.id,
-      userId: body.token.user.id,
-    };
-  };
+  const passwordToken = (user: string, project: string, password: string) =>
+    passwordTokenAt(url, user, project, password);
   const admin = await passwordToken('admin', 'admin', ADMIN_PASSWORD);
 
   const ts: TestServer = {

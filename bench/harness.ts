@@ -1,0 +1,267 @@
+/**
+ * What the API benchmarks share: a minimal keep-alive HTTP client (one socket, so that request
+ * timings are not queueing), Keystone helpers, and a server under test started as `ims serve`
+ * on a fresh data dir and database (SQLite, or a PostgreSQL database dropped afterwards).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PG_ADMIN = process.env.IMS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const ADMIN_PASSWORD = 'bench-admin-password';
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export function call(
+  port: number,
+  method: string,
+  p: string,
+  token?: string,
+  json?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: p,
+        agent,
+        headers: {
+          accept: 'application/json',
+          ...(token ? { 'x-auth-token': token } : {}),
+          ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** PUTs a file's bytes, streamed from disk on a connection of its own. */
+export function putFile(port: number, p: string, token: string, file: string, size: number): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: p,
+        headers: {
+          'x-auth-token': token,
+          'content-type': 'application/octet-stream',
+          'content-length': size,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    createReadStream(file).on('error', reject).pipe(req);
+  });
+}
+
+export function must(a: Answer, status: number, what: string): Answer {
+  if (a.status !== status) throw new Error(`${what}: ${a.status} ${a.body.toString().slice(0, 300)}`);
+  return a;
+}
+
+export const json = (a: Answer) => JSON.parse(a.body.toString()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+
+/** A project-scoped token of a user of the default account. */
+export async function passwordToken(
+  port: number,
+  user: string,
+  project: string,
+  password: string,
+): Promise<string> {
+  const a = must(
+    await call(port, 'POST', '/v3/auth/tokens', undefined, {
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { id: 'default' }, password } },
+        },
+        scope: { project: { name: project, domain: { id: 'default' } } },
+      },
+    }),
+    201,
+    'token',
+  );
+  return a.headers['x-subject-token'] as string;
+}
+
+/** The admin's token (project admin). */
+export const adminToken = (port: number) => passwordToken(port, 'admin', 'admin', ADMIN_PASSWORD);
+
+/** A member of a fresh project in the default account, made through the Keystone admin API. */
+export async function memberOf(port: number, admin: string): Promise<{ token: string; projectId: string }> {
+  const project = json(
+    must(
+      await call(port, 'POST', '/v3/projects', admin, { project: { name: 'bench', domain_id: 'default' } }),
+      201,
+      'project',
+    ),
+  ).project.id as string;
+  const user = json(
+    must(
+      await call(port, 'POST', '/v3/users', admin, {
+        user: { name: 'bench-user', domain_id: 'default', password: 'pw-bench-user' },
+      }),
+      201,
+      'user',
+    ),
+  ).user.id as string;
+  const roles = json(must(await call(port, 'GET', '/v3/roles?name=member', admin), 200, 'roles')).roles;
+  must(
+    await call(port, 'PUT', `/v3/projects/${project}/users/${user}/roles/${roles[0].id}`, admin),
+    204,
+    'grant',
+  );
+  return { token: await passwordToken(port, 'bench-user', 'bench', 'pw-bench-user'), projectId: project };
+}
+
+export interface BenchServer {
+  port: number;
+  dataDir: string;
+  /** Empty for SQLite in the data dir. */
+  databaseUrl: string;
+  /** The running server process (after start()). */
+  child(): ChildProcess;
+  /** Starts `ims serve` and waits for /healthz. */
+  start(): Promise<void>;
+  /** Stops it (SIGTERM) and waits for the exit. */
+  stop(): Promise<void>;
+  /** Stops it and removes the data dir and the PostgreSQL database. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A server under test: a fresh data dir (and database on PostgreSQL), none of the caller's
+ * IMS_* settings, `env` over them. IMS_BENCH_NODE_ARGS (e.g. "--cpu-prof") goes to the
+ * server's node, to profile what is measured.
+ */
+export async function benchServer(options: {
+  label: string;
+  postgres: boolean;
+  worker: boolean;
+  env?: Record<string, string>;
+}): Promise<BenchServer> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), `ims-bench-${options.label}-`));
+  const dbName = `ims_bench_${options.label.replace(/\W/g, '_')}_${process.pid}`;
+  const pgAdmin = async (text: string) => {
+    const c = new pg.Client({ connectionString: PG_ADMIN });
+    await c.connect();
+    try {
+      await c.query(text);
+    } finally {
+      await c.end();
+    }
+  };
+  let databaseUrl = '';
+  if (options.postgres) {
+    await pgAdmin(`CREATE DATABASE "${dbName}"`);
+    const u = new URL(PG_ADMIN);
+    u.pathname = `/${dbName}`;
+    databaseUrl = u.toString();
+  }
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('IMS_')) delete env[k];
+  Object.assign(env, {
+    IMS_HOST: '127.0.0.1',
+    IMS_PORT: String(port),
+    IMS_DATA_DIR: dataDir,
+    IMS_DATABASE_URL: databaseUrl,
+    IMS_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    IMS_LOG_LEVEL: 'warn',
+    ...options.env,
+  });
+  const nodeArgs = (process.env.IMS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  let child: ChildProcess | null = null;
+  const stop = async () => {
+    // Keep-alive sockets to this process die with it; the next call opens a fresh one.
+    agent.destroy();
+    if (child && child.exitCode === null) {
+      const running = child;
+      running.kill('SIGTERM');
+      await new Promise((r) => running.once('exit', r));
+    }
+  };
+  return {
+    port,
+    dataDir,
+    databaseUrl,
+    child: () => child!,
+    async start() {
+      const args = [
+        ...nodeArgs,
+        path.join(REPO, 'bin/ims.js'),
+        'serve',
+        ...(options.worker ? [] : ['--no-worker']),
+      ];
+      child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+      for (let i = 0; ; i++) {
+        try {
+          if ((await call(port, 'GET', '/healthz')).status === 200) break;
+        } catch {
+          // not listening yet
+        }
+        if (i > 600) throw new Error('the server did not start in 60 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    stop,
+    async cleanup() {
+      await stop();
+      if (options.postgres)
+        await pgAdmin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The value at quantile q (0-1) of the samples. */
+export function quantile(samples: number[], q: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
