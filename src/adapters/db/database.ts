@@ -67,6 +67,10 @@ export function openDatabase(databaseUrl: string, dataDir: string): Db {
     // property condition) is estimated above jit_above_cost, and compiling its expressions took
     // 90 ms where running it took 5. The service's queries are all short.
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, options: '-c jit=off' });
+    // An idle connection that the server ends (a restart, a failover, an administrator) is
+    // dropped by the pool and the next query opens a new one; without a listener its 'error'
+    // event would end the whole process. A query in flight still gets its own error.
+    pool.on('error', () => undefined);
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { kysely, dialect: 'postgres', close: () => kysely.destroy() };
   }
