@@ -4,6 +4,7 @@
  * on a fresh data dir and database (SQLite, or a PostgreSQL database dropped afterwards).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -264,4 +265,34 @@ export async function benchServer(options: {
 export function quantile(samples: number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** A stored active image row for seeding a benchmark's database directly (no data behind it). */
+export function seededImageRow(
+  i: number,
+  fields: { id: string; owner: string; visibility: string; createdAt: string; enterpriseProjectId?: string },
+) {
+  return {
+    id: fields.id,
+    name: `image-${i}`,
+    status: 'active',
+    visibility: fields.visibility,
+    owner: fields.owner,
+    protected: 0,
+    os_hidden: 0,
+    container_format: 'bare',
+    disk_format: 'qcow2',
+    size: 1024 * 1024 * (1 + (i % 50)),
+    virtual_size: 1024 * 1024 * 1024,
+    checksum: randomBytes(16).toString('hex'),
+    os_hash_algo: 'sha512',
+    os_hash_value: randomBytes(64).toString('hex'),
+    min_disk: 40,
+    min_ram: 0,
+    blob_id: null,
+    created_at: fields.createdAt,
+    updated_at: fields.createdAt,
+    deleted_at: null,
+    enterprise_project_id: fields.enterpriseProjectId ?? '0',
+  };
 }

@@ -16,14 +16,14 @@
  *   - GET /v2/cloudimages?limit=500&__os_type=Linux&__support_kvm=true
  * and prints p50/p90/p99/max and the ratio of each p99 to the baseline's.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sql, type Insertable } from 'kysely';
 import { openDatabase, type Db } from '../src/adapters/db/database.ts';
-import { adminToken, benchServer, call, memberOf, must } from './harness.ts';
+import { adminToken, benchServer, call, memberOf, must, seededImageRow } from './harness.ts';
 import type { Database } from '../src/adapters/db/schema.ts';
 
 const { values } = parseArgs({
@@ -59,29 +59,15 @@ async function seed(db: Db, projectId: string): Promise<void> {
       const kind = i % 10; // 0-5 own, 6-7 public, 8 shared with the member, 9 someone else's
       const owner = kind <= 5 || kind === 9 ? (kind === 9 ? 'someone-else' : projectId) : 'publisher';
       const at = new Date(start + i * 1000).toISOString();
-      images.push({
-        id,
-        name: `image-${i}`,
-        status: 'active',
-        visibility: kind === 6 || kind === 7 ? 'public' : kind === 8 ? 'shared' : 'private',
-        owner,
-        protected: 0,
-        os_hidden: 0,
-        container_format: 'bare',
-        disk_format: 'qcow2',
-        size: 1024 * 1024 * (1 + (i % 50)),
-        virtual_size: 1024 * 1024 * 1024,
-        checksum: randomBytes(16).toString('hex'),
-        os_hash_algo: 'sha512',
-        os_hash_value: randomBytes(64).toString('hex'),
-        min_disk: 40,
-        min_ram: 0,
-        blob_id: null,
-        created_at: at,
-        updated_at: at,
-        deleted_at: null,
-        enterprise_project_id: i % 10 === 3 ? '4f2c1d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f' : '0',
-      });
+      images.push(
+        seededImageRow(i, {
+          id,
+          owner,
+          visibility: kind === 6 || kind === 7 ? 'public' : kind === 8 ? 'shared' : 'private',
+          createdAt: at,
+          enterpriseProjectId: i % 10 === 3 ? '4f2c1d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f' : '0',
+        }),
+      );
       const [version, platform, osType] = OS[i % OS.length]!;
       const p: Record<string, string> = {
         __os_version: version,

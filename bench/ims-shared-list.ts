@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sql, type Insertable } from 'kysely';
 import { openDatabase, type Db } from '../src/adapters/db/database.ts';
-import { adminToken, benchServer, call, memberOf, must } from './harness.ts';
+import { adminToken, benchServer, call, memberOf, must, seededImageRow } from './harness.ts';
 import type { Database } from '../src/adapters/db/schema.ts';
 
 const { values } = parseArgs({
@@ -54,29 +54,7 @@ function image(
 ): string {
   const id = randomUUID();
   const at = new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString();
-  rows.images.push({
-    id,
-    name: `image-${i}`,
-    status: 'active',
-    visibility,
-    owner,
-    protected: 0,
-    os_hidden: 0,
-    container_format: 'bare',
-    disk_format: 'qcow2',
-    size: 1024 * 1024 * (1 + (i % 50)),
-    virtual_size: 1024 * 1024 * 1024,
-    checksum: randomBytes(16).toString('hex'),
-    os_hash_algo: 'sha512',
-    os_hash_value: randomBytes(64).toString('hex'),
-    min_disk: 40,
-    min_ram: 0,
-    blob_id: null,
-    created_at: at,
-    updated_at: at,
-    deleted_at: null,
-    enterprise_project_id: '0',
-  });
+  rows.images.push(seededImageRow(i, { id, owner, visibility, createdAt: at }));
   const p: Record<string, string> = {
     __os_version: 'Ubuntu 22.04 server 64bit',
     __platform: 'Ubuntu',
