@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
 import type { Database } from './schema.ts';
 import type {
   MetadefObject,
@@ -11,6 +11,7 @@ import type {
 } from '../../domain/metadefs.ts';
 
 type NamespaceRow = Selectable<Database['metadef_namespaces']>;
+type NamedContentTable = 'metadef_properties' | 'metadef_objects' | 'metadef_tags';
 
 function toNamespace(row: NamespaceRow): Namespace {
   return {
@@ -234,28 +235,22 @@ export class MetadefRepository {
   }
 
   /** false when the name is taken in the namespace. */
-  async insertProperty(namespaceId: string, p: PropertyDefinition): Promise<boolean> {
-    const res = await this.db
-      .insertInto('metadef_properties')
-      .values({
-        namespace_id: namespaceId,
-        name: p.name,
-        schema: JSON.stringify(p.schema),
-        created_at: p.createdAt,
-        updated_at: p.updatedAt,
-      })
-      .onConflict((oc) => oc.columns(['namespace_id', 'name']).doNothing())
-      .executeTakeFirst();
-    return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
+  insertProperty(namespaceId: string, p: PropertyDefinition): Promise<boolean> {
+    return this.insertNamed('metadef_properties', {
+      namespace_id: namespaceId,
+      name: p.name,
+      schema: JSON.stringify(p.schema),
+      created_at: p.createdAt,
+      updated_at: p.updatedAt,
+    });
   }
 
-  async updateProperty(namespaceId: string, oldName: string, p: PropertyDefinition): Promise<void> {
-    await this.db
-      .updateTable('metadef_properties')
-      .set({ name: p.name, schema: JSON.stringify(p.schema), updated_at: p.updatedAt })
-      .where('namespace_id', '=', namespaceId)
-      .where('name', '=', oldName)
-      .execute();
+  updateProperty(namespaceId: string, oldName: string, p: PropertyDefinition): Promise<void> {
+    return this.updateNamed('metadef_properties', namespaceId, oldName, {
+      name: p.name,
+      schema: JSON.stringify(p.schema),
+      updated_at: p.updatedAt,
+    });
   }
 
   // Objects
@@ -287,22 +282,16 @@ export class MetadefRepository {
     };
   }
 
-  async insertObject(namespaceId: string, o: MetadefObject): Promise<boolean> {
-    const res = await this.db
-      .insertInto('metadef_objects')
-      .values({ namespace_id: namespaceId, ...this.objectRow(o), created_at: o.createdAt })
-      .onConflict((oc) => oc.columns(['namespace_id', 'name']).doNothing())
-      .executeTakeFirst();
-    return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
+  insertObject(namespaceId: string, o: MetadefObject): Promise<boolean> {
+    return this.insertNamed('metadef_objects', {
+      namespace_id: namespaceId,
+      ...this.objectRow(o),
+      created_at: o.createdAt,
+    });
   }
 
-  async updateObject(namespaceId: string, oldName: string, o: MetadefObject): Promise<void> {
-    await this.db
-      .updateTable('metadef_objects')
-      .set(this.objectRow(o))
-      .where('namespace_id', '=', namespaceId)
-      .where('name', '=', oldName)
-      .execute();
+  updateObject(namespaceId: string, oldName: string, o: MetadefObject): Promise<void> {
+    return this.updateNamed('metadef_objects', namespaceId, oldName, this.objectRow(o));
   }
 
   // Tags
@@ -318,19 +307,41 @@ export class MetadefRepository {
     return rows.map((r) => ({ name: r.name, createdAt: r.created_at, updatedAt: r.updated_at }));
   }
 
-  async insertTag(namespaceId: string, t: MetadefTag): Promise<boolean> {
+  insertTag(namespaceId: string, t: MetadefTag): Promise<boolean> {
+    return this.insertNamed('metadef_tags', {
+      namespace_id: namespaceId,
+      name: t.name,
+      created_at: t.createdAt,
+      updated_at: t.updatedAt,
+    });
+  }
+
+  renameTag(namespaceId: string, oldName: string, t: MetadefTag): Promise<void> {
+    return this.updateNamed('metadef_tags', namespaceId, oldName, { name: t.name, updated_at: t.updatedAt });
+  }
+
+  /** Properties, objects and tags are unique by name within a namespace: false when the name is taken. */
+  private async insertNamed<T extends NamedContentTable>(
+    table: T,
+    row: Insertable<Database[T]>,
+  ): Promise<boolean> {
     const res = await this.db
-      .insertInto('metadef_tags')
-      .values({ namespace_id: namespaceId, name: t.name, created_at: t.createdAt, updated_at: t.updatedAt })
+      .insertInto(table as NamedContentTable)
+      .values(row as Insertable<Database[NamedContentTable]>)
       .onConflict((oc) => oc.columns(['namespace_id', 'name']).doNothing())
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
-  async renameTag(namespaceId: string, oldName: string, t: MetadefTag): Promise<void> {
+  private async updateNamed<T extends NamedContentTable>(
+    table: T,
+    namespaceId: string,
+    oldName: string,
+    set: Updateable<Database[T]>,
+  ): Promise<void> {
     await this.db
-      .updateTable('metadef_tags')
-      .set({ name: t.name, updated_at: t.updatedAt })
+      .updateTable(table as NamedContentTable)
+      .set(set as Updateable<Database[NamedContentTable]>)
       .where('namespace_id', '=', namespaceId)
       .where('name', '=', oldName)
       .execute();
