@@ -12,43 +12,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { baseEnv, GLANCE, ok, run } from '../helpers/openstack-cli.ts';
+import {
+  baseEnv,
+  GLANCE,
+  glanceRows as rows,
+  glanceTable as table,
+  ok,
+  run,
+} from '../helpers/openstack-cli.ts';
 
 const TEST_TIMEOUT_MS = 180_000;
 const SCENARIO = path.join(path.dirname(fileURLToPath(import.meta.url)), 'openstacksdk-scenario.py');
-
-/** glanceclient's `Property | Value` table as a map (wrapped values continue on rows with an empty key). */
-function table(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let last: string | null = null;
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith('|')) continue;
-    const cells = line
-      .split('|')
-      .slice(1, -1)
-      .map((c) => c.trim());
-    if (cells.length < 2) continue;
-    const [key, value] = cells as [string, string];
-    if (key === 'Property' && value === 'Value') continue;
-    if (key === '' && last !== null) out[last] += value;
-    else {
-      out[key] = value;
-      last = key;
-    }
-  }
-  return out;
-}
-
-/** The rows of a glanceclient list table, as arrays of cells (header row left out). */
-function rows(stdout: string): string[][] {
-  const lines = stdout.split('\n').filter((l) => l.startsWith('|'));
-  return lines.slice(1).map((l) =>
-    l
-      .split('|')
-      .slice(1, -1)
-      .map((c) => c.trim()),
-  );
-}
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 

@@ -17,43 +17,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, startTestServer, type TestServer } from '../helpers/server.ts';
-import { baseEnv, GLANCE, keystoneEnv, ok, OPENSTACK, run } from '../helpers/openstack-cli.ts';
+import {
+  baseEnv,
+  GLANCE,
+  glanceRows,
+  glanceTable,
+  keystoneEnv,
+  ok,
+  OPENSTACK,
+  run,
+} from '../helpers/openstack-cli.ts';
 
 const TEST_TIMEOUT_MS = 120_000;
 const IMAGE_BYTES = 3 * 1024 * 1024 + 123;
 
-/**
- * glanceclient's `Property | Value` table as a map. Long values wrap onto rows
- * with an empty first column; they continue the previous value.
- */
-function parseGlanceTable(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let last: string | null = null;
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith('|')) continue;
-    const cells = line
-      .split('|')
-      .slice(1, -1)
-      .map((c) => c.trim());
-    if (cells.length < 2) continue;
-    const [key, value] = cells as [string, string];
-    if (key === 'Property' && value === 'Value') continue;
-    if (key === '' && last !== null) out[last] += value;
-    else {
-      out[key] = value;
-      last = key;
-    }
-  }
-  return out;
-}
-
 /** The ID column of glanceclient's image-list table. */
 function parseGlanceIds(stdout: string): string[] {
-  return stdout
-    .split('\n')
-    .filter((l) => l.startsWith('|'))
-    .map((l) => l.split('|')[1]!.trim())
-    .filter((id) => id !== '' && id !== 'ID');
+  return glanceRows(stdout)
+    .map((cells) => cells[0]!)
+    .filter((id) => id !== '');
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -91,28 +73,18 @@ describe('real OpenStack clients (openstack, glance)', () => {
 
   const openstack = (args: string[], env = adminEnv) => run(OPENSTACK, args, env);
 
+  /** `openstack image create` of the test file as raw/bare, with extra flags; the JSON answer. */
+  async function createRawImage<T>(name: string, flags: string[] = [], env = adminEnv): Promise<T> {
+    const args = ['image', 'create', ...flags, '--file', dataFile, '--disk-format', 'raw'];
+    args.push('--container-format', 'bare', name, '-f', 'json');
+    return JSON.parse(ok(await openstack(args, env), `image create ${flags.join(' ')}`)) as T;
+  }
+
   it(
     'openstack: create with data, list, show, set tags and properties, save, delete (Keystone password auth)',
     async () => {
       const name = `cli-image-${randomBytes(3).toString('hex')}`;
-      const created = JSON.parse(
-        ok(
-          await openstack([
-            'image',
-            'create',
-            '--file',
-            dataFile,
-            '--disk-format',
-            'raw',
-            '--container-format',
-            'bare',
-            name,
-            '-f',
-            'json',
-          ]),
-          'image create',
-        ),
-      ) as { id: string; name: string };
+      const created = await createRawImage<{ id: string; name: string }>(name);
       expect(created.name).toBe(name);
       const id = created.id;
 
@@ -166,25 +138,7 @@ describe('real OpenStack clients (openstack, glance)', () => {
     "openstack: a user of another project neither lists nor shows the first project's private image",
     async () => {
       const name = `cli-private-${randomBytes(3).toString('hex')}`;
-      const priv = JSON.parse(
-        ok(
-          await openstack([
-            'image',
-            'create',
-            '--private',
-            '--file',
-            dataFile,
-            '--disk-format',
-            'raw',
-            '--container-format',
-            'bare',
-            name,
-            '-f',
-            'json',
-          ]),
-          'image create --private',
-        ),
-      ) as { id: string; visibility: string };
+      const priv = await createRawImage<{ id: string; visibility: string }>(name, ['--private']);
       expect(priv.visibility).toBe('private');
 
       // The helper gives users it creates the password `pw-<user>`.
@@ -222,28 +176,7 @@ describe('real OpenStack clients (openstack, glance)', () => {
       const ownerEnv = keystoneEnv(ts.url, osHome, 'cli-olive', 'pw-cli-olive', 'cli-share-owner');
       const memberEnv = keystoneEnv(ts.url, osHome, 'cli-mel', 'pw-cli-mel', 'cli-share-member');
       const name = `cli-shared-${randomBytes(3).toString('hex')}`;
-      const img = JSON.parse(
-        ok(
-          await openstack(
-            [
-              'image',
-              'create',
-              '--shared',
-              '--file',
-              dataFile,
-              '--disk-format',
-              'raw',
-              '--container-format',
-              'bare',
-              name,
-              '-f',
-              'json',
-            ],
-            ownerEnv,
-          ),
-          'image create --shared',
-        ),
-      ) as { id: string };
+      const img = await createRawImage<{ id: string }>(name, ['--shared'], ownerEnv);
       const sharedIds = async () =>
         (
           JSON.parse(
@@ -355,7 +288,7 @@ describe('real OpenStack clients (openstack, glance)', () => {
 
       expect(parseGlanceIds(ok(await glance(['image-list']), 'glance image-list'))).toContain(id);
 
-      const shown = parseGlanceTable(ok(await glance(['image-show', id]), 'glance image-show'));
+      const shown = glanceTable(ok(await glance(['image-show', id]), 'glance image-show'));
       expect(shown).toMatchObject({
         id,
         name: 'glance-data',
@@ -368,7 +301,7 @@ describe('real OpenStack clients (openstack, glance)', () => {
       ok(await glance(['image-download', '--file', out, id]), 'glance image-download');
       expect(sha256(await fs.readFile(out))).toBe(sha256(data));
 
-      const made = parseGlanceTable(
+      const made = glanceTable(
         ok(
           await glance([
             'image-create',
@@ -390,7 +323,7 @@ describe('real OpenStack clients (openstack, glance)', () => {
       });
       const newId = made.id!;
 
-      const updated = parseGlanceTable(
+      const updated = glanceTable(
         ok(await glance(['image-update', '--property', 'foo=bar', newId]), 'glance image-update'),
       );
       expect(updated).toMatchObject({ id: newId, foo: 'bar', status: 'queued' });

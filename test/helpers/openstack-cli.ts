@@ -89,3 +89,40 @@ export function keystoneEnv(
 
 /** The JSON output (`-f json`) of a call that must succeed. */
 export const json = <T>(r: CliResult, what: string): T => JSON.parse(ok(r, what)) as T;
+
+/**
+ * glanceclient's `Property | Value` table as a map. Long values wrap onto rows
+ * with an empty first column; they continue the previous value.
+ */
+export function glanceTable(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let last: string | null = null;
+  for (const cells of tableCells(stdout)) {
+    if (cells.length < 2) continue;
+    const [key, value] = cells as [string, string];
+    if (key === 'Property' && value === 'Value') continue;
+    if (key === '' && last !== null) out[last] += value;
+    else {
+      out[key] = value;
+      last = key;
+    }
+  }
+  return out;
+}
+
+/** The rows of a glanceclient list table, as arrays of cells (header row left out). */
+export function glanceRows(stdout: string): string[][] {
+  return tableCells(stdout).slice(1);
+}
+
+function tableCells(stdout: string): string[][] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('|'))
+    .map((l) =>
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
+}
