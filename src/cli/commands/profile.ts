@@ -1,5 +1,13 @@
-import { one, str, type CommandSpec } from '../client/command.ts';
-import { configPath, readConfig, writeConfig, type AuthKind, type Profile } from '../client/config-file.ts';
+import { one, str, type CommandSpec, type ParsedArgs } from '../client/command.ts';
+import {
+  configPath,
+  readConfig,
+  writeConfig,
+  type AuthKind,
+  type ConfigFile,
+  type Profile,
+} from '../client/config-file.ts';
+import type { CommandContext } from '../client/context.ts';
 import { ConfigError, UsageError } from '../client/exit-codes.ts';
 import { readStdinSecret } from '../client/secret-input.ts';
 
@@ -60,12 +68,9 @@ export const profileUse: CommandSpec = {
   summary: 'Make a profile the current one',
   positionals: [profileArg],
   async run(ctx, args) {
-    const file = configPath(ctx.io.env);
-    const config = await readConfig(file);
-    const name = one(args, 'NAME');
-    if (!config.profiles[name]) throw new ConfigError(`no profile "${name}" in ${file}`);
-    config.current = name;
-    await writeConfig(file, config);
+    const name = await editExisting(ctx, args, (config, name) => {
+      config.current = name;
+    });
     ctx.done(`current profile: ${name}`, { current: name });
   },
 };
@@ -75,16 +80,28 @@ export const profileDelete: CommandSpec = {
   summary: 'Remove a profile (and the secrets it holds) from the config file',
   positionals: [profileArg],
   async run(ctx, args) {
-    const file = configPath(ctx.io.env);
-    const config = await readConfig(file);
-    const name = one(args, 'NAME');
-    if (!config.profiles[name]) throw new ConfigError(`no profile "${name}" in ${file}`);
-    delete config.profiles[name];
-    if (config.current === name) delete config.current;
-    await writeConfig(file, config);
+    const name = await editExisting(ctx, args, (config, name) => {
+      delete config.profiles[name];
+      if (config.current === name) delete config.current;
+    });
     ctx.done(`deleted profile ${name}`, { deleted: name });
   },
 };
+
+/** Applies `edit` to the config file for the profile the command names, which must exist; its name. */
+async function editExisting(
+  ctx: CommandContext,
+  args: ParsedArgs,
+  edit: (config: ConfigFile, name: string) => void,
+): Promise<string> {
+  const file = configPath(ctx.io.env);
+  const config = await readConfig(file);
+  const name = one(args, 'NAME');
+  if (!config.profiles[name]) throw new ConfigError(`no profile "${name}" in ${file}`);
+  edit(config, name);
+  await writeConfig(file, config);
+  return name;
+}
 
 export const profileSet: CommandSpec = {
   name: 'profile set',

@@ -1,5 +1,5 @@
 import { one, str, type CommandSpec } from '../client/command.ts';
-import { resolveIdentity } from './resolve.ts';
+import { accountOf, resolveInAccount } from './resolve.ts';
 
 type Project = { id: string; name: string; domain_id: string; description: string; enabled: boolean };
 const COLUMNS = [
@@ -14,17 +14,13 @@ const accountOption = {
 };
 const project = { name: 'PROJECT', description: 'Project id or name' };
 
-async function accountId(client: Parameters<typeof resolveIdentity>[0], ref: string | undefined) {
-  return ref === undefined ? undefined : resolveIdentity(client, 'domains', ref);
-}
-
 export const projectList: CommandSpec = {
   name: 'project list',
   summary: 'List projects (admin: all; others: see `ims profile show`)',
   options: { ...accountOption, name: { type: 'string', value: 'NAME', description: 'Only this name' } },
   async run(ctx, { options }) {
     const { client } = await ctx.open();
-    const domainId = await accountId(client, str(options, 'account'));
+    const domainId = await accountOf(client, str(options, 'account'));
     const name = str(options, 'name');
     const query = { ...(domainId ? { domain_id: domainId } : {}), ...(name ? { name } : {}) };
     ctx.printList((await client.GET('/v3/projects', { query })).projects, COLUMNS);
@@ -38,7 +34,7 @@ export const projectCreate: CommandSpec = {
   options: { ...accountOption, description: { type: 'string', value: 'TEXT', description: 'Description' } },
   async run(ctx, args) {
     const { client } = await ctx.open();
-    const domainId = await accountId(client, str(args.options, 'account'));
+    const domainId = await accountOf(client, str(args.options, 'account'));
     const { project: created } = await client.POST('/v3/projects', {
       body: {
         project: {
@@ -59,12 +55,7 @@ export const projectShow: CommandSpec = {
   options: accountOption,
   async run(ctx, args) {
     const { client } = await ctx.open();
-    const id = await resolveIdentity(
-      client,
-      'projects',
-      one(args, 'PROJECT'),
-      await accountId(client, str(args.options, 'account')),
-    );
+    const id = await resolveInAccount(client, 'projects', one(args, 'PROJECT'), str(args.options, 'account'));
     ctx.printRecord((await client.GET('/v3/projects/{project_id}', { path: { project_id: id } })).project, [
       'id',
       'name',
@@ -79,12 +70,7 @@ export const projectDelete: CommandSpec = {
   options: accountOption,
   async run(ctx, args) {
     const { client } = await ctx.open();
-    const id = await resolveIdentity(
-      client,
-      'projects',
-      one(args, 'PROJECT'),
-      await accountId(client, str(args.options, 'account')),
-    );
+    const id = await resolveInAccount(client, 'projects', one(args, 'PROJECT'), str(args.options, 'account'));
     await client.DELETE('/v3/projects/{project_id}', { path: { project_id: id } });
     ctx.done(`deleted project ${id}`, { deleted: id });
   },

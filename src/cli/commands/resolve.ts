@@ -39,6 +39,21 @@ export async function resolveIdentity(
   return found[0]?.id ?? ref;
 }
 
+/** The account (Keystone domain) an `--account` option names, when it is given. */
+export async function accountOf(client: ImsClient, ref: string | undefined): Promise<string | undefined> {
+  return ref === undefined ? undefined : resolveIdentity(client, 'domains', ref);
+}
+
+/** A project or user by id or name, a name looked up within the `--account` option's account. */
+export async function resolveInAccount(
+  client: ImsClient,
+  kind: 'projects' | 'users',
+  ref: string,
+  accountRef: string | undefined,
+): Promise<string> {
+  return resolveIdentity(client, kind, ref, await accountOf(client, accountRef));
+}
+
 /** `key=value` options into an object. */
 export function keyValues(pairs: string[], option: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,7 +1,7 @@
 import { one, str, type CommandSpec } from '../client/command.ts';
 import { UsageError } from '../client/exit-codes.ts';
 import { readStdinSecret } from '../client/secret-input.ts';
-import { resolveIdentity } from './resolve.ts';
+import { accountOf, resolveIdentity, resolveInAccount } from './resolve.ts';
 
 type User = { id: string; name: string; domain_id: string; enabled: boolean; default_project_id?: string };
 const COLUMNS = [
@@ -16,17 +16,13 @@ const accountOption = {
 };
 const user = { name: 'USER', description: 'User id or name' };
 
-async function domainOf(client: Parameters<typeof resolveIdentity>[0], ref: string | undefined) {
-  return ref === undefined ? undefined : resolveIdentity(client, 'domains', ref);
-}
-
 export const userList: CommandSpec = {
   name: 'user list',
   summary: 'List users (admin)',
   options: { ...accountOption, name: { type: 'string', value: 'NAME', description: 'Only this name' } },
   async run(ctx, { options }) {
     const { client } = await ctx.open();
-    const domainId = await domainOf(client, str(options, 'account'));
+    const domainId = await accountOf(client, str(options, 'account'));
     const name = str(options, 'name');
     const query = { ...(domainId ? { domain_id: domainId } : {}), ...(name ? { name } : {}) };
     ctx.printList((await client.GET('/v3/users', { query })).users, COLUMNS);
@@ -61,7 +57,7 @@ export const userCreate: CommandSpec = {
       throw new UsageError('--role needs --project');
     const password = options['password-stdin'] ? await readStdinSecret(ctx.io) : str(options, 'password');
     const { client } = await ctx.open();
-    const domainId = await domainOf(client, str(options, 'account'));
+    const domainId = await accountOf(client, str(options, 'account'));
     const projectRef = str(options, 'project');
     const projectId = projectRef
       ? await resolveIdentity(client, 'projects', projectRef, domainId)
@@ -94,12 +90,7 @@ export const userShow: CommandSpec = {
   options: accountOption,
   async run(ctx, args) {
     const { client } = await ctx.open();
-    const id = await resolveIdentity(
-      client,
-      'users',
-      one(args, 'USER'),
-      await domainOf(client, str(args.options, 'account')),
-    );
+    const id = await resolveInAccount(client, 'users', one(args, 'USER'), str(args.options, 'account'));
     ctx.printRecord((await client.GET('/v3/users/{user_id}', { path: { user_id: id } })).user, [
       'id',
       'name',
@@ -114,12 +105,7 @@ export const userDelete: CommandSpec = {
   options: accountOption,
   async run(ctx, args) {
     const { client } = await ctx.open();
-    const id = await resolveIdentity(
-      client,
-      'users',
-      one(args, 'USER'),
-      await domainOf(client, str(args.options, 'account')),
-    );
+    const id = await resolveInAccount(client, 'users', one(args, 'USER'), str(args.options, 'account'));
     await client.DELETE('/v3/users/{user_id}', { path: { user_id: id } });
     ctx.done(`deleted user ${id}`, { deleted: id });
   },
