@@ -33,6 +33,13 @@ export interface BlobStore {
    * serve downloads themselves (S3). Absent on stores that cannot.
    */
   presignedUrl?(key: string, ttlSeconds: number): Promise<string>;
+  /**
+   * Gives the object a second name, `dest` (a new path on this host), without copying its bytes:
+   * a hard link, for stores that keep objects as local files. Resolves false when it cannot (`dest`
+   * is on another file system); the caller reads the object instead. Objects are immutable, and
+   * the caller must keep it that way: `dest` is for reading only. Absent on remote stores.
+   */
+  linkLocal?(key: string, dest: string): Promise<boolean>;
 }
 
 /** Inclusive on both ends, as HTTP Range is. */

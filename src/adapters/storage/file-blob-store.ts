@@ -1,6 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { constants, type Dirent, type WriteStream } from 'node:fs';
-import { access, copyFile, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import {
+  access,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -90,6 +102,25 @@ export class FileBlobStore implements BlobStore {
       await this.#place(tmpPath, to);
     } catch (err) {
       await unlink(tmpPath).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async linkLocal(key: string, dest: string): Promise<boolean> {
+    assertValidKey(key);
+    const source = this.#path(key);
+    // A directory (a prefix of other keys) is no object; checked first because link() answers a
+    // directory with EPERM, as it answers a file system without hard links.
+    const info = await lstat(source).catch((err: unknown) => {
+      if (isMissing(err)) return null;
+      throw err;
+    });
+    if (!info?.isFile()) throw new BlobNotFoundError(key);
+    try {
+      await link(source, dest);
+      return true;
+    } catch (err) {
+      if (NO_LINK.has(errCode(err) ?? '')) return false;
       throw err;
     }
   }
@@ -305,6 +336,9 @@ async function fsync(path: string, flags: 'r' | 'r+'): Promise<void> {
     await handle.close();
   }
 }
+
+/** What link() answers where a hard link cannot be made: another file system, or none supported. */
+const NO_LINK: ReadonlySet<string> = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
 function errCode(err: unknown): string | undefined {
   return err instanceof Error && 'code' in err ? String(err.code) : undefined;

@@ -1,0 +1,102 @@
+/**
+ * How the conversion step gets the stored data to qemu-img (src/services/image-convert.ts): a file
+ * store links the stored object into the private work dir, any other store is copied sparsely; the
+ * output is the same guest data either way.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BlobStore } from '../../src/adapters/storage/blob-store.ts';
+import { FileBlobStore } from '../../src/adapters/storage/file-blob-store.ts';
+import { StoreRegistry } from '../../src/adapters/storage/store-registry.ts';
+import { withConvertedFile } from '../../src/services/image-convert.ts';
+import { convertToRaw, makeTempDir, qemuImg } from './qemu.ts';
+
+const MiB = 1024 * 1024;
+const SIZE = 64 * MiB;
+let dir: string;
+let files: FileBlobStore;
+let guest: Buffer;
+
+/** The file store as a store that cannot link (as S3 cannot): every other method is the file store's. */
+function withoutLink(store: FileBlobStore): BlobStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'linkLocal') return undefined;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir('convert-source');
+  files = new FileBlobStore(path.join(dir, 'store'));
+  // 64 MiB virtual: data in the first sector, an unaligned run in the middle and the last MiB.
+  guest = Buffer.alloc(SIZE);
+  randomBytes(512).copy(guest, 0);
+  randomBytes(3 * MiB + 4097).copy(guest, 20 * MiB + 123);
+  randomBytes(MiB).copy(guest, SIZE - MiB);
+  const raw = path.join(dir, 'guest.raw');
+  await writeFile(raw, guest);
+  const qcow2 = path.join(dir, 'guest.qcow2');
+  await qemuImg(['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
+  for (const [key, file] of [
+    ['images/raw', raw],
+    ['images/qcow2', qcow2],
+  ] as const) {
+    const w = await files.openWriter(key);
+    await pipeline(Readable.from([await readFile(file)]), w.stream);
+    await w.commit();
+  }
+}, 60_000);
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the conversion source', () => {
+  for (const [label, linking] of [
+    ['a file store links the stored object', true],
+    ['a store that cannot link is copied sparsely', false],
+  ] as const) {
+    for (const [from, to] of [
+      ['raw', 'qcow2'],
+      ['qcow2', 'raw'],
+    ] as const) {
+      it(`${label} (${from} → ${to}), and the output holds the same guest data`, async () => {
+        const stores = new StoreRegistry([['s', linking ? files : withoutLink(files)]]);
+        const workDir = path.join(dir, `work-${from}-${linking}`);
+        const source = path.join(workDir, 'source');
+        const stored = await stat(path.join(dir, 'store/objects/images', from));
+        const out = await withConvertedFile(
+          {
+            source: { store: 's', key: `images/${from}`, diskFormat: from },
+            targetFormat: to,
+            workDir,
+            maxVirtualSize: 1n << 40n,
+          },
+          stores,
+          async (output) => {
+            const st = await stat(source);
+            if (linking) {
+              expect([st.ino, st.nlink]).toEqual([stored.ino, 2]);
+            } else {
+              expect([st.size, st.nlink]).toEqual([stored.size, 1]);
+              expect(st.ino).not.toBe(stored.ino);
+              // The raw source's holes stay holes: about 4.5 MiB of data in 64 MiB.
+              if (from === 'raw') expect(st.blocks * 512).toBeLessThan(8 * MiB);
+            }
+            return convertToRaw(output, to, dir);
+          },
+        );
+        expect(out.equals(guest)).toBe(true);
+        // The work dir is gone, and the stored object with it only lost its second name.
+        await expect(stat(workDir)).rejects.toThrow(/ENOENT/);
+        expect((await stat(path.join(dir, 'store/objects/images', from))).nlink).toBe(1);
+      }, 60_000);
+    }
+  }
+});
