@@ -6,7 +6,6 @@
  * one, convert with explicit -f/-O under limits, and ingest the output, which
  * inspects it again as the target format and hashes it.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -66,10 +65,11 @@ export async function convertStoredImage(
   stores: StoreRegistry,
   ingest: IngestPipeline,
 ): Promise<IngestedBlob> {
-  // The output is new data: inspected again, as the target format, while it is hashed and stored.
+  // The output is new data: inspected again, as the target format, while it is hashed. A file store
+  // on the same file system adopts the output file itself instead of a copy.
   return withConvertedFile(step, stores, (output) =>
-    ingest.ingest({
-      source: createReadStream(output, { highWaterMark: 1024 * 1024 }),
+    ingest.ingestFile({
+      file: output,
       declaredFormat: step.targetFormat,
       store: step.target.store,
       blobId: step.target.blobId,

@@ -3,8 +3,7 @@
  * store links the stored object into the private work dir, any other store is copied sparsely; the
  * output is the same guest data either way.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobStore } from '../../src/adapters/storage/blob-store.ts';
 import { FileBlobStore } from '../../src/adapters/storage/file-blob-store.ts';
 import { StoreRegistry } from '../../src/adapters/storage/store-registry.ts';
-import { withConvertedFile } from '../../src/services/image-convert.ts';
+import { convertStoredImage, withConvertedFile } from '../../src/services/image-convert.ts';
+import { IngestPipeline } from '../../src/services/ingest.ts';
+import { createHash, randomBytes } from 'node:crypto';
 import { convertToRaw, makeTempDir, qemuImg } from './qemu.ts';
 
 const MiB = 1024 * 1024;
@@ -21,16 +22,18 @@ let dir: string;
 let files: FileBlobStore;
 let guest: Buffer;
 
-/** The file store as a store that cannot link (as S3 cannot): every other method is the file store's. */
+/** The file store as a store that cannot link or adopt (as S3 cannot): every other method is the file store's. */
 function withoutLink(store: FileBlobStore): BlobStore {
   return new Proxy(store, {
     get(target, prop) {
-      if (prop === 'linkLocal') return undefined;
+      if (prop === 'linkLocal' || prop === 'adoptLocal') return undefined;
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
     },
   });
 }
+
+const readdirOrEmpty = (d: string) => readdir(d).catch(() => []);
 
 beforeAll(async () => {
   dir = await makeTempDir('convert-source');
@@ -98,5 +101,40 @@ describe('the conversion source', () => {
         expect((await stat(path.join(dir, 'store/objects/images', from))).nlink).toBe(1);
       }, 60_000);
     }
+  }
+
+  for (const [label, linking] of [
+    ['a file store adopts the output file (sparse, no copy)', true],
+    ['a store that cannot link gets the output streamed', false],
+  ] as const) {
+    it(`${label}; hashes and inspection are the output's`, async () => {
+      const store = linking ? files : withoutLink(files);
+      const stores = new StoreRegistry([['s', store]]);
+      const ingest = new IngestPipeline(stores, { maxImageSize: 1 << 30, maxVirtualSize: 1n << 40n });
+      const blob = await convertStoredImage(
+        {
+          source: { store: 's', key: 'images/qcow2', diskFormat: 'qcow2' },
+          targetFormat: 'raw',
+          target: { store: 's', blobId: `out-${linking}`, key: `images/out-${linking}` },
+          workDir: path.join(dir, `work-ingest-${linking}`),
+          maxVirtualSize: 1n << 40n,
+        },
+        stores,
+        ingest,
+      );
+      expect(blob).toMatchObject({
+        size: SIZE,
+        diskFormat: 'raw',
+        virtualSize: SIZE,
+        checksum: createHash('md5').update(guest).digest('hex'),
+        osHashValue: createHash('sha512').update(guest).digest('hex'),
+      });
+      const stored = path.join(dir, 'store/objects', blob.key);
+      expect((await readFile(stored)).equals(guest)).toBe(true);
+      // qemu-img writes holes where the guest has zeros; an adopted output keeps them.
+      const st = await stat(stored);
+      expect([st.nlink, st.blocks * 512 < 8 * MiB]).toEqual([1, linking]);
+      expect(await readdirOrEmpty(path.join(dir, 'store/tmp'))).toEqual([]);
+    }, 60_000);
   }
 });

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { assertValidKey, assertValidPrefix, BlobNotFoundError } from './blob-store.ts';
-import type { BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
+import type { BlobCommit, BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
 
 /** Bytes buffered ahead of the disk while an upload streams in. */
 const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
@@ -123,6 +123,42 @@ export class FileBlobStore implements BlobStore {
       if (NO_LINK.has(errCode(err) ?? '')) return false;
       throw err;
     }
+  }
+
+  async adoptLocal(key: string, file: string): Promise<BlobCommit | null> {
+    assertValidKey(key);
+    const tmpPath = await this.#newTempPath();
+    try {
+      await link(file, tmpPath);
+    } catch (err) {
+      if (NO_LINK.has(errCode(err) ?? '')) return null;
+      throw err;
+    }
+    let committing: Promise<{ size: number }> | undefined;
+    const discard = () =>
+      unlink(tmpPath).catch((err: unknown) => {
+        if (errCode(err) !== 'ENOENT') throw err;
+      });
+    return {
+      commit: () =>
+        (committing ??= (async () => {
+          try {
+            // The bytes may still be only in the page cache (whoever wrote the file did not sync).
+            await fsync(tmpPath, 'r');
+            const { size } = await stat(tmpPath);
+            await this.#place(tmpPath, key);
+            return { size };
+          } catch (err) {
+            await discard();
+            throw err;
+          }
+        })()),
+      // A commit that already renamed wins: the object stays, as with openWriter.
+      abort: async () => {
+        await committing?.catch(() => undefined);
+        if (!committing) await discard();
+      },
+    };
   }
 
   async delete(key: string): Promise<void> {
