@@ -137,4 +137,33 @@ describe('the conversion source', () => {
       expect(await readdirOrEmpty(path.join(dir, 'store/tmp'))).toEqual([]);
     }, 60_000);
   }
+
+  for (const [from, to, driver] of [
+    ['raw', 'vhdx', 'vhdx'],
+    ['qcow2', 'vhd', 'vpc'],
+  ] as const) {
+    it(`converts ${from} → ${to} through the service: the output is inspected as ${to} and holds the guest data`, async () => {
+      const stores = new StoreRegistry([['s', files]]);
+      const ingest = new IngestPipeline(stores, { maxImageSize: 1 << 30, maxVirtualSize: 1n << 40n });
+      const blob = await convertStoredImage(
+        {
+          source: { store: 's', key: `images/${from}`, diskFormat: from },
+          targetFormat: to,
+          target: { store: 's', blobId: `out-${to}`, key: `images/out-${to}` },
+          workDir: path.join(dir, `work-${to}`),
+          maxVirtualSize: 1n << 40n,
+        },
+        stores,
+        ingest,
+      );
+      expect(blob.diskFormat).toBe(to);
+      expect(blob.inspection).toMatchObject({ ok: true, format: to });
+      // A VHD's size is rounded up to whole CHS cylinders: the guest data, then zeros.
+      expect(blob.virtualSize).toBeGreaterThanOrEqual(SIZE);
+      const raw = await convertToRaw(path.join(dir, 'store/objects', blob.key), driver, dir);
+      expect(raw.length).toBe(blob.virtualSize);
+      expect(raw.subarray(0, SIZE).equals(guest)).toBe(true);
+      expect(raw.subarray(SIZE).equals(Buffer.alloc(raw.length - SIZE))).toBe(true);
+    }, 60_000);
+  }
 });
