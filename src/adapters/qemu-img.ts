@@ -501,8 +501,9 @@ export interface ConvertTuning {
  * - `-t unsafe` (qemu-img convert's own default; no flushes) is 3–6× faster than `writeback` (one
  *   fsync of the whole output) and `none` (O_DIRECT: every write goes to the disk, and the hash
  *   that follows must read it back from there; tmpfs does not support it at all). The target is a
- *   scratch file that is hashed and copied into the blob store at once; after a crash the job runs
- *   again on a fresh path, so its durability buys nothing.
+ *   scratch file that is hashed at once and then either adopted by a file store, which fsyncs it
+ *   only then, or copied into the blob store; after a crash the job runs again on a fresh path, so
+ *   durability during the conversion buys nothing.
  * - `-W` and `-m`: no difference beyond the noise, except that `-m 16` is consistently a little
  *   slower on 2 CPUs. `-W` also lets a qcow2 target's clusters land in completion order (a
  *   fragmented, non-reproducible layout) for no measured gain, so it stays off; `-m 8` is qemu's

@@ -6,7 +6,6 @@
  * one, convert with explicit -f/-O under limits, and ingest the output, which
  * inspects it again as the target format and hashes it.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -18,6 +17,7 @@ import {
   type QemuImgLogger,
   type QemuTargetDriver,
 } from '../adapters/qemu-img.ts';
+import { SparseFileWriter } from '../adapters/sparse-file-writer.ts';
 import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
 import { DomainError } from '../domain/errors.ts';
 import { inspectReader, isOpaqueFormat, openFileReader, type QemuDriver } from '../formats/index.ts';
@@ -65,10 +65,11 @@ export async function convertStoredImage(
   stores: StoreRegistry,
   ingest: IngestPipeline,
 ): Promise<IngestedBlob> {
-  // The output is new data: inspected again, as the target format, while it is hashed and stored.
+  // The output is new data: inspected again, as the target format, while it is hashed. A file store
+  // on the same file system adopts the output file itself instead of a copy.
   return withConvertedFile(step, stores, (output) =>
-    ingest.ingest({
-      source: createReadStream(output, { highWaterMark: 1024 * 1024 }),
+    ingest.ingestFile({
+      file: output,
       declaredFormat: step.targetFormat,
       store: step.target.store,
       blobId: step.target.blobId,
@@ -76,6 +77,29 @@ export async function convertStoredImage(
       ...(step.signal ? { signal: step.signal } : {}),
     }),
   );
+}
+
+/**
+ * Puts the stored data at `input` in the private work directory, where qemu-img reads it. A file
+ * store links the stored object there (no bytes move); any other store, or a file store on another
+ * file system, is copied, sparsely, since images are mostly holes.
+ *
+ * The link is as safe as a copy under the reference's rules (format-safety.md §2.1): qemu-img only
+ * ever sees `input`, a name the service chose in a 0700 directory that holds nothing else, so a
+ * relative name inside the image still resolves to nothing of another image; the bytes are the
+ * same committed, immutable object either way; and every qemu-img call on `input` opens it
+ * read-only (`info`, `check` without `-r`, the source of `convert`; the strace test checks the open
+ * flags), so the stored object cannot change through the second name.
+ */
+async function placeSource(
+  stores: StoreRegistry,
+  source: ConvertStep['source'],
+  input: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const store = stores.get(source.store);
+  if (store.linkLocal && (await store.linkLocal(source.key, input))) return;
+  await pipeline(await store.read(source.key), new SparseFileWriter(input), ...(signal ? [{ signal }] : []));
 }
 
 /**
@@ -101,11 +125,7 @@ export async function withConvertedFile<T>(
   try {
     const input = path.join(workDir, 'source');
     const output = path.join(workDir, 'target');
-    await pipeline(
-      await stores.get(source.store).read(source.key),
-      createWriteStream(input, { flags: 'wx', mode: 0o600 }),
-      ...(step.signal ? [{ signal: step.signal }] : []),
-    );
+    await placeSource(stores, source, input, step.signal);
 
     const reader = await openFileReader(input);
     let verdict;

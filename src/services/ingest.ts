@@ -14,12 +14,13 @@
  * a crash writes over what the first run left instead of leaving an orphan.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { Transform, type TransformCallback } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Insertable } from 'kysely';
 import type { Database } from '../adapters/db/schema.ts';
 import { HashingMeter } from '../adapters/hashing.ts';
+import type { BlobCommit } from '../adapters/storage/blob-store.ts';
 import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
 import { DomainError, fail } from '../domain/errors.ts';
 import { createInspectionStream, type InspectionResult } from '../formats/index.ts';
@@ -95,6 +96,12 @@ class ExtraHash extends Transform {
   }
 }
 
+/** One more hash per expected algorithm that the meter does not compute already. */
+const extraHashes = (expected: readonly ExpectedHash[]): ExtraHash[] =>
+  [...new Set(expected.map((e) => e.algo))]
+    .filter((a) => a !== 'md5' && a !== 'sha512')
+    .map((a) => new ExtraHash(a));
+
 export class IngestPipeline {
   constructor(
     private readonly stores: StoreRegistry,
@@ -114,12 +121,44 @@ export class IngestPipeline {
     if (req.declaredLength != null && req.declaredLength > limit) throw tooLarge(limit);
     const blobId = req.blobId ?? randomUUID();
     const key = req.key ?? `images/${blobId}`;
-    const expected = req.expected ?? [];
-    const extras = [...new Set(expected.map((e) => e.algo))]
-      .filter((a) => a !== 'md5' && a !== 'sha512')
-      .map((a) => new ExtraHash(a));
+    const extras = extraHashes(req.expected ?? []);
 
     const writer = await store.openWriter(key);
+    return this.#run(req, { storeName, blobId, key, extras }, writer, writer.stream, req.source);
+  }
+
+  /**
+   * Ingests a complete local file (a conversion's output) with the same checks as `ingest`. A store
+   * that keeps objects as local files on the same file system adopts the file itself (a hard link),
+   * so the bytes are read once, to hash and inspect them, and never copied; any other store gets
+   * them streamed as `ingest` does. The file must not change once this is called.
+   */
+  async ingestFile(
+    req: Omit<IngestRequest, 'source' | 'declaredLength'> & { file: string },
+  ): Promise<IngestedBlob> {
+    const storeName = req.store ?? this.stores.defaultName;
+    const store = this.stores.get(storeName);
+    const blobId = req.blobId ?? randomUUID();
+    const key = req.key ?? `images/${blobId}`;
+    const read = () => createReadStream(req.file, { highWaterMark: 1024 * 1024 });
+    const adopted = store.adoptLocal ? await store.adoptLocal(key, req.file) : null;
+    if (!adopted) return this.ingest({ ...req, source: read(), store: storeName, blobId, key });
+    // The store holds the bytes already: this pass only hashes and inspects them.
+    const nowhere = new Writable({ write: (_chunk, _e, done) => done() });
+    const extras = extraHashes(req.expected ?? []);
+    return this.#run(req, { storeName, blobId, key, extras }, adopted, nowhere, read());
+  }
+
+  /** Source → meter (size, md5, sha512) → extra hashes → inspector → sink; commits only what passed. */
+  async #run(
+    req: Omit<IngestRequest, 'source'>,
+    target: { storeName: string; blobId: string; key: string; extras: ExtraHash[] },
+    session: BlobCommit,
+    sink: Writable,
+    source: Readable,
+  ): Promise<IngestedBlob> {
+    const limit = this.limits.maxImageSize;
+    const { storeName, blobId, key, extras } = target;
     const meter = new HashingMeter(limit, () => tooLarge(limit));
     if (req.onBytes) {
       const onBytes = req.onBytes;
@@ -131,7 +170,7 @@ export class IngestPipeline {
     });
     let committed = false;
     try {
-      const stages = [req.source, meter, ...extras, inspection, writer.stream] as const;
+      const stages = [source, meter, ...extras, inspection, sink] as const;
       await (req.signal
         ? pipeline(stages as unknown as [Readable, Transform], { signal: req.signal })
         : pipeline(stages as unknown as [Readable, Transform]));
@@ -146,8 +185,8 @@ export class IngestPipeline {
       }
       const actual: Record<string, string> = { md5: digests.md5, sha512: digests.sha512 };
       for (const x of extras) actual[x.algo] = x.digest!;
-      checkExpected(expected, actual);
-      const { size } = await writer.commit();
+      checkExpected(req.expected ?? [], actual);
+      const { size } = await session.commit();
       committed = true;
       return {
         blobId,
@@ -163,7 +202,7 @@ export class IngestPipeline {
         inspection: verdict,
       };
     } finally {
-      if (!committed) await writer.abort().catch(() => {});
+      if (!committed) await session.abort().catch(() => {});
     }
   }
 

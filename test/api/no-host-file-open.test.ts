@@ -14,7 +14,8 @@
  *   system libraries and configuration Node and qemu-img load.
  *
  * One valid qcow2 goes through the same import with IMS_CONVERT_TO set, so the
- * trace also shows qemu-img running, only on its private work dir.
+ * trace also shows qemu-img running, only on its private work dir, and opening
+ * the source there (a hard link to the stored object) read-only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -213,6 +214,13 @@ describe('processing hostile images opens no host file (strace)', () => {
     // qemu-img ran under the trace, on its work dir only.
     const workOpens = opens.filter((e) => e.arg.startsWith(path.join(dataDir, 'work') + '/'));
     expect(workOpens.length).toBeGreaterThan(0);
+    // The source there is a second name of the stored object (a hard link): nothing ever opens it
+    // for writing, so the stored bytes cannot change through it.
+    const sourceOpens = workOpens.filter((e) => e.arg.endsWith('/source'));
+    expect(sourceOpens.length).toBeGreaterThan(0);
+    expect(
+      sourceOpens.filter((e) => /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC/.test(e.line)).map((e) => e.line),
+    ).toEqual([]);
 
     const named = ['/etc/passwd', '/etc/shadow'];
     expect(opens.filter((e) => named.includes(e.arg)).map((e) => e.line)).toEqual([]);

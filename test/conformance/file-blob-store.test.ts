@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -145,5 +146,64 @@ describe('FileBlobStore', () => {
     await expect(new FileBlobStore(join(root, 'does-not-exist')).ping()).rejects.toThrow(/ENOENT/);
     await writeFile(join(root, 'a-file'), '');
     await expect(new FileBlobStore(join(root, 'a-file', 'sub')).ping()).rejects.toThrow();
+  });
+
+  it('linkLocal gives an object a second name without copying; missing keys and key prefixes are not found', async () => {
+    await put('images/1/disk', 'stored bytes');
+    const dest = join(root, 'linked');
+    expect(await store.linkLocal('images/1/disk', dest)).toBe(true);
+    expect(await readFile(dest, 'utf8')).toBe('stored bytes');
+    const [a, b] = await Promise.all([stat(dest), stat(join(root, 'objects/images/1/disk'))]);
+    expect([a.ino, a.nlink]).toEqual([b.ino, 2]);
+    // Deleting the object leaves the second name readable; removing that one leaves the object.
+    await store.delete('images/1/disk');
+    expect(await readFile(dest, 'utf8')).toBe('stored bytes');
+    await expect(store.linkLocal('images/1/disk', join(root, 'x'))).rejects.toBeInstanceOf(BlobNotFoundError);
+    await put('images/2/disk', 'other');
+    await expect(store.linkLocal('images/2', join(root, 'y'))).rejects.toBeInstanceOf(BlobNotFoundError);
+    await expect(store.linkLocal('images/2/disk', dest)).rejects.toThrow(/EEXIST/);
+  });
+
+  // /dev/shm is a tmpfs on Linux: another file system than the temp dir, unless the temp dir is one too.
+  const shm = statSync('/dev/shm', { throwIfNoEntry: false });
+  it.skipIf(!shm || shm.dev === statSync(tmpdir()).dev)(
+    'linkLocal and adoptLocal answer no across file systems, and the caller copies',
+    async () => {
+      await put('images/1/disk', 'stored bytes');
+      const shm = await mkdtemp('/dev/shm/ims-link-');
+      try {
+        expect(await store.linkLocal('images/1/disk', join(shm, 'linked'))).toBe(false);
+        expect(await readdir(shm)).toEqual([]);
+        await writeFile(join(shm, 'converted'), 'bytes');
+        expect(await store.adoptLocal('images/2/disk', join(shm, 'converted'))).toBeNull();
+        expect(await tempFiles()).toEqual([]);
+      } finally {
+        await rm(shm, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it('adoptLocal takes a local file as an object without copying, visible only on commit', async () => {
+    const file = join(root, 'converted');
+    await writeFile(file, 'converted bytes');
+    const session = await store.adoptLocal('images/1/disk', file);
+    expect(session).not.toBeNull();
+    expect(await store.stat('images/1/disk')).toBeNull();
+    expect(await tempFiles()).toHaveLength(1);
+    expect(await session!.commit()).toEqual({ size: 15 });
+    expect(await session!.commit()).toEqual({ size: 15 });
+    await session!.abort(); // after a commit: a no-op
+    const [a, b] = await Promise.all([stat(file), stat(join(root, 'objects/images/1/disk'))]);
+    expect([b.ino, b.nlink]).toEqual([a.ino, 2]);
+    expect(await tempFiles()).toEqual([]);
+
+    const dropped = await store.adoptLocal('images/2/disk', file);
+    await dropped!.abort();
+    await dropped!.abort();
+    expect(await store.stat('images/2/disk')).toBeNull();
+    expect(await tempFiles()).toEqual([]);
+    expect((await stat(file)).nlink).toBe(2);
+    await expect(store.adoptLocal('images/3/disk', join(root, 'missing'))).rejects.toThrow(/ENOENT/);
+    expect(await tempFiles()).toEqual([]);
   });
 });

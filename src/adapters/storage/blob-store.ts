@@ -33,6 +33,20 @@ export interface BlobStore {
    * serve downloads themselves (S3). Absent on stores that cannot.
    */
   presignedUrl?(key: string, ttlSeconds: number): Promise<string>;
+  /**
+   * Gives the object a second name, `dest` (a new path on this host), without copying its bytes:
+   * a hard link, for stores that keep objects as local files. Resolves false when it cannot (`dest`
+   * is on another file system); the caller reads the object instead. Objects are immutable, and
+   * the caller must keep it that way: `dest` is for reading only. Absent on remote stores.
+   */
+  linkLocal?(key: string, dest: string): Promise<boolean>;
+  /**
+   * Starts an upload session whose bytes are a complete local `file`, taken without copying (a
+   * hard link into the store), for stores that keep objects as local files. Resolves null when it
+   * cannot (another file system); the caller streams the file through openWriter then. The file
+   * must not change after this call; commit() makes it durable and visible as openWriter's does.
+   */
+  adoptLocal?(key: string, file: string): Promise<BlobCommit | null>;
 }
 
 /** Inclusive on both ends, as HTTP Range is. */
@@ -41,13 +55,17 @@ export interface ByteRange {
   end: number;
 }
 
-export interface BlobWriter {
-  /** Write the object's bytes here; end it before commit(). */
-  readonly stream: Writable;
+/** An upload session's ending: commit or abort. */
+export interface BlobCommit {
   /** Makes the object visible under its key, atomically. Returns its size. */
   commit(): Promise<{ size: number }>;
   /** Discards everything written so far. Safe to call more than once, and after a failed commit. */
   abort(): Promise<void>;
+}
+
+export interface BlobWriter extends BlobCommit {
+  /** Write the object's bytes here; end it before commit(). */
+  readonly stream: Writable;
 }
 
 export class BlobNotFoundError extends Error {

@@ -1,12 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { constants, type Dirent, type WriteStream } from 'node:fs';
-import { access, copyFile, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import {
+  access,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { assertValidKey, assertValidPrefix, BlobNotFoundError } from './blob-store.ts';
-import type { BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
+import type { BlobCommit, BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
 
 /** Bytes buffered ahead of the disk while an upload streams in. */
 const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
@@ -92,6 +104,61 @@ export class FileBlobStore implements BlobStore {
       await unlink(tmpPath).catch(() => undefined);
       throw err;
     }
+  }
+
+  async linkLocal(key: string, dest: string): Promise<boolean> {
+    assertValidKey(key);
+    const source = this.#path(key);
+    // A directory (a prefix of other keys) is no object; checked first because link() answers a
+    // directory with EPERM, as it answers a file system without hard links.
+    const info = await lstat(source).catch((err: unknown) => {
+      if (isMissing(err)) return null;
+      throw err;
+    });
+    if (!info?.isFile()) throw new BlobNotFoundError(key);
+    try {
+      await link(source, dest);
+      return true;
+    } catch (err) {
+      if (NO_LINK.has(errCode(err) ?? '')) return false;
+      throw err;
+    }
+  }
+
+  async adoptLocal(key: string, file: string): Promise<BlobCommit | null> {
+    assertValidKey(key);
+    const tmpPath = await this.#newTempPath();
+    try {
+      await link(file, tmpPath);
+    } catch (err) {
+      if (NO_LINK.has(errCode(err) ?? '')) return null;
+      throw err;
+    }
+    let committing: Promise<{ size: number }> | undefined;
+    const discard = () =>
+      unlink(tmpPath).catch((err: unknown) => {
+        if (errCode(err) !== 'ENOENT') throw err;
+      });
+    return {
+      commit: () =>
+        (committing ??= (async () => {
+          try {
+            // The bytes may still be only in the page cache (whoever wrote the file did not sync).
+            await fsync(tmpPath, 'r');
+            const { size } = await stat(tmpPath);
+            await this.#place(tmpPath, key);
+            return { size };
+          } catch (err) {
+            await discard();
+            throw err;
+          }
+        })()),
+      // A commit that already renamed wins: the object stays, as with openWriter.
+      abort: async () => {
+        await committing?.catch(() => undefined);
+        if (!committing) await discard();
+      },
+    };
   }
 
   async delete(key: string): Promise<void> {
@@ -305,6 +372,9 @@ async function fsync(path: string, flags: 'r' | 'r+'): Promise<void> {
     await handle.close();
   }
 }
+
+/** What link() answers where a hard link cannot be made: another file system, or none supported. */
+const NO_LINK: ReadonlySet<string> = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
 function errCode(err: unknown): string | undefined {
   return err instanceof Error && 'code' in err ? String(err.code) : undefined;

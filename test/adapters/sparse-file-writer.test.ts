@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SparseFileWriter } from '../../src/adapters/sparse-file-writer.ts';
+
+const MiB = 1024 * 1024;
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ims-sparse-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Streams `data` in pieces of the given sizes (cycled), so block boundaries fall inside and across chunks. */
+function chunked(data: Buffer, sizes: number[]): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const n = sizes[i % sizes.length]!;
+    pieces.push(data.subarray(at, at + n));
+    at += n;
+  }
+  return Readable.from(pieces);
+}
+
+describe('SparseFileWriter', () => {
+  it('writes the same bytes, leaving all-zero blocks as holes and a trailing hole by length', async () => {
+    const data = Buffer.alloc(8 * MiB);
+    randomBytes(3 * MiB + 123).copy(data, 0); // a run ending inside a block
+    randomBytes(1).copy(data, 5 * MiB + 4095); // one byte at the end of a block
+    randomBytes(700).copy(data, 6 * MiB - 350); // a run across a block boundary
+    const file = join(dir, 'out');
+    const writer = new SparseFileWriter(file);
+    await pipeline(chunked(data, [1000, 65536, 4096, 1 * MiB + 7]), writer);
+
+    expect((await readFile(file)).equals(data)).toBe(true);
+    const st = await stat(file);
+    expect(st.size).toBe(data.length);
+    // Only the blocks holding data were written: 3 MiB and the block the first run ends in, the one
+    // block of the single byte, the two blocks the last run spans.
+    expect(writer.dataBytes).toBe(3 * MiB + 4 * 4096);
+    expect(st.blocks * 512).toBeLessThan(4 * MiB);
+  });
+
+  it('writes an all-zero stream as one hole, and an empty stream as an empty file', async () => {
+    const zeros = join(dir, 'zeros');
+    await pipeline(Readable.from([Buffer.alloc(3 * MiB), Buffer.alloc(17)]), new SparseFileWriter(zeros));
+    expect((await stat(zeros)).size).toBe(3 * MiB + 17);
+    expect((await stat(zeros)).blocks).toBe(0);
+    expect((await readFile(zeros)).equals(Buffer.alloc(3 * MiB + 17))).toBe(true);
+
+    const empty = join(dir, 'empty');
+    await pipeline(Readable.from([]), new SparseFileWriter(empty));
+    expect((await stat(empty)).size).toBe(0);
+  });
+
+  it('refuses to write over an existing file', async () => {
+    const file = join(dir, 'exists');
+    await writeFile(file, 'stored');
+    await expect(pipeline(Readable.from([Buffer.from('x')]), new SparseFileWriter(file))).rejects.toThrow(
+      /EEXIST/,
+    );
+    expect(await readFile(file, 'utf8')).toBe('stored');
+  });
+});
