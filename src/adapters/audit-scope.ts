@@ -18,6 +18,8 @@ export class AuditScope {
   jobId: string | null = null;
   /** Set once the event is stored, so that a request records exactly one. */
   recorded = false;
+  /** Counted in `entered` (see runInAuditScope). */
+  inFlight = false;
   private pending = false;
 
   constructor(
@@ -52,8 +54,30 @@ const storage = new AsyncLocalStorage<AuditScope>();
 /** The audit scope of the request being served, if it is an audited one. */
 export const currentAudit = (): AuditScope | undefined => storage.getStore();
 
+/** Scopes run and not yet left: while there are none, the storage is off. */
+let entered = 0;
+
 /** Runs work (a route handler) inside a request's audit scope. */
-export const runInAuditScope = <T>(scope: AuditScope, work: () => T): T => storage.run(scope, work);
+export function runInAuditScope<T>(scope: AuditScope, work: () => T): T {
+  if (!scope.inFlight) {
+    scope.inFlight = true;
+    entered++;
+  }
+  return storage.run(scope, work);
+}
+
+/**
+ * The request of a scope was answered and its event recorded (finish), so what it still runs
+ * has nothing to add to the scope. Once no request is inside a scope, the storage is turned
+ * off: while it is on, Node tracks the context of every promise the process makes (async
+ * hooks), which costs each unaudited request (most of them are reads) as much as its JSON
+ * serialisation. The next runInAuditScope turns it on again.
+ */
+export function leaveAuditScope(scope: AuditScope): void {
+  if (!scope.inFlight) return;
+  scope.inFlight = false;
+  if (--entered === 0) storage.disable();
+}
 
 /**
  * Runs work in a transaction that also records the current request's audit

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastify';
-import { runInAuditScope, type AuditScope } from '../adapters/audit-scope.ts';
+import { leaveAuditScope, runInAuditScope, type AuditScope } from '../adapters/audit-scope.ts';
 import type { DomainError } from '../domain/errors.ts';
 import type { AuditActor, AuditRequest, AuditService } from '../services/audit/audit-service.ts';
 
@@ -70,9 +70,11 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditService): v
     } as RouteHandlerMethod;
   });
 
-  app.addHook('onRequest', async (request) => {
+  // Callback-style hooks: most requests are not audited, and an async hook costs each of them a
+  // promise and a turn of the microtask queue.
+  app.addHook('onRequest', (request, _reply, done) => {
     const declared = request.routeOptions.config.audit;
-    if (declared === undefined || declared === 'none') return;
+    if (declared === undefined || declared === 'none') return done();
     const params = (request.params ?? {}) as Record<string, string | undefined>;
     const req: AuditRequest = {
       operation: declared.operation,
@@ -84,33 +86,38 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditService): v
       actor: () => actorOf(request),
     };
     request.auditScope = { scope: audit.open(req), req, finished: false };
+    done();
   });
 
   const finish = async (request: FastifyRequest, httpStatus: number) => {
     const open = request.auditScope;
     if (!open || open.finished) return;
     open.finished = true;
-    await audit.finish(open.req, open.scope, {
-      httpStatus,
-      errorCode: request.errorSent?.imsCode ?? (httpStatus >= 400 ? String(httpStatus) : null),
-    });
+    try {
+      await audit.finish(open.req, open.scope, {
+        httpStatus,
+        errorCode: request.errorSent?.imsCode ?? (httpStatus >= 400 ? String(httpStatus) : null),
+      });
+    } finally {
+      // The event is recorded (or failed to be): what the request still runs cannot add to it.
+      leaveAuditScope(open.scope);
+    }
+  };
+
+  const finishLogged = (request: FastifyRequest, httpStatus: number, done: () => void) => {
+    const open = request.auditScope;
+    if (!open || open.finished) return done();
+    finish(request, httpStatus)
+      .catch((err: unknown) => request.log.error({ err }, 'recording the audit event failed'))
+      .finally(done);
   };
 
   // Before the response leaves, so that a client reading the trail next finds the event.
-  app.addHook('onSend', async (request, reply, payload) => {
-    try {
-      await finish(request, reply.statusCode);
-    } catch (err) {
-      request.log.error({ err }, 'recording the audit event failed');
-    }
-    return payload;
+  app.addHook('onSend', (request, reply, payload, done) => {
+    finishLogged(request, reply.statusCode, () => done(null, payload));
   });
   // A request whose client went away gets its event too.
-  app.addHook('onResponse', async (request, reply) => {
-    try {
-      await finish(request, reply.raw.writableFinished ? reply.statusCode : 499);
-    } catch (err) {
-      request.log.error({ err }, 'recording the audit event failed');
-    }
+  app.addHook('onResponse', (request, reply, done) => {
+    finishLogged(request, reply.raw.writableFinished ? reply.statusCode : 499, done);
   });
 }

@@ -22,8 +22,22 @@ export class Metrics implements DataPathObserver {
     registers: [this.registry],
   });
 
+  /** The histogram's series by label values: prom-client hashes the labels on every labels() call. */
+  readonly #durationSeries = new Map<string, { observe(seconds: number): void }>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ims_' });
+  }
+
+  /** Records one request's latency (route is the pattern, so the series are bounded). */
+  requestServed(method: string, route: string, statusCode: number, seconds: number): void {
+    const key = `${method} ${statusCode} ${route}`;
+    let series = this.#durationSeries.get(key);
+    if (!series) {
+      series = this.requestDuration.labels(method, route, String(statusCode));
+      this.#durationSeries.set(key, series);
+    }
+    series.observe(seconds);
   }
 
   bytesIn(n: number): void {

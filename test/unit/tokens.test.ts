@@ -98,6 +98,41 @@ describe('TokenSigner', () => {
     expect(signer.verify(signer.sign(expired))).toEqual(expired);
   });
 
+  it('checks the MAC of a token it verified before as strictly as the first time', () => {
+    const fresh = new TokenSigner(key);
+    const token = fresh.sign(claims);
+    const [prefix, body, mac] = token.split('.') as [string, string, string];
+    expect(fresh.verify(token)).toEqual(claims);
+    expect(fresh.verify(token)).toEqual(claims);
+    expect(fresh.verify(`${prefix}.${body}.${mutateAt(mac, 0)}`)).toBeNull();
+    expect(fresh.verify(`${prefix}.${body}.${mutateAt(mac, mac.length - 1)}`)).toBeNull();
+    expect(fresh.verify(`${prefix}.${body}.${mac.slice(0, -1)}`)).toBeNull();
+    expect(fresh.verify(`${prefix}.${body}.`)).toBeNull();
+    expect(fresh.verify(`ims2.${body}.${mac}`)).toBeNull();
+    // Another key does not accept it because this signer did.
+    expect(new TokenSigner(Buffer.from('o'.repeat(32))).verify(token)).toBeNull();
+  });
+
+  it('hands out claims that cannot be changed (they are shared by the requests of a token)', () => {
+    const fresh = new TokenSigner(key);
+    const verified = fresh.verify(fresh.sign(claims))!;
+    expect(Object.isFrozen(verified)).toBe(true);
+    expect(Object.isFrozen(verified.roles)).toBe(true);
+    expect(() => (verified.roles as string[]).push('admin')).toThrow(TypeError);
+    expect(fresh.verify(fresh.sign(claims))!.roles).toEqual(['member', 'reader']);
+  });
+
+  it('still verifies a token after many others were verified', () => {
+    const fresh = new TokenSigner(key);
+    const first = fresh.sign(claims);
+    expect(fresh.verify(first)).toEqual(claims);
+    for (let i = 0; i < 5000; i++)
+      expect(fresh.verify(fresh.sign({ ...claims, jti: `t-${i}` }))).not.toBeNull();
+    expect(fresh.verify(first)).toEqual(claims);
+    const [prefix, body, mac] = first.split('.') as [string, string, string];
+    expect(fresh.verify(`${prefix}.${body}.${mutateAt(mac, 3)}`)).toBeNull();
+  });
+
   it('makes new keys of 32 random bytes', () => {
     const a = TokenSigner.newKey();
     const b = TokenSigner.newKey();
