@@ -226,19 +226,36 @@ export function parseSharingPolicy(body: unknown): {
 }
 
 /**
- * Whether a project's policy accepts, at the moment it is shared, an image of
- * an owner in `ownerAccount`, whose organization URNs (the owner account's
- * reach) are `ownerOrgUrns`.
+ * The rule of a project's policy that accepts, at the moment it is shared, an
+ * image of an owner in `ownerAccount`, whose organization URNs (the owner
+ * account's reach) are `ownerOrgUrns`: `accept_own_account` or
+ * `accept_organizations:<urn>`; null when none does. The audit event of the
+ * automatic accept names it.
  */
-export function acceptsAutomatically(
+export function acceptingRule(
   policy: SharingPolicy,
   recipientAccount: string,
   ownerAccount: string,
   ownerOrgUrns: string[],
-): boolean {
-  if (policy.acceptOwnAccount && recipientAccount === ownerAccount) return true;
-  return policy.acceptOrganizations.some((urn) => ownerOrgUrns.includes(urn));
+): string | null {
+  if (policy.acceptOwnAccount && recipientAccount === ownerAccount) return 'accept_own_account';
+  const urn = policy.acceptOrganizations.find((u) => ownerOrgUrns.includes(u));
+  return urn === undefined ? null : `accept_organizations:${urn}`;
 }
+
+/** A project whose sharing policy accepts a share, and the rule that does. */
+export interface AutomaticAccept {
+  projectId: string;
+  accountId: string;
+  rule: string;
+}
+
+/**
+ * Who the audit trail names as the actor of an automatic accept: no user
+ * answered, the project's policy did (`GET /v1/{project_id}/traces?user=`
+ * finds these by this id).
+ */
+export const policyActor = (rule: string): string => `sharing-policy:${rule}`;
 
 /** One image's outcome in a batch job (`entities.results[]`); status lower case, as IMS shows it. */
 export interface ShareResult {
