@@ -364,11 +364,21 @@ export class ImageRepository {
       .select([
         this.tagsJson.as('tags_json'),
         this.propertiesJson.as('properties_json'),
-        this.storesJson.as('stores_json'),
+        // Two lookups rather than storesJson's union, sort and distinct for every row.
+        BLOB_STORE.as('blob_store'),
+        REPLICA_STORES.as('replica_stores'),
         (memberFlag ? HAS_MEMBERS : NO_FLAG).as('has_members'),
       ]);
     const rows = await sorted(details, query.sort).execute();
-    return rows.map((row) => toImage(row, memberFlag));
+    return rows.map((row) =>
+      imageOf(
+        row,
+        parsed<string[]>(row.tags_json),
+        parsed<Record<string, string>>(row.properties_json),
+        storesOf(row.blob_store ?? undefined, row.replica_stores ?? []),
+        memberFlag ? Boolean(row.has_members) : undefined,
+      ),
+    );
   }
 
   /**
@@ -420,19 +430,15 @@ export class ImageRepository {
       else replicas.set(r.image_id, [r.store]);
     }
     const withMembers = new Set(memberRows.map((m) => m.image_id));
-    return rows.map((row) => {
-      const own = row.blob_id ? blobStore.get(row.blob_id) : undefined;
-      const copies = replicas.get(row.id) ?? [];
-      const stores = own === undefined ? copies : [own, ...copies];
-      return imageOf(
+    return rows.map((row) =>
+      imageOf(
         row,
         parsed<string[]>(tags.get(row.id) ?? []),
         parsed<Record<string, string>>(properties.get(row.id) ?? {}),
-        // As the single-image query answers: distinct, in byte order.
-        stores.length > 1 ? [...new Set(stores)].sort(byteOrder) : stores,
+        storesOf(row.blob_id ? blobStore.get(row.blob_id) : undefined, replicas.get(row.id) ?? []),
         memberFlag ? withMembers.has(row.id) : undefined,
-      );
-    });
+      ),
+    );
   }
 
   /**
@@ -467,6 +473,17 @@ export class ImageRepository {
     }
   }
 }
+
+/** The stores holding an image's data, as the single-image query answers: distinct, in byte order. */
+function storesOf(own: string | undefined, copies: string[]): string[] {
+  const stores = own === undefined ? copies : [own, ...copies];
+  return stores.length > 1 ? [...new Set(stores)].sort(byteOrder) : stores;
+}
+
+/** The store of the image's own blob, and those of its replicas (rows of the query's `images`). */
+const BLOB_STORE: RawBuilder<string | null> = sql`(select b.store from blobs b where b.id = images.blob_id)`;
+const REPLICA_STORES: RawBuilder<string[] | null> =
+  sql`(select array_agg(r.store) from image_replicas r where r.image_id = images.id)`;
 
 /** Whether the image (a row of the query's `images`) has members: IMS's list shows it. */
 const HAS_MEMBERS: RawBuilder<boolean | null> =
