@@ -280,17 +280,42 @@ describe(`IMS batch sharing by project (${TEST_DB})`, () => {
     expect((await data.arrayBuffer()).byteLength).toBe(1024);
   });
 
-  it('counts a shared image against the owner only', async () => {
+  it('counts a shared image against the owner only (image, image_shared, image_member)', async () => {
     const quota = async (c: Caller) => {
       const body = (await (await call(c, 'GET', '/v1/cloudimages/quota')).json()) as Json;
-      return (body.quotas.resources as Json[]).find((r) => r.type === 'image')!.used as number;
+      return Object.fromEntries((body.quotas.resources as Json[]).map((r) => [r.type, r.used as number]));
     };
-    const before = { owner: await quota(owner), member: await quota(stranger) };
+    const recipient = await projectIn(await newAccount());
+    const before = { owner: await quota(owner), recipient: await quota(recipient) };
     const img = await privateImage(owner);
-    await succeeded(owner, share(owner, { images: [img], projects: [stranger.projectId] }));
-    await succeeded(stranger, answer(stranger, [img], 'accepted'));
-    expect(await quota(owner)).toBe(before.owner + 1);
-    expect(await quota(stranger)).toBe(before.member);
+    await succeeded(
+      owner,
+      share(owner, { images: [img], projects: [recipient.projectId, stranger.projectId] }),
+    );
+    // Pending: nothing changes for the recipient.
+    expect(await quota(recipient)).toEqual(before.recipient);
+    // The recipient's image quota is full; it can still accept, and the image is listed.
+    await admin('PUT', '/v1/cloudimages/quota', {
+      project_id: recipient.projectId,
+      quotas: { image: before.recipient.image },
+    });
+    await succeeded(recipient, answer(recipient, [img], 'accepted'));
+    expect(await listed(recipient, img)).toBe(true);
+    expect(await quota(recipient)).toEqual(before.recipient);
+    const over = await call(recipient, 'POST', '/v2/images', { name: 'one too many', visibility: 'private' });
+    expect(over.status).toBe(413);
+    // The owner: one more image (made before the share), one more shared, two members on it.
+    const after = await quota(owner);
+    expect(after.image).toBe(before.owner.image! + 1);
+    expect(after.image_shared).toBe(before.owner.image_shared! + 1);
+    expect(after.image_member).toBe(Math.max(before.owner.image_member!, 2));
+    // Unsharing gives the shared count back; the image stays the owner's.
+    await succeeded(
+      owner,
+      unshare(owner, { images: [img], projects: [recipient.projectId, stranger.projectId] }),
+    );
+    expect((await quota(owner)).image_shared).toBe(before.owner.image_shared);
+    expect((await quota(owner)).image).toBe(before.owner.image! + 1);
   });
 
   it('refuses hostile calls: answering for another project, the owner answering, sharing what one does not own', async () => {
