@@ -149,16 +149,27 @@ export function assertShareable(image: Image, ownerProject: string, current: num
     );
   if (image.status !== 'active')
     fail('ImageNotActive', `Image ${image.id} is ${image.status}: only active images can be shared`);
-  if (image.properties.__system__cmkid)
-    fail(
-      'EncryptedImageNotShareable',
-      `Image ${image.id} is encrypted with a KMS key: this deployment has no KMS to authorise the key to members`,
-    );
+  assertNoKmsKey(image);
   const max = isWholeImage(image) ? SHARE_LIMITS.maxMembersPerWholeImage : SHARE_LIMITS.maxMembersPerImage;
   if (current + adding > max)
     throw new DomainError(
       'TooManyMembers',
       `Image ${image.id} would have ${current + adding} members: at most ${max}`,
+    );
+}
+
+/**
+ * An encrypted image is shared only once its owner has authorised the KMS key to the members
+ * (ims-api.md §4.3). This deployment has no KMS: it encrypts nothing (`cmk_id` is refused with
+ * IMG.0095), so no key can be authorised, and an image that carries one (`__system__cmkid`,
+ * e.g. moved here from another deployment) is not shared, on the IMS and the Glance routes
+ * alike. The IMS code is in the text for Glance's body.
+ */
+export function assertNoKmsKey(image: Image): void {
+  if (image.properties.__system__cmkid)
+    fail(
+      'EncryptedImageNotShareable',
+      `IMG.0098: image ${image.id} is encrypted with a KMS key, and this deployment has no KMS to authorise the key to members`,
     );
 }
 
