@@ -406,20 +406,27 @@ describe(`IMS batch sharing by project (${TEST_DB})`, () => {
       .insertInto('image_properties')
       .values({ image_id: encrypted, name: '__system__cmkid', value: 'key-1' })
       .execute();
+    // The owner's own community image: only private images are shared.
+    const community = await activeImage(s, owner, { visibility: 'community' } as Json);
     const job = await waitJob(
       owner,
-      await share(owner, { images: [good, queued, pub, gone, encrypted], projects: [member.projectId] }),
+      await share(owner, {
+        images: [good, queued, pub, gone, encrypted, community],
+        projects: [member.projectId],
+      }),
     );
     expect(job.status).toBe('FAIL');
     expect(job.error_code).toBe('IMG.0046');
-    expect(job.fail_reason).toMatch(/4 of 5 images failed/);
+    expect(job.fail_reason).toMatch(/5 of 6 images failed/);
     expect((job.entities.results as Json[]).map((r) => [r.image_id, r.status, r.error_code])).toEqual([
       [good, 'success', undefined],
       [queued, 'failed', 'IMG.0046'],
       [pub, 'failed', 'IMG.0047'],
       [gone, 'failed', 'IMG.0027'],
       [encrypted, 'failed', 'IMG.0098'],
+      [community, 'failed', 'IMG.0089'],
     ]);
+    expect(await visibility(owner, community)).toBe('community');
     expect(await canGet(member, good)).toBe(200);
     expect(await visibility(owner, queued)).toBe('private');
     expect((await membersOf(owner, encrypted)).members).toEqual([]);
