@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -168,8 +168,8 @@ export interface BenchServer {
   databaseUrl: string;
   /** The running server process (after start()). */
   child(): ChildProcess;
-  /** Starts `ims serve` and waits for /healthz. */
-  start(): Promise<void>;
+  /** Starts `ims serve` (with `env` over its settings) and waits for /healthz. */
+  start(env?: Record<string, string>): Promise<void>;
   /** Stops it (SIGTERM) and waits for the exit. */
   stop(): Promise<void>;
   /** Stops it and removes the data dir and the PostgreSQL database. */
@@ -186,8 +186,14 @@ export async function benchServer(options: {
   postgres: boolean;
   worker: boolean;
   env?: Record<string, string>;
+  /** Another checkout of IMS to run (a baseline measured in the same run); default this one. */
+  repo?: string;
+  /** Serve another bench server's data dir and database (left to that server's cleanup). */
+  sharing?: BenchServer;
 }): Promise<BenchServer> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), `ims-bench-${options.label}-`));
+  const repo = options.repo ?? REPO;
+  const dataDir =
+    options.sharing?.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), `ims-bench-${options.label}-`)));
   const dbName = `ims_bench_${options.label.replace(/\W/g, '_')}_${process.pid}`;
   const pgAdmin = async (text: string) => {
     const c = new pg.Client({ connectionString: PG_ADMIN });
@@ -198,8 +204,8 @@ export async function benchServer(options: {
       await c.end();
     }
   };
-  let databaseUrl = '';
-  if (options.postgres) {
+  let databaseUrl = options.sharing?.databaseUrl ?? '';
+  if (options.postgres && !options.sharing) {
     await pgAdmin(`CREATE DATABASE "${dbName}"`);
     const u = new URL(PG_ADMIN);
     u.pathname = `/${dbName}`;
@@ -233,14 +239,18 @@ export async function benchServer(options: {
     dataDir,
     databaseUrl,
     child: () => child!,
-    async start() {
+    async start(more = {}) {
       const args = [
         ...nodeArgs,
-        path.join(REPO, 'bin/ims.js'),
+        path.join(repo, 'bin/ims.js'),
         'serve',
         ...(options.worker ? [] : ['--no-worker']),
       ];
-      child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+      child = spawn(process.execPath, args, {
+        cwd: repo,
+        env: { ...env, ...more },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
       for (let i = 0; ; i++) {
         try {
           if ((await call(port, 'GET', '/healthz')).status === 200) break;
@@ -254,12 +264,28 @@ export async function benchServer(options: {
     stop,
     async cleanup() {
       await stop();
+      if (options.sharing) return;
       if (options.postgres)
         await pgAdmin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
 }
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux); 0 once it is gone. */
+export function cpuMs(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // Fields after the command name: state is the first, utime the 12th and stime the 13th (in ticks).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+/** Linux's USER_HZ, what /proc counts CPU time in on every architecture Node runs on. */
+const CLOCK_TICKS = 100;
 
 /** The value at quantile q (0-1) of the samples. */
 export function quantile(samples: number[], q: number): number {

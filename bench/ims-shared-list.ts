@@ -21,9 +21,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { sql, type Insertable } from 'kysely';
+import { Kysely, PostgresDialect, sql, type CompiledQuery, type Insertable } from 'kysely';
+import pg from 'pg';
+import { loadCatalogues } from '../src/adapters/catalogue-files.ts';
+import { Repositories } from '../src/adapters/db/repositories.ts';
+import { grantKeys } from '../src/domain/sharing.ts';
+import { parseImsImageQuery } from '../src/domain/image-query.ts';
+import { listScope } from '../src/domain/visibility.ts';
 import { openDatabase, type Db } from '../src/adapters/db/database.ts';
-import { adminToken, benchServer, call, memberOf, must, seededImageRow } from './harness.ts';
+import { adminToken, benchServer, call, cpuMs, memberOf, must, seededImageRow } from './harness.ts';
 import type { Database } from '../src/adapters/db/schema.ts';
 
 const { values } = parseArgs({
@@ -34,6 +40,14 @@ const { values } = parseArgs({
     noise: { type: 'string', default: '2000' },
     requests: { type: 'string', default: '200' },
     warmup: { type: 'string', default: '20' },
+    // Print the PostgreSQL plan (EXPLAIN ANALYZE) of the IMS default page's query, as the service builds it.
+    explain: { type: 'boolean', default: false },
+    // Another checkout (e.g. `git worktree add /tmp/ims-base main`, with node_modules) measured
+    // in the same run against the same database, interleaved with this one.
+    baseline: { type: 'string' },
+    // Only the rows whose label contains this.
+    only: { type: 'string' },
+    rounds: { type: 'string', default: '4' },
   },
 });
 const OWNERS = Number(values.owners);
@@ -42,6 +56,7 @@ const NOISE = Number(values.noise);
 const REQUESTS = Number(values.requests);
 const WARMUP = Number(values.warmup);
 const POSTGRES = values.db === 'postgres';
+const ROUNDS = Math.max(1, Number(values.rounds));
 
 type Row<T extends keyof Database> = Insertable<Database[T]>;
 
@@ -138,32 +153,124 @@ interface Figures {
   p90: number;
   p99: number;
   max: number;
+  /** CPU ms per request of the server process, and of its PostgreSQL backends. */
+  cpu: number;
+  pgCpu: number;
   images: number;
   bytes: number;
 }
 
-async function measure(port: number, tok: string, p: string): Promise<Figures> {
-  let images = 0;
-  let bytes = 0;
-  for (let i = 0; i < WARMUP; i++) must(await call(port, 'GET', p, tok), 200, p);
-  const times: number[] = [];
-  for (let i = 0; i < REQUESTS; i++) {
-    const t0 = performance.now();
-    const a = must(await call(port, 'GET', p, tok), 200, p);
-    times.push(performance.now() - t0);
-    if (i === 0) {
-      images = (JSON.parse(a.body.toString()) as { images: unknown[] }).images.length;
-      bytes = a.body.length;
-    }
-  }
-  times.sort((x, y) => x - y);
-  const at = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]!;
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: times[times.length - 1]!, images, bytes };
+/** A server under test, as the measurements see it: its port and the process ids whose CPU is counted. */
+interface Target {
+  name: string;
+  port: number;
+  pid: number;
+  /** The server's PostgreSQL backends (none on SQLite). */
+  backends: () => Promise<number[]>;
 }
 
+/**
+ * Requests for one path to every target, in ROUNDS interleaved slices so that load from
+ * elsewhere on the machine falls on each alike; CPU is read from /proc around each slice.
+ */
+async function measure(targets: Target[], tok: string, p: string): Promise<Figures[]> {
+  const state = targets.map(() => ({ times: [] as number[], cpu: 0, pgCpu: 0, images: 0, bytes: 0 }));
+  for (const t of targets) for (let i = 0; i < WARMUP; i++) must(await call(t.port, 'GET', p, tok), 200, p);
+  const slice = Math.ceil(REQUESTS / ROUNDS);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [k, t] of targets.entries()) {
+      const st = state[k]!;
+      const before = new Map((await t.backends()).map((pid) => [pid, cpuMs(pid)]));
+      const cpu0 = cpuMs(t.pid);
+      for (let i = 0; i < slice && st.times.length < REQUESTS; i++) {
+        const t0 = performance.now();
+        const a = must(await call(t.port, 'GET', p, tok), 200, p);
+        st.times.push(performance.now() - t0);
+        if (st.images === 0) {
+          st.images = (JSON.parse(a.body.toString()) as { images: unknown[] }).images.length;
+          st.bytes = a.body.length;
+        }
+      }
+      st.cpu += cpuMs(t.pid) - cpu0;
+      // A backend opened during the slice counts from zero (one that ended is lost: pools keep theirs).
+      for (const pid of await t.backends()) st.pgCpu += cpuMs(pid) - (before.get(pid) ?? 0);
+    }
+  }
+  return state.map((st) => {
+    const times = [...st.times].sort((x, y) => x - y);
+    const at = (q: number) => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]!;
+    return {
+      p50: at(0.5),
+      p90: at(0.9),
+      p99: at(0.99),
+      max: times[times.length - 1]!,
+      cpu: st.cpu / times.length,
+      pgCpu: st.pgCpu / times.length,
+      images: st.images,
+      bytes: st.bytes,
+    };
+  });
+}
+
+/**
+ * The IMS default page's query as the service builds it for the recipient (its reach: the
+ * account grant keys that are live), run under EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL.
+ */
+async function explain(databaseUrl: string, projectId: string, accountId: string): Promise<void> {
+  const queries: CompiledQuery[] = [];
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1, options: '-c jit=off' });
+  const k = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    log: (e) => {
+      if (e.level === 'query') queries.push(e.query);
+    },
+  });
+  try {
+    const repos = new Repositories(k);
+    const reach = await repos.sharing.reach(projectId, accountId, 'RegionOne');
+    const keys = await repos.sharing.liveGrantKeys(grantKeys(reach));
+    const ctx = { projectId, roles: ['member'] } as unknown as Parameters<typeof listScope>[0];
+    const flavors = (await loadCatalogues({ osVersionsFile: '', flavorsFile: '' })).flavors;
+    queries.length = 0;
+    await repos.images.list(listScope(ctx, null, 'accepted', keys), parseImsImageQuery({}, flavors), null);
+    // The page's query, then the details of its images (tags, properties, stores, members).
+    for (const q of queries) {
+      const plan = await pool.query<{ 'QUERY PLAN': string }>(
+        `explain (analyze, buffers) ${q.sql}`,
+        q.parameters as unknown[],
+      );
+      console.log(`${q.sql.slice(0, 300)}\n`);
+      console.log(plan.rows.map((r) => r['QUERY PLAN']).join('\n') + '\n');
+    }
+  } finally {
+    await k.destroy();
+  }
+}
+
+/** The server's PostgreSQL connection URL, tagged so that its backends can be told apart. */
+const tagged = (url: string, name: string) => {
+  const u = new URL(url);
+  u.searchParams.set('application_name', name);
+  return u.toString();
+};
+
 async function main(): Promise<void> {
+  const pgEnv = (name: string, url: string): Record<string, string> =>
+    url ? { IMS_DATABASE_URL: tagged(url, name) } : {};
   const server = await benchServer({ label: 'shared', postgres: POSTGRES, worker: false });
   const { port, dataDir, databaseUrl } = server;
+  // The baseline serves the same data dir and database, one request at a time like the other.
+  const base = values.baseline
+    ? await benchServer({
+        label: 'shared-base',
+        postgres: POSTGRES,
+        worker: false,
+        repo: values.baseline,
+        sharing: server,
+        env: pgEnv('ims-bench-base', databaseUrl),
+      })
+    : null;
+  const probe = POSTGRES ? new pg.Client({ connectionString: databaseUrl }) : null;
   try {
     await server.start();
     const admin = await adminToken(port);
@@ -172,11 +279,42 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await seed(db, member.projectId, 'default');
     await db.close();
+    if (values.explain && POSTGRES) await explain(databaseUrl, member.projectId, 'default');
+    // Restarted with its backends tagged (the first start made the database and the users).
+    await server.stop();
+    await server.start(pgEnv('ims-bench', databaseUrl));
+    await base?.start();
+    await probe?.connect();
+    const backends = (name: string) => async () =>
+      probe
+        ? (
+            await probe.query<{ pid: number }>(
+              'select pid from pg_stat_activity where application_name = $1',
+              [name],
+            )
+          ).rows.map((r) => r.pid)
+        : [];
+    const targets: Target[] = [
+      ...(base
+        ? [
+            {
+              name: 'baseline',
+              port: base.port,
+              pid: base.child().pid!,
+              backends: backends('ims-bench-base'),
+            },
+          ]
+        : []),
+      { name: 'this', port: server.port, pid: server.child().pid!, backends: backends('ims-bench') },
+    ];
     const shared = OWNERS * PER_OWNER;
     console.log(
       `${values.db}: seeded ${shared} images shared with one project by ${OWNERS} owners (+${NOISE} unshared) in ` +
-        `${((performance.now() - t0) / 1000).toFixed(1)} s; ${REQUESTS} sequential requests per row after ${WARMUP} ` +
-        `warm-up requests; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs\n`,
+        `${((performance.now() - t0) / 1000).toFixed(1)} s; ${REQUESTS} sequential requests per row and server ` +
+        `after ${WARMUP} warm-up requests, in ${ROUNDS} interleaved rounds; load average ` +
+        `${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} CPUs` +
+        (base ? `; baseline: ${values.baseline}` : '') +
+        '\n',
     );
 
     const rows: [string, string][] = [
@@ -188,25 +326,50 @@ async function main(): Promise<void> {
         '/v2/cloudimages?member_status=accepted&visibility=shared&__imagetype=shared',
       ],
       ['GET /v2/cloudimages?limit=1000', '/v2/cloudimages?limit=1000'],
-    ];
-    const results: Figures[] = [];
-    for (const [, p] of rows) results.push(await measure(port, member.token, p));
-    console.log('| request | images | KiB | p50 ms | p90 ms | p99 ms | max ms |');
-    console.log('|---|---|---|---|---|---|---|');
-    rows.forEach(([label], i) => {
-      const r = results[i]!;
-      console.log(
-        `| ${label} | ${r.images} | ${(r.bytes / 1024).toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p90.toFixed(1)} | ` +
-          `${r.p99.toFixed(1)} | ${r.max.toFixed(1)} |`,
-      );
-    });
-    const [glance, , ims] = [results[0]!, results[1]!, results[2]!];
-    const pass = (ms: number) => (ms < 50 ? 'PASS' : 'MISS');
+    ].filter(([label]) => !values.only || label!.includes(values.only)) as [string, string][];
     console.log(
-      `\ntarget p99 < 50 ms: GET /v2/images ${pass(glance.p99)} (${glance.p99.toFixed(1)} ms), ` +
-        `GET /v2/cloudimages ${pass(ims.p99)} (${ims.p99.toFixed(1)} ms)`,
+      '| request | server | images | KiB | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/req | PostgreSQL CPU ms/req |',
     );
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    const byRow: Figures[][] = [];
+    for (const [label, p] of rows) {
+      const figures = await measure(targets, member.token, p);
+      byRow.push(figures);
+      figures.forEach((r, k) =>
+        console.log(
+          `| ${label} | ${targets[k]!.name} | ${r.images} | ${(r.bytes / 1024).toFixed(0)} | ${r.p50.toFixed(1)} | ` +
+            `${r.p90.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${r.cpu.toFixed(2)} | ` +
+            `${POSTGRES ? r.pgCpu.toFixed(2) : '-'} |`,
+        ),
+      );
+    }
+    if (base) {
+      console.log('\nthis / baseline (same run):');
+      rows.forEach(([label], i) => {
+        const [b, t] = [byRow[i]![0]!, byRow[i]![1]!];
+        const ratio = (x: number, y: number) => (y > 0 ? (x / y).toFixed(2) : '-');
+        console.log(
+          `  ${label}: p99 ${ratio(t.p99, b.p99)}, p50 ${ratio(t.p50, b.p50)}, server CPU ${ratio(t.cpu, b.cpu)}` +
+            (POSTGRES ? `, PostgreSQL CPU ${ratio(t.pgCpu, b.pgCpu)}` : ''),
+        );
+      });
+    }
+    const mine = (label: string) => {
+      const i = rows.findIndex(([l]) => l === label);
+      return i < 0 ? null : byRow[i]!.at(-1)!;
+    };
+    const pass = (ms: number) => (ms < 50 ? 'PASS' : 'MISS');
+    const line = [
+      ['GET /v2/images', mine('GET /v2/images (default page)')],
+      ['GET /v2/cloudimages', mine('GET /v2/cloudimages (default page, 500)')],
+    ]
+      .filter((x): x is [string, Figures] => x[1] !== null)
+      .map(([l, f]) => `${l} ${pass(f.p99)} (${f.p99.toFixed(1)} ms)`)
+      .join(', ');
+    if (line) console.log(`\ntarget p99 < 50 ms: ${line}`);
   } finally {
+    await probe?.end().catch(() => undefined);
+    await base?.cleanup();
     await server.cleanup();
   }
 }

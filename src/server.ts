@@ -191,6 +191,7 @@ export async function createServer(config: Config, options: ServerOptions = {}):
         clock,
         log: app.log,
         onJobEnd: (job, outcome) => audit.jobEnded(job, outcome),
+        audit,
       });
     }
     // Other processes may be uploading through the same stores: only uploads idle for long are dead.

@@ -57,6 +57,7 @@ export async function runWorker(config: Config, argv: string[]): Promise<void> {
     log,
     worker: { concurrency },
     onJobEnd: (job, outcome) => audit.jobEnded(job, outcome),
+    audit,
   });
 
   let signals = 0;

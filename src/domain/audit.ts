@@ -59,5 +59,7 @@ export interface AuditQuery {
   jobId?: string;
   /** Newest first: events with seq below this. */
   beforeSeq?: number;
+  /** Oldest first instead (a job's first event is the request that queued it). */
+  oldestFirst?: boolean;
   limit: number;
 }

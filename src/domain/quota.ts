@@ -1,4 +1,5 @@
 import { fail } from './errors.ts';
+import { SHARE_LIMITS } from './sharing.ts';
 
 /**
  * Image quotas of a project: how many images it may own and how many bytes of
@@ -61,15 +62,34 @@ export function bytesLeft(limits: QuotaLimits, usage: QuotaUsage): number | null
 }
 
 export interface QuotaResource {
-  type: 'image' | 'image_size_total';
+  type: 'image' | 'image_size_total' | 'image_shared' | 'image_member';
   used: number;
   quota: number;
   min: number;
   max: number;
 }
 
-/** The IMS `quotas.resources` list; bytes in MiB (used rounded up), -1 for unlimited. */
-export function quotaResources(limits: QuotaLimits, usage: QuotaUsage): QuotaResource[] {
+/**
+ * What a project shares out (ims-api.md §2.12): its images that have members, and the most
+ * members any one of them has. Shared-in images are no part of it: they count for their owner.
+ */
+export interface SharingUsage {
+  sharedImages: number;
+  mostMembers: number;
+}
+
+/**
+ * The IMS `quotas.resources` list; bytes in MiB (used rounded up), -1 for unlimited.
+ * `image_shared`: the project's images that are shared; a shared image is one of the owner's
+ * images, so the image quota bounds them (no quota of their own). `image_member`: members per
+ * image, fixed at IMS's 256 (full-ECS images 10); `used` is the most any image has.
+ */
+export function quotaResources(
+  limits: QuotaLimits,
+  usage: QuotaUsage,
+  sharing: SharingUsage,
+): QuotaResource[] {
+  const members = SHARE_LIMITS.maxMembersPerImage;
   return [
     {
       type: 'image',
@@ -83,6 +103,13 @@ export function quotaResources(limits: QuotaLimits, usage: QuotaUsage): QuotaRes
       quota: limits.bytes === null ? UNLIMITED : Math.floor(limits.bytes / MiB),
       ...QUOTA_BOUNDS.image_size_total,
     },
+    {
+      type: 'image_shared',
+      used: sharing.sharedImages,
+      quota: limits.images ?? UNLIMITED,
+      ...QUOTA_BOUNDS.image,
+    },
+    { type: 'image_member', used: sharing.mostMembers, quota: members, min: members, max: members },
   ];
 }
 

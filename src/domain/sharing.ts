@@ -149,16 +149,27 @@ export function assertShareable(image: Image, ownerProject: string, current: num
     );
   if (image.status !== 'active')
     fail('ImageNotActive', `Image ${image.id} is ${image.status}: only active images can be shared`);
-  if (image.properties.__system__cmkid)
-    fail(
-      'EncryptedImageNotShareable',
-      `Image ${image.id} is encrypted with a KMS key: this deployment has no KMS to authorise the key to members`,
-    );
+  assertNoKmsKey(image);
   const max = isWholeImage(image) ? SHARE_LIMITS.maxMembersPerWholeImage : SHARE_LIMITS.maxMembersPerImage;
   if (current + adding > max)
     throw new DomainError(
       'TooManyMembers',
       `Image ${image.id} would have ${current + adding} members: at most ${max}`,
+    );
+}
+
+/**
+ * An encrypted image is shared only once its owner has authorised the KMS key to the members
+ * (ims-api.md §4.3). This deployment has no KMS: it encrypts nothing (`cmk_id` is refused with
+ * IMG.0095), so no key can be authorised, and an image that carries one (`__system__cmkid`,
+ * e.g. moved here from another deployment) is not shared, on the IMS and the Glance routes
+ * alike. The IMS code is in the text for Glance's body.
+ */
+export function assertNoKmsKey(image: Image): void {
+  if (image.properties.__system__cmkid)
+    fail(
+      'EncryptedImageNotShareable',
+      `IMG.0098: image ${image.id} is encrypted with a KMS key, and this deployment has no KMS to authorise the key to members`,
     );
 }
 
@@ -226,19 +237,36 @@ export function parseSharingPolicy(body: unknown): {
 }
 
 /**
- * Whether a project's policy accepts, at the moment it is shared, an image of
- * an owner in `ownerAccount`, whose organization URNs (the owner account's
- * reach) are `ownerOrgUrns`.
+ * The rule of a project's policy that accepts, at the moment it is shared, an
+ * image of an owner in `ownerAccount`, whose organization URNs (the owner
+ * account's reach) are `ownerOrgUrns`: `accept_own_account` or
+ * `accept_organizations:<urn>`; null when none does. The audit event of the
+ * automatic accept names it.
  */
-export function acceptsAutomatically(
+export function acceptingRule(
   policy: SharingPolicy,
   recipientAccount: string,
   ownerAccount: string,
   ownerOrgUrns: string[],
-): boolean {
-  if (policy.acceptOwnAccount && recipientAccount === ownerAccount) return true;
-  return policy.acceptOrganizations.some((urn) => ownerOrgUrns.includes(urn));
+): string | null {
+  if (policy.acceptOwnAccount && recipientAccount === ownerAccount) return 'accept_own_account';
+  const urn = policy.acceptOrganizations.find((u) => ownerOrgUrns.includes(u));
+  return urn === undefined ? null : `accept_organizations:${urn}`;
 }
+
+/** A project whose sharing policy accepts a share, and the rule that does. */
+export interface AutomaticAccept {
+  projectId: string;
+  accountId: string;
+  rule: string;
+}
+
+/**
+ * Who the audit trail names as the actor of an automatic accept: no user
+ * answered, the project's policy did (`GET /v1/{project_id}/traces?user=`
+ * finds these by this id).
+ */
+export const policyActor = (rule: string): string => `sharing-policy:${rule}`;
 
 /** One image's outcome in a batch job (`entities.results[]`); status lower case, as IMS shows it. */
 export interface ShareResult {

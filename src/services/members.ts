@@ -16,6 +16,7 @@ import {
   seesAllMembers,
   type ImageMember,
 } from '../domain/member-rules.ts';
+import { assertNoKmsKey } from '../domain/sharing.ts';
 import type { ImageService } from './images.ts';
 import type { Policy } from './policy.ts';
 import { currentAudit } from '../adapters/audit-scope.ts';
@@ -43,6 +44,7 @@ export class MemberService {
     assertHasMembers(image, 'create');
     assertCanManageMembers(ctx, image, 'create');
     this.policy.authorize(ctx, 'ims:images:share', { projectId: image.owner });
+    assertNoKmsKey(image);
     const member = newMember(image, memberId, this.now());
     return this.db.transaction(async (tx) => {
       // The image row is held, so two additions cannot both take the last place.

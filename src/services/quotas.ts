@@ -59,7 +59,7 @@ export class QuotaService {
     if (target !== ctx.projectId && !(await this.db.quotas.projectExists(target)))
       fail('NotFound', `No project found with ID ${target}`);
     const { limits, usage } = await this.state(this.db, target);
-    return quotaResources(limits, usage);
+    return quotaResources(limits, usage, await this.db.quotas.sharingUsage(target));
   }
 
   /** An operator sets a project's limits (null: back to the default, -1: unlimited). */

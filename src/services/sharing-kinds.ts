@@ -1,4 +1,10 @@
-import type { BatchAnswerRequest, ShareResult, ShareTarget, SharingReach } from '../domain/sharing.ts';
+import type {
+  AutomaticAccept,
+  BatchAnswerRequest,
+  ShareResult,
+  ShareTarget,
+  SharingReach,
+} from '../domain/sharing.ts';
 import { defineJobKind } from './jobs/kind.ts';
 
 /** `POST /v1/cloudimages/members`: everything the job needs was resolved when it was asked for. */
@@ -7,8 +13,11 @@ export interface AddMembersPayload {
   userId: string;
   images: string[];
   targets: ShareTarget[];
-  /** Projects whose sharing policy accepts this share, decided when it was asked for. */
-  autoAccept: string[];
+  /**
+   * Projects whose sharing policy accepts this share, decided when it was
+   * asked for. Jobs queued before the rule was kept name the project alone.
+   */
+  autoAccept: (AutomaticAccept | string)[];
 }
 
 export interface RemoveMembersPayload {

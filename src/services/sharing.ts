@@ -11,10 +11,11 @@ import { DomainError, fail } from '../domain/errors.ts';
 import { parseOrgRef } from '../domain/organization.ts';
 import {
   NO_POLICY,
-  acceptsAutomatically,
+  acceptingRule,
   parseBatchAnswerRequest,
   parseBatchMembersRequest,
   parseSharingPolicy,
+  type AutomaticAccept,
   type MemberType,
   type ShareTarget,
   type SharingPolicy,
@@ -250,12 +251,12 @@ export class SharingService {
     }
   }
 
-  /** Projects reached by the targets whose sharing policy accepts a share from the caller. */
+  /** Projects reached by the targets whose sharing policy accepts a share from the caller, with the rule that does. */
   private async autoAccepting(
     ctx: RequestContext,
     targets: ShareTarget[],
     ownerUrns: string[],
-  ): Promise<string[]> {
+  ): Promise<AutomaticAccept[]> {
     const accounts = new Set<string>();
     const projects = new Set<string>();
     const grantAccounts = new Set<string>();
@@ -268,11 +269,14 @@ export class SharingService {
       else for (const a of await this.organizations.accountsInOrganization(t.id)) grantAccounts.add(a);
     }
     const candidates = await this.db.sharing.policiesIn([...accounts, ...grantAccounts], ctx.region);
-    return candidates
-      .filter((c) => c.projectId !== ctx.projectId)
-      .filter((c) => projects.has(c.projectId) || grantAccounts.has(c.accountId))
-      .filter((c) => acceptsAutomatically(c.policy, c.accountId, ctx.accountId, ownerUrns))
-      .map((c) => c.projectId);
+    const accepts: AutomaticAccept[] = [];
+    for (const c of candidates) {
+      if (c.projectId === ctx.projectId) continue;
+      if (!projects.has(c.projectId) && !grantAccounts.has(c.accountId)) continue;
+      const rule = acceptingRule(c.policy, c.accountId, ctx.accountId, ownerUrns);
+      if (rule !== null) accepts.push({ projectId: c.projectId, accountId: c.accountId, rule });
+    }
+    return accepts;
   }
 }
 

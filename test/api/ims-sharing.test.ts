@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/adapters/clock.ts';
 import { openDatabase, type Db } from '../../src/adapters/db/database.ts';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
+import { createAuditService } from '../../src/services/audit/create.ts';
 import { addMembersHandler } from '../../src/services/jobs/members-handler.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import { activeImage, expectImsError, type Json } from './ims-helpers.ts';
@@ -279,17 +280,42 @@ describe(`IMS batch sharing by project (${TEST_DB})`, () => {
     expect((await data.arrayBuffer()).byteLength).toBe(1024);
   });
 
-  it('counts a shared image against the owner only', async () => {
+  it('counts a shared image against the owner only (image, image_shared, image_member)', async () => {
     const quota = async (c: Caller) => {
       const body = (await (await call(c, 'GET', '/v1/cloudimages/quota')).json()) as Json;
-      return (body.quotas.resources as Json[]).find((r) => r.type === 'image')!.used as number;
+      return Object.fromEntries((body.quotas.resources as Json[]).map((r) => [r.type, r.used as number]));
     };
-    const before = { owner: await quota(owner), member: await quota(stranger) };
+    const recipient = await projectIn(await newAccount());
+    const before = { owner: await quota(owner), recipient: await quota(recipient) };
     const img = await privateImage(owner);
-    await succeeded(owner, share(owner, { images: [img], projects: [stranger.projectId] }));
-    await succeeded(stranger, answer(stranger, [img], 'accepted'));
-    expect(await quota(owner)).toBe(before.owner + 1);
-    expect(await quota(stranger)).toBe(before.member);
+    await succeeded(
+      owner,
+      share(owner, { images: [img], projects: [recipient.projectId, stranger.projectId] }),
+    );
+    // Pending: nothing changes for the recipient.
+    expect(await quota(recipient)).toEqual(before.recipient);
+    // The recipient's image quota is full; it can still accept, and the image is listed.
+    await admin('PUT', '/v1/cloudimages/quota', {
+      project_id: recipient.projectId,
+      quotas: { image: before.recipient.image },
+    });
+    await succeeded(recipient, answer(recipient, [img], 'accepted'));
+    expect(await listed(recipient, img)).toBe(true);
+    expect(await quota(recipient)).toEqual(before.recipient);
+    const over = await call(recipient, 'POST', '/v2/images', { name: 'one too many', visibility: 'private' });
+    expect(over.status).toBe(413);
+    // The owner: one more image (made before the share), one more shared, two members on it.
+    const after = await quota(owner);
+    expect(after.image).toBe(before.owner.image! + 1);
+    expect(after.image_shared).toBe(before.owner.image_shared! + 1);
+    expect(after.image_member).toBe(Math.max(before.owner.image_member!, 2));
+    // Unsharing gives the shared count back; the image stays the owner's.
+    await succeeded(
+      owner,
+      unshare(owner, { images: [img], projects: [recipient.projectId, stranger.projectId] }),
+    );
+    expect((await quota(owner)).image_shared).toBe(before.owner.image_shared);
+    expect((await quota(owner)).image).toBe(before.owner.image! + 1);
   });
 
   it('refuses hostile calls: answering for another project, the owner answering, sharing what one does not own', async () => {
@@ -380,20 +406,27 @@ describe(`IMS batch sharing by project (${TEST_DB})`, () => {
       .insertInto('image_properties')
       .values({ image_id: encrypted, name: '__system__cmkid', value: 'key-1' })
       .execute();
+    // The owner's own community image: only private images are shared.
+    const community = await activeImage(s, owner, { visibility: 'community' } as Json);
     const job = await waitJob(
       owner,
-      await share(owner, { images: [good, queued, pub, gone, encrypted], projects: [member.projectId] }),
+      await share(owner, {
+        images: [good, queued, pub, gone, encrypted, community],
+        projects: [member.projectId],
+      }),
     );
     expect(job.status).toBe('FAIL');
     expect(job.error_code).toBe('IMG.0046');
-    expect(job.fail_reason).toMatch(/4 of 5 images failed/);
+    expect(job.fail_reason).toMatch(/5 of 6 images failed/);
     expect((job.entities.results as Json[]).map((r) => [r.image_id, r.status, r.error_code])).toEqual([
       [good, 'success', undefined],
       [queued, 'failed', 'IMG.0046'],
       [pub, 'failed', 'IMG.0047'],
       [gone, 'failed', 'IMG.0027'],
       [encrypted, 'failed', 'IMG.0098'],
+      [community, 'failed', 'IMG.0089'],
     ]);
+    expect(await visibility(owner, community)).toBe('community');
     expect(await canGet(member, good)).toBe(200);
     expect(await visibility(owner, queued)).toBe('private');
     expect((await membersOf(owner, encrypted)).members).toEqual([]);
@@ -435,12 +468,14 @@ describe(`IMS batch sharing by project (${TEST_DB})`, () => {
         { type: 'project' as const, id: member.projectId },
         { type: 'domain' as const, id: stranger.accountId },
       ],
-      autoAccept: [member.projectId],
+      autoAccept: [{ projectId: member.projectId, accountId: member.accountId, rule: 'accept_own_account' }],
     };
-    const handler = addMembersHandler({ repos: new Repositories(db.kysely), clock: systemClock });
+    const audit = await createAuditService(db, s.config, systemClock);
+    const handler = addMembersHandler({ repos: new Repositories(db.kysely), clock: systemClock, audit });
+    const jobId = randomUUID();
     const run = (attempt: number) =>
       handler(
-        { id: 'j', projectId: owner.projectId, payload, attempt },
+        { id: jobId, projectId: owner.projectId, payload, attempt },
         async () => {},
         new AbortController().signal,
       );
@@ -458,6 +493,15 @@ describe(`IMS batch sharing by project (${TEST_DB})`, () => {
         [stranger.accountId, 'domain', 'pending'],
       ].sort(),
     );
+    // The policy's accept was made once, and recorded once.
+    const events = await db.kysely
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .execute();
+    expect(events.map((e) => [e.operation, e.project_id, e.user_id, e.resource_id])).toEqual([
+      ['updateMember', member.projectId, 'sharing-policy:accept_own_account', img],
+    ]);
   });
 });
 
@@ -620,7 +664,7 @@ describe(`sharing policy (${TEST_DB})`, () => {
     expect(((await set.json()) as Json).sharing_policy.accept_own_account).toBe(true);
 
     const img = await privateImage(owner);
-    await succeeded(
+    const shareJob = await succeeded(
       owner,
       share(owner, { images: [img], projects: [sibling.projectId, cautious.projectId] }),
     );
@@ -633,6 +677,38 @@ describe(`sharing policy (${TEST_DB})`, () => {
       status: 'accepted',
       answered_by: 'policy',
     });
+    // The automatic accept is in the recipient's audit trail: its policy is the actor, naming the rule.
+    const policyEvents = async (c: Caller, imageId: string) =>
+      (
+        (await (await call(c, 'GET', `/v1/${c.projectId}/traces?resource_id=${imageId}`)).json()) as {
+          traces: Json[];
+        }
+      ).traces.filter((t) => String(t.user.id).startsWith('sharing-policy:'));
+    const [auto] = await policyEvents(sibling, img);
+    expect(auto).toMatchObject({
+      trace_name: 'updateMember',
+      resource_type: 'image',
+      resource_id: img,
+      project_id: sibling.projectId,
+      domain_id: account,
+      user: { id: 'sharing-policy:accept_own_account' },
+      result: 'success',
+      job_id: shareJob.job_id,
+    });
+    expect(await policyEvents(sibling, img)).toHaveLength(1);
+    // Not in the cautious project's trail (it did not accept), nor in the owner's as its own.
+    expect(await policyEvents(cautious, img)).toEqual([]);
+    const ownerTrail = (
+      (await (
+        await call(owner, 'GET', `/v1/${owner.projectId}/traces?job_id=${shareJob.job_id}`)
+      ).json()) as {
+        traces: Json[];
+      }
+    ).traces;
+    expect(ownerTrail.map((t) => [t.trace_name, t.user.id])).not.toContainEqual([
+      'updateMember',
+      'sharing-policy:accept_own_account',
+    ]);
     // Someone else's account is not the own account.
     const outsider = await projectIn(await newAccount());
     const theirs = await privateImage(outsider);
@@ -655,6 +731,9 @@ describe(`sharing policy (${TEST_DB})`, () => {
     const img2 = await privateImage(owner);
     await succeeded(owner, share(owner, { images: [img2], domains: [partner] }));
     expect(await listed(recipient, img2)).toBe(true);
+    expect((await policyEvents(recipient, img2)).map((t) => t.user.id)).toEqual([
+      `sharing-policy:accept_organizations:${org.urn as string}`,
+    ]);
     // The policy does not override an answer given before.
     const img3 = await privateImage(owner);
     await succeeded(owner, share(owner, { images: [img3], domains: [partner] }));
@@ -662,6 +741,8 @@ describe(`sharing policy (${TEST_DB})`, () => {
     await succeeded(recipient, answer(recipient, [img3], 'rejected'));
     await succeeded(owner, share(owner, { images: [img3], projects: [recipient.projectId] }));
     expect(await listed(recipient, img3)).toBe(false);
+    // One automatic accept (the first share), then the project's own reject: no second policy event.
+    expect(await policyEvents(recipient, img3)).toHaveLength(1);
 
     // Hostile bodies, and another project's policy.
     await expectImsError(

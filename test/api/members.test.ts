@@ -245,6 +245,12 @@ describe(`Glance image members: lifecycle (${TEST_DB})`, () => {
     expect(await listed(id, member)).toBe(true);
     expect((await remove(id, member.projectId, admin)).status).toBe(204);
     expect(await imageStatus(id, member)).toBe(404);
+    // Glance's modify_member is "role:admin or (role:member and project_id:%(member_id)s)", and
+    // its owner check spares admins: an admin answers for a member of its own image too.
+    const own = await createImage({}, admin);
+    await added(own, member.projectId, admin);
+    expect((await answer(own, member.projectId, 'accepted', admin)).status).toBe(200);
+    expect(await listed(own, member)).toBe(true);
   });
 
   it("accepts the owner's own project as a member, as Glance does, but not its answer", async () => {
@@ -401,6 +407,21 @@ describe(`Glance image members: only shared images have them (${TEST_DB})`, () =
     expect((await answer(id, member.projectId, 'accepted')).status).toBe(
       visibility === 'private' ? 404 : 403,
     );
+  });
+
+  it('refuses members on an image encrypted with a KMS key (no KMS here to authorise it), even for an admin', async () => {
+    const id = await createImage();
+    await s.server.db.kysely
+      .insertInto('image_properties')
+      .values({ image_id: id, name: '__system__cmkid', value: 'kms-key-1' })
+      .execute();
+    for (const caller of [owner, admin]) {
+      const res = await add(id, member.projectId, caller);
+      expect(res.status).toBe(403);
+      expect(await message(res)).toContain('IMG.0098');
+    }
+    expect(await listMembers(id)).toEqual([]);
+    expect((await s.request('GET', `/v2/images/${id}`, { token: member.token })).status).toBe(404);
   });
 
   it('refuses members on a public image, even for an admin', async () => {

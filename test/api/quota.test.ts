@@ -70,6 +70,8 @@ describe(`GET /v1/cloudimages/quota and the image count (${TEST_DB})`, () => {
     expect(await quotaOf(who.token)).toEqual({
       image: { type: 'image', used: 0, quota: 4, min: 0, max: 1_000_000 },
       image_size_total: { type: 'image_size_total', used: 0, quota: -1, min: 0, max: 1024 ** 4 },
+      image_shared: { type: 'image_shared', used: 0, quota: 4, min: 0, max: 1_000_000 },
+      image_member: { type: 'image_member', used: 0, quota: 256, min: 256, max: 256 },
     });
     const ids = await newIds(s, who, 4);
     expect((await quotaOf(who.token)).image!.used).toBe(4);
@@ -107,6 +109,9 @@ describe(`operators set quotas: PUT /v1/cloudimages/quota (${TEST_DB})`, () => {
     expect(((await res.json()) as { quotas: { resources: unknown[] } }).quotas.resources).toEqual([
       expect.objectContaining({ type: 'image', quota: 10 }),
       expect.objectContaining({ type: 'image_size_total', quota: 2048 }),
+      // The project's shared images are bounded by its image quota; members per image are fixed.
+      expect.objectContaining({ type: 'image_shared', quota: 10 }),
+      expect.objectContaining({ type: 'image_member', quota: 256 }),
     ]);
     expect((await quotaOf(who.token)).image!.quota).toBe(10);
     expect((await quotaOf(s.adminToken, `?project_id=${who.projectId}`)).image_size_total!.quota).toBe(2048);

@@ -45,11 +45,15 @@ describe('quota arithmetic', () => {
   });
 
   it('reports in the IMS shape, bytes in MiB rounded up', () => {
-    expect(quotaResources({ images: 5, bytes: 10 * MiB }, { images: 2, bytes: MiB + 1 })).toEqual([
+    const sharing = { sharedImages: 1, mostMembers: 3 };
+    expect(quotaResources({ images: 5, bytes: 10 * MiB }, { images: 2, bytes: MiB + 1 }, sharing)).toEqual([
       { type: 'image', used: 2, quota: 5, min: 0, max: 1_000_000 },
       { type: 'image_size_total', used: 2, quota: 10, min: 0, max: 1024 ** 4 },
+      { type: 'image_shared', used: 1, quota: 5, min: 0, max: 1_000_000 },
+      { type: 'image_member', used: 3, quota: 256, min: 256, max: 256 },
     ]);
-    expect(quotaResources({ images: null, bytes: null }, { images: 0, bytes: 0 })[1]!.quota).toBe(-1);
+    const none = { sharedImages: 0, mostMembers: 0 };
+    expect(quotaResources({ images: null, bytes: null }, { images: 0, bytes: 0 }, none)[1]!.quota).toBe(-1);
     expect(bytesLeft({ images: null, bytes: 5 }, { images: 0, bytes: 7 })).toBe(0);
     expect(bytesLeft({ images: null, bytes: null }, { images: 0, bytes: 7 })).toBeNull();
   });

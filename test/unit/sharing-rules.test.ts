@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  acceptsAutomatically,
+  acceptingRule,
   assertDeletableWhileShared,
   assertShareable,
   parseBatchAnswerRequest,
@@ -133,10 +133,14 @@ describe('sharing policy', () => {
     updatedAt: null,
   });
   it('accepts the own account and listed organizations only', () => {
-    expect(acceptsAutomatically(policy(true), 'a', 'a', [])).toBe(true);
-    expect(acceptsAutomatically(policy(true), 'a', 'b', [])).toBe(false);
-    expect(acceptsAutomatically(policy(false, ['urn:o']), 'a', 'b', ['urn:o', 'urn:r'])).toBe(true);
-    expect(acceptsAutomatically(policy(false, ['urn:o']), 'a', 'a', ['urn:x'])).toBe(false);
+    expect(acceptingRule(policy(true), 'a', 'a', [])).toBe('accept_own_account');
+    expect(acceptingRule(policy(true), 'a', 'b', [])).toBeNull();
+    expect(acceptingRule(policy(false, ['urn:o']), 'a', 'b', ['urn:o', 'urn:r'])).toBe(
+      'accept_organizations:urn:o',
+    );
+    expect(acceptingRule(policy(false, ['urn:o']), 'a', 'a', ['urn:x'])).toBeNull();
+    // Both rules: the own account is named first.
+    expect(acceptingRule(policy(true, ['urn:o']), 'a', 'a', ['urn:o'])).toBe('accept_own_account');
   });
 
   it('reads the body strictly', () => {

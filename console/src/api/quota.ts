@@ -11,7 +11,8 @@ export async function projectQuota(client: ImsClient): Promise<QuotaResource[]> 
   const data = (await client.GET('/v1/cloudimages/quota')) as unknown as {
     quotas?: { resources?: QuotaResource[] };
   };
-  return data.quotas?.resources ?? [];
+  // The console shows what an upload needs: the image count and the total size.
+  return (data.quotas?.resources ?? []).filter((r) => r.type === 'image' || r.type === 'image_size_total');
 }
 
 /** Whether one more image of this many bytes would pass the quota (as far as the browser can tell). */

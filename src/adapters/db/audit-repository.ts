@@ -95,7 +95,7 @@ export class AuditRepository {
     return stored;
   }
 
-  /** Events matching the query, newest first. */
+  /** Events matching the query, newest first (oldest first if asked). */
   async list(query: AuditQuery): Promise<AuditEvent[]> {
     let q = this.db.selectFrom('audit_events').selectAll();
     if (query.projectId !== undefined) q = q.where('project_id', '=', query.projectId);
@@ -106,7 +106,10 @@ export class AuditRepository {
     if (query.userId !== undefined) q = q.where('user_id', '=', query.userId);
     if (query.jobId !== undefined) q = q.where('job_id', '=', query.jobId);
     if (query.beforeSeq !== undefined) q = q.where('seq', '<', query.beforeSeq);
-    const rows = await q.orderBy('seq', 'desc').limit(query.limit).execute();
+    const rows = await q
+      .orderBy('seq', query.oldestFirst ? 'asc' : 'desc')
+      .limit(query.limit)
+      .execute();
     return rows.map(toEvent);
   }
 

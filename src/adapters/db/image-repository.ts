@@ -6,6 +6,7 @@ import {
   type ExpressionBuilder,
   type Kysely,
   type Selectable,
+  type SelectQueryBuilder,
   type SqlBool,
 } from 'kysely';
 import type { Database } from './schema.ts';
@@ -70,8 +71,29 @@ type ImageRowWithDetails = ImageRow & {
 // SQLite hands JSON back as text, PostgreSQL as parsed values.
 const parsed = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
 
-function toImage(row: ImageRowWithDetails): Image {
-  return {
+function toImage(row: ImageRowWithDetails, memberFlag = false): Image {
+  return imageOf(
+    row,
+    parsed<string[]>(row.tags_json),
+    parsed<Record<string, string>>(row.properties_json),
+    parsed<string[] | null>(row.stores_json) ?? [],
+    // SQLite answers 0/1, PostgreSQL a boolean.
+    memberFlag ? Boolean(row.has_members) : undefined,
+  );
+}
+
+/**
+ * An image from its row and its details. A list builds 500 of these per page: straight from
+ * the row, with no merged copy of it (spreading a driver's row object cost more than the rest).
+ */
+function imageOf(
+  row: ImageRow,
+  tags: string[],
+  properties: Record<string, string>,
+  stores: string[],
+  hasMembers: boolean | undefined,
+): Image {
+  const image: Image = {
     id: row.id,
     name: row.name,
     status: row.status as ImageStatus,
@@ -91,13 +113,13 @@ function toImage(row: ImageRowWithDetails): Image {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     blobId: row.blob_id,
-    tags: parsed<string[]>(row.tags_json),
-    properties: parsed<Record<string, string>>(row.properties_json),
-    stores: parsed<string[] | null>(row.stores_json) ?? [],
+    tags,
+    properties,
+    stores,
     enterpriseProjectId: row.enterprise_project_id,
-    // SQLite answers 0/1, PostgreSQL a boolean.
-    ...(row.has_members === undefined ? {} : { hasMembers: Boolean(row.has_members) }),
   };
+  if (hasMembers !== undefined) image.hasMembers = hasMembers;
+  return image;
 }
 
 function fieldColumns(fields: ImageFields) {
@@ -314,9 +336,13 @@ export class ImageRepository {
   }
 
   /**
-   * One page of images: the page's rows first, then their tags, properties, stores and
-   * (for IMS) member flags in one query each. Correlated subqueries in the select list
-   * would run for every matching row before the sort and limit, not just the page's.
+   * One page of images. On SQLite the page's rows come first, then their tags, properties,
+   * stores and (for IMS) member flags in one query each. On PostgreSQL one statement does it
+   * all: the page is a derived table (its LIMIT keeps it from being merged into the outer
+   * query), and the details are correlated subqueries of the outer select list, so they run
+   * for the page's rows only, each an index lookup. That spares four statements with a
+   * 500-element id array to bind and plan, and four round trips; correlated subqueries in the
+   * page query itself would run for every matching row before the sort and limit.
    */
   async list(scope: ListScope, query: ImageQuery, marker: Image | null): Promise<Image[]> {
     let q = this.db
@@ -326,15 +352,33 @@ export class ImageRepository {
       .where((eb) => visibilityCondition(eb, scope));
     q = q.where((eb) => filterConditions(eb, query, this.postgres));
     if (marker) q = q.where((eb) => afterMarker(eb, query.sort, marker));
-    for (const s of query.sort) {
-      const col = SORT_COLUMNS[s.key];
-      // One null order on both databases: nulls come first when ascending. A NOT NULL
-      // column needs no null order, and without one both databases can walk an index.
-      if (NOT_NULL_SORT_COLUMNS.has(col)) q = q.orderBy(col, s.dir);
-      else q = q.orderBy(col, (ob) => (s.dir === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()));
+    const memberFlag = query.withMemberFlag === true;
+    if (!this.postgres) {
+      const rows = await sorted(q, query.sort).limit(query.limit).execute();
+      return this.withDetails(rows, memberFlag);
     }
-    const rows = await q.limit(query.limit).execute();
-    return this.withDetails(rows, query.withMemberFlag === true);
+    const page = sorted(q, query.sort).limit(query.limit).as('images');
+    const details = this.db
+      .selectFrom(page)
+      .selectAll('images')
+      .select([
+        this.tagsJson.as('tags_json'),
+        this.propertiesJson.as('properties_json'),
+        // Two lookups rather than storesJson's union, sort and distinct for every row.
+        BLOB_STORE.as('blob_store'),
+        REPLICA_STORES.as('replica_stores'),
+        (memberFlag ? HAS_MEMBERS : NO_FLAG).as('has_members'),
+      ]);
+    const rows = await sorted(details, query.sort).execute();
+    return rows.map((row) =>
+      imageOf(
+        row,
+        parsed<string[]>(row.tags_json),
+        parsed<Record<string, string>>(row.properties_json),
+        storesOf(row.blob_store ?? undefined, row.replica_stores ?? []),
+        memberFlag ? Boolean(row.has_members) : undefined,
+      ),
+    );
   }
 
   /**
@@ -386,19 +430,15 @@ export class ImageRepository {
       else replicas.set(r.image_id, [r.store]);
     }
     const withMembers = new Set(memberRows.map((m) => m.image_id));
-    return rows.map((row) => {
-      const own = row.blob_id ? blobStore.get(row.blob_id) : undefined;
-      const copies = replicas.get(row.id) ?? [];
-      const stores = own === undefined ? copies : [own, ...copies];
-      return toImage({
-        ...row,
-        tags_json: tags.get(row.id) ?? [],
-        properties_json: properties.get(row.id) ?? {},
-        // As the single-image query answers: distinct, in byte order.
-        stores_json: stores.length > 1 ? [...new Set(stores)].sort(byteOrder) : stores,
-        ...(memberFlag ? { has_members: withMembers.has(row.id) } : {}),
-      });
-    });
+    return rows.map((row) =>
+      imageOf(
+        row,
+        parsed<string[]>(tags.get(row.id) ?? []),
+        parsed<Record<string, string>>(properties.get(row.id) ?? {}),
+        storesOf(row.blob_id ? blobStore.get(row.blob_id) : undefined, replicas.get(row.id) ?? []),
+        memberFlag ? withMembers.has(row.id) : undefined,
+      ),
+    );
   }
 
   /**
@@ -432,6 +472,41 @@ export class ImageRepository {
         .execute();
     }
   }
+}
+
+/** The stores holding an image's data, as the single-image query answers: distinct, in byte order. */
+function storesOf(own: string | undefined, copies: string[]): string[] {
+  const stores = own === undefined ? copies : [own, ...copies];
+  return stores.length > 1 ? [...new Set(stores)].sort(byteOrder) : stores;
+}
+
+/** The store of the image's own blob, and those of its replicas (rows of the query's `images`). */
+const BLOB_STORE: RawBuilder<string | null> = sql`(select b.store from blobs b where b.id = images.blob_id)`;
+const REPLICA_STORES: RawBuilder<string[] | null> =
+  sql`(select array_agg(r.store) from image_replicas r where r.image_id = images.id)`;
+
+/** Whether the image (a row of the query's `images`) has members: IMS's list shows it. */
+const HAS_MEMBERS: RawBuilder<boolean | null> =
+  sql`exists (select 1 from image_members m where m.image_id = images.id)`;
+const NO_FLAG: RawBuilder<boolean | null> = sql`null`;
+
+/**
+ * The list's order. One null order on both databases: nulls come first when ascending. A NOT
+ * NULL column needs no null order, and without one both databases can walk an index.
+ */
+function sorted<DB, TB extends keyof DB, O>(
+  q: SelectQueryBuilder<DB, TB, O>,
+  sort: SortSpec[],
+): SelectQueryBuilder<DB, TB, O> {
+  let out = q;
+  for (const s of sort) {
+    const name = SORT_COLUMNS[s.key];
+    const col = sql.ref(name);
+    out = NOT_NULL_SORT_COLUMNS.has(name)
+      ? out.orderBy(col, s.dir)
+      : out.orderBy(col, (ob) => (s.dir === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()));
+  }
+  return out;
 }
 
 function memberOf(eb: EB, projectId: string, status: MemberStatus | 'all'): Expression<SqlBool> {

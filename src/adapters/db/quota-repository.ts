@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.ts';
-import type { QuotaUsage, StoredQuota } from '../../domain/quota.ts';
+import type { QuotaUsage, SharingUsage, StoredQuota } from '../../domain/quota.ts';
 
 /** Operator-set image quotas and the usage they are checked against. */
 export class QuotaRepository {
@@ -43,6 +43,27 @@ export class QuotaRepository {
       .where('deleted', '=', 0)
       .executeTakeFirstOrThrow();
     return { images: Number(row.n), bytes: Number(row.bytes) };
+  }
+
+  /** The project's shared images (visibility shared, with members) and the most members one has. */
+  async sharingUsage(projectId: string): Promise<SharingUsage> {
+    const perImage = this.db
+      .selectFrom('image_members as m')
+      .innerJoin('images as i', 'i.id', 'm.image_id')
+      .select((eb) => ['m.image_id', eb.fn.countAll<number | string>().as('n')])
+      .where('i.owner', '=', projectId)
+      .where('i.deleted', '=', 0)
+      .where('i.visibility', '=', 'shared')
+      .groupBy('m.image_id')
+      .as('per_image');
+    const row = await this.db
+      .selectFrom(perImage)
+      .select((eb) => [
+        eb.fn.countAll<number | string>().as('images'),
+        eb.fn.coalesce(eb.fn.max<number | string | null>('per_image.n'), eb.lit(0)).as('most'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { sharedImages: Number(row.images), mostMembers: Number(row.most) };
   }
 
   async set(projectId: string, change: Partial<StoredQuota>, now: string): Promise<void> {

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import { auditedTransaction } from '../audit-scope.ts';
 import type { Database } from './schema.ts';
+import type { AuditRepository } from './audit-repository.ts';
+import type { AuditEvent, NewAuditEvent } from '../../domain/audit.ts';
 import { BlobRepository } from './blob-repository.ts';
 import { BucketGrantRepository } from './bucket-grant-repository.ts';
 import { DataLeaseRepository } from './data-lease-repository.ts';
@@ -42,6 +44,15 @@ export class Repositories {
     this.uploadSessions = new UploadSessionRepository(db);
     this.dataLeases = new DataLeaseRepository(db);
     this.sharing = new SharingRepository(db);
+  }
+
+  /**
+   * Appends an event to the audit chain on this connection: called on the
+   * repositories of transaction(), the event commits or rolls back with the
+   * change it records (an event nobody's request carries, e.g. a job's).
+   */
+  appendAudit(trail: AuditRepository, event: NewAuditEvent): Promise<AuditEvent> {
+    return trail.append(event, this.db);
   }
 
   /**

@@ -15,7 +15,10 @@ const COLUMNS: Column<QuotaResource>[] = [
   { header: 'QUOTA', value: (r) => r.type },
   { header: 'USED', value: (r) => r.used },
   { header: 'LIMIT', value: (r) => limit(r.quota) },
-  { header: 'UNIT', value: (r) => (r.type === 'image_size_total' ? 'MiB' : 'images') },
+  {
+    header: 'UNIT',
+    value: (r) => ({ image_size_total: 'MiB', image_member: 'members per image' })[r.type] ?? 'images',
+  },
 ];
 
 type QuotaAnswer = { quotas: { resources: QuotaResource[] } };

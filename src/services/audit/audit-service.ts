@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../adapters/clock.ts';
 import { AuditScope } from '../../adapters/audit-scope.ts';
 import type { AuditRepository } from '../../adapters/db/audit-repository.ts';
+import type { Repositories } from '../../adapters/db/repositories.ts';
 import type { AuditEvent, AuditQuery, NewAuditEvent } from '../../domain/audit.ts';
 import type { RequestContext } from '../../domain/context.ts';
 import { fail } from '../../domain/errors.ts';
@@ -12,6 +13,19 @@ export interface AuditActor {
   projectId: string | null;
   domainId: string | null;
   userId: string | null;
+}
+
+/** A change no request made (a job made it on someone's behalf): who is recorded as its actor, and what it did. */
+export interface AutomaticChange {
+  operation: string;
+  resourceType: string;
+  resourceId: string;
+  resourceName: string | null;
+  projectId: string;
+  domainId: string | null;
+  /** Not a user: what acted, e.g. a project's sharing policy (domain/sharing.ts policyActor). */
+  actor: string;
+  jobId: string;
 }
 
 /** What the API layer knows about an audited request. */
@@ -71,7 +85,8 @@ export class AuditService {
     job: { id: string; kind: string; projectId: string },
     outcome: { ok: boolean; errorCode: string | null },
   ): Promise<void> {
-    const [accepted] = await this.repo.list({ jobId: job.id, limit: 1 });
+    // The request's event, the job's first: the job's own automatic events (a policy's accept) follow it.
+    const [accepted] = await this.repo.list({ jobId: job.id, limit: 1, oldestFirst: true });
     await this.repo.append({
       id: randomUUID(),
       time: this.clock.now().toISOString(),
@@ -92,13 +107,40 @@ export class AuditService {
   }
 
   /**
+   * Records a change no request made, in the transaction (`tx`, the
+   * repositories of a transaction) that makes it: both commit or neither.
+   */
+  async recordAutomatic(tx: Repositories, change: AutomaticChange): Promise<void> {
+    await tx.appendAudit(this.repo, {
+      id: randomUUID(),
+      time: this.clock.now().toISOString(),
+      operation: change.operation,
+      resourceType: change.resourceType,
+      resourceId: change.resourceId,
+      resourceName: change.resourceName,
+      projectId: change.projectId,
+      domainId: change.domainId,
+      userId: change.actor,
+      sourceIp: null,
+      requestId: null,
+      result: 'success',
+      httpStatus: null,
+      errorCode: null,
+      jobId: change.jobId,
+    });
+  }
+
+  /**
    * Events for administrators (any project) and project owners (their own
    * project), newest first; `marker` is the `next` of the previous page.
    */
   async list(
     ctx: RequestContext,
     projectId: string,
-    filters: Omit<AuditQuery, 'projectId' | 'beforeSeq' | 'limit'> & { limit?: number; marker?: string },
+    filters: Omit<AuditQuery, 'projectId' | 'beforeSeq' | 'limit' | 'oldestFirst'> & {
+      limit?: number;
+      marker?: string;
+    },
   ): Promise<AuditPage> {
     this.policy.authorize(ctx, 'ims:traces:list', { projectId });
     const limit = Math.min(filters.limit ?? 100, MAX_PAGE);

@@ -17,6 +17,7 @@ import { addMembersHandler, answerMembersHandler, removeMembersHandler } from '.
 import { ADD_IMAGE_MEMBERS, DELETE_IMAGE_MEMBERS, UPDATE_IMAGE_MEMBERS } from '../sharing-kinds.ts';
 import { JobRegistry } from './registry.ts';
 import type { DataLeases } from '../data-leases.ts';
+import type { AuditService } from '../audit/audit-service.ts';
 
 /** What job handlers may use; grows as kinds that need more (the blob store, qemu-img) are added. */
 export interface JobDeps {
@@ -27,6 +28,8 @@ export interface JobDeps {
   stores: StoreRegistry;
   /** Marks images a job is filling, so that no node's reaper takes them for abandoned uploads. */
   leases?: DataLeases;
+  /** The audit trail, for what jobs do on no request's behalf (a sharing policy's accept). */
+  audit?: AuditService;
 }
 
 /**

@@ -14,7 +14,14 @@ import type { Repositories } from '../../adapters/db/repositories.ts';
 import type { SharedMember } from '../../adapters/db/sharing-repository.ts';
 import { DomainError, ERROR_CATALOGUE, fail } from '../../domain/errors.ts';
 import type { Image } from '../../domain/image.ts';
-import { assertOwnsImage, assertShareable, type ShareResult } from '../../domain/sharing.ts';
+import {
+  assertOwnsImage,
+  assertShareable,
+  policyActor,
+  type AutomaticAccept,
+  type ShareResult,
+} from '../../domain/sharing.ts';
+import type { AuditService } from '../audit/audit-service.ts';
 import type {
   AddMembersPayload,
   AnswerMembersPayload,
@@ -27,6 +34,8 @@ import type { JobHandler, ReportProgress } from './kind.ts';
 export interface MembersDeps {
   repos: Repositories;
   clock: Clock;
+  /** Records the accepts a sharing policy makes (no request carries them); required to make one. */
+  audit?: Pick<AuditService, 'recordAutomatic'>;
 }
 
 type ImageWork = (tx: Repositories, image: Image, now: string) => Promise<void>;
@@ -101,12 +110,29 @@ export function addMembersHandler(deps: MembersDeps): JobHandler<AddMembersPaylo
         await tx.sharing.insert(member);
       }
       // Only projects that have not answered yet: a project's own reject stands.
-      for (const projectId of p.autoAccept)
-        if ((await tx.sharing.answer(image.id, projectId)) === null)
-          await tx.sharing.setAnswer(image.id, projectId, 'accepted', 'policy', now);
+      for (const accept of p.autoAccept.map(automaticAccept)) {
+        if ((await tx.sharing.answer(image.id, accept.projectId)) !== null) continue;
+        await tx.sharing.setAnswer(image.id, accept.projectId, 'accepted', 'policy', now);
+        // In the image's transaction: the accept and its event commit together.
+        if (!deps.audit) throw new Error('a sharing policy accepts only where the audit trail records it');
+        await deps.audit.recordAutomatic(tx, {
+          operation: 'updateMember',
+          resourceType: 'image',
+          resourceId: image.id,
+          resourceName: image.name,
+          projectId: accept.projectId,
+          domainId: accept.accountId || null,
+          actor: policyActor(accept.rule),
+          jobId: job.id,
+        });
+      }
     });
   };
 }
+
+/** A job queued before the rule was kept names the project alone. */
+const automaticAccept = (a: AutomaticAccept | string): AutomaticAccept =>
+  typeof a === 'string' ? { projectId: a, accountId: '', rule: 'unrecorded' } : a;
 
 export function removeMembersHandler(deps: MembersDeps): JobHandler<RemoveMembersPayload, MembersResult> {
   return (job, report) => {

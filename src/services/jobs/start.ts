@@ -12,6 +12,7 @@ import { GarbageCollector } from '../garbage-collector.ts';
 import type { JobRegistry } from './registry.ts';
 import { Worker, type JobLogger, type WorkerOptions } from './worker.ts';
 import type { JobEndListener } from './job-run.ts';
+import type { AuditService } from '../audit/audit-service.ts';
 
 export interface StartWorkersOptions {
   db: Db;
@@ -25,6 +26,8 @@ export interface StartWorkersOptions {
   worker?: Partial<WorkerOptions>;
   /** Told when a job ends for good (the audit trail records it). */
   onJobEnd?: JobEndListener;
+  /** The audit trail, for what jobs do on no request's behalf (a sharing policy's accept). */
+  audit?: AuditService;
 }
 
 /**
@@ -38,7 +41,14 @@ export function startWorkers(options: StartWorkersOptions): Worker {
   const repos = new Repositories(options.db.kysely);
   const leases = new DataLeases(options.db.kysely, clock, options.config.leaseSeconds * 1000);
   const deps = options.stores
-    ? { repos, clock, config: options.config, stores: options.stores, leases }
+    ? {
+        repos,
+        clock,
+        config: options.config,
+        stores: options.stores,
+        leases,
+        ...(options.audit ? { audit: options.audit } : {}),
+      }
     : null;
   const registry = options.registry ?? createJobRegistry(deps!);
   const worker = new Worker(
