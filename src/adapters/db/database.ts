@@ -11,6 +11,7 @@ import {
   type Migration,
   type MigrationProvider,
   type SqliteDatabase,
+  type SqliteStatement,
 } from 'kysely';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-initial.ts';
@@ -112,7 +113,7 @@ export function openDatabase(databaseUrl: string, dataDir: string): Db {
  * short query, so the statements of the service's fixed set of queries are kept.
  */
 function withStatementCache(file: SQLite.Database): SqliteDatabase {
-  const cache = new Map<string, SQLite.Statement>();
+  const cache = new Map<string, SqliteStatement>();
   return {
     close: () => file.close(),
     prepare(sqlText: string) {
@@ -120,12 +121,79 @@ function withStatementCache(file: SQLite.Database): SqliteDatabase {
       if (!statement) {
         // Queries with IN lists vary in text; a bound keeps the cache from growing without end.
         if (cache.size >= 1000) cache.clear();
-        statement = file.prepare(sqlText);
+        const prepared = file.prepare(sqlText);
+        statement = prepared.reader ? new RowsAsObjects(prepared) : prepared;
         cache.set(sqlText, statement);
       }
       return statement;
     },
   };
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * A reading statement whose rows better-sqlite3 hands over as arrays, made objects here: it
+ * builds each row object a property at a time, which for an image row (22 columns) cost more
+ * than finding it. A function made once per statement builds them as one object literal.
+ * Duplicate column names keep the last value, as better-sqlite3's objects do.
+ */
+class RowsAsObjects implements SqliteStatement {
+  readonly reader = true;
+  #make: (values: unknown[]) => Row;
+  #width: number;
+
+  constructor(private readonly statement: SQLite.Statement) {
+    statement.raw(true);
+    [this.#make, this.#width] = this.#maker();
+  }
+
+  all(parameters: ReadonlyArray<unknown>): unknown[] {
+    const rows = this.statement.all(parameters) as unknown[][];
+    const out = new Array<Row>(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = this.#row(rows[i]!);
+    return out;
+  }
+
+  run(parameters: ReadonlyArray<unknown>) {
+    return this.statement.run(parameters);
+  }
+
+  *iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    for (const values of this.statement.iterate(parameters) as IterableIterator<unknown[]>) {
+      yield this.#row(values);
+    }
+  }
+
+  #row(values: unknown[]): Row {
+    // SQLite prepares a statement again when the schema changed (another process migrated):
+    // `select *` may then have other columns.
+    if (values.length !== this.#width) [this.#make, this.#width] = this.#maker();
+    return this.#make(values);
+  }
+
+  #maker(): [(values: unknown[]) => Row, number] {
+    const names = this.statement.columns().map((c) => c.name);
+    if (names.includes('__proto__')) {
+      // In a literal that key would set the prototype, not a property.
+      const byAssignment = (values: unknown[]) => {
+        const row: Row = {};
+        names.forEach((name, i) =>
+          Object.defineProperty(row, name, {
+            value: values[i],
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          }),
+        );
+        return row;
+      };
+      return [byAssignment, names.length];
+    }
+    // The keys are the statement's column names, each quoted by JSON.stringify.
+    const fields = names.map((name, i) => `${JSON.stringify(name)}: v[${i}]`).join(', ');
+    return [new Function('v', `return { ${fields} };`) as (values: unknown[]) => Row, names.length];
+  }
 }
 
 /** Brings the schema up to date; safe to run on every start and from several nodes. */
