@@ -138,7 +138,7 @@ export const imageImport: CommandSpec = {
   examples: [
     'ims image import cirros --url https://download.cirros-cloud.net/0.6.2/cirros-0.6.2-x86_64-disk.img --wait',
     'ims image import --image 8a7c... --url https://example.com/disk.raw',
-    'ims image import ubuntu --object images:ubuntu-22.04.qcow2 --os-version "Ubuntu 22.04 64bit" --wait',
+    'ims image import noble --object images:noble.qcow2 --os-type Linux --min-disk 10 --wait',
   ],
   async run(ctx, { options, args }) {
     const settings = waitSettings(options);
