@@ -219,6 +219,13 @@ describe.skipIf(!server)(
       await expect.poll(() => exported.locator('.job-label').textContent()).toBe(`导出：${NAME}`);
       await expect(exported.locator('[data-job-status]').textContent()).resolves.toBe('成功');
       await page.getByLabel('语言').selectOption('en');
+
+      // The image's details list its jobs from the server too, the removed one included, as text.
+      await page.locator(`tr[data-image-id="${imageId}"] .image-name`).click();
+      const imageJobs = page.getByRole('region', { name: 'Jobs of this image' }).locator('tr[data-job-id]');
+      await expect.poll(() => imageJobs.count()).toBe(3);
+      await expect(imageJobs.nth(0).getAttribute('data-job-id')).resolves.toBe(failedId);
+      await expect(imageJobs.nth(0).locator('.problem').textContent()).resolves.toBe(REASON);
       expect(await pwned(page)).toBeUndefined();
       await page.close();
     }, 120_000);
