@@ -27,6 +27,7 @@ const FAST = { env: { IMS_PROGRESS_INTERVAL: '0.000001' } };
 let s: TestServer;
 let s3: S3Client;
 let owner: CliRunner;
+let token: string;
 
 async function object(key: string): Promise<Buffer> {
   const out = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
@@ -65,6 +66,7 @@ describe.skipIf(!server)(
         }
       }
       const user = await s.tokenFor('cli-objects', 'otto', 'member');
+      token = user.token;
       owner = await cliRunner({ IMS_ENDPOINT: s.url, IMS_TOKEN: user.token, IMS_PROJECT_ID: user.projectId });
       const quiet = { write: () => {} };
       expect(await runAdmin(s.config, ['bucket', 'grant', user.projectId, BUCKET], quiet, quiet)).toBe(0);
@@ -108,6 +110,43 @@ describe.skipIf(!server)(
       expect(hasTerminalControl(r.stderr)).toBe(false);
       expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(/^import [0-9a-f]{32}: SUCCESS$/);
       imageId = image.id as string;
+    });
+
+    it('registers the file into a queued image with --image (IMS RegisterImage)', async () => {
+      const queued = (await (
+        await s.request('POST', '/v2/images', {
+          token: token,
+          body: { name: 'registered', disk_format: 'qcow2', container_format: 'bare' },
+        })
+      ).json()) as Json;
+      const r = await owner.run(
+        [
+          'image',
+          'import',
+          '--image',
+          queued.id,
+          '--object',
+          `${BUCKET}:${prefix}/disk.qcow2`,
+          '--wait',
+          '-o',
+          'json',
+        ],
+        FAST,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ id: queued.id, status: 'active', disk_format: 'qcow2' });
+      const mixed = await owner.run([
+        'image',
+        'import',
+        '--image',
+        queued.id,
+        '--object',
+        'b:o.qcow2',
+        '--min-disk',
+        '1',
+      ]);
+      expect(mixed.code).toBe(2);
+      expect(mixed.stderr).toMatch(/no other options/);
     });
 
     it('exports with conversion (--wait) and unchanged (no --format), then lists the image’s jobs', async () => {

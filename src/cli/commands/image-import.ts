@@ -47,13 +47,13 @@ async function importObject(
     throw new UsageError(`--os-type must be one of ${OS_TYPES.join(', ')}`);
   for (const glanceOnly of ['disk-format', 'container-format', 'visibility', 'tag', 'property'])
     if (options[glanceOnly] !== undefined) throw new UsageError(`--${glanceOnly} goes with --url`);
+  if (existing && OBJECT_ONLY.some((o) => options[o] !== undefined))
+    throw new UsageError('--image registers the file into the queued image as it is: no other options');
   const minDisk = intOption(str(options, 'min-disk'), '--min-disk') ?? 40;
   const session = await ctx.open();
   const { client } = session;
   let jobId: string;
   if (existing) {
-    if (options['os-type'] ?? options['os-version'] ?? options['min-disk'] ?? options.description)
-      throw new UsageError('--image registers the file into the queued image as it is: no other options');
     const imageId = await resolveImage(client, existing);
     ({ job_id: jobId } = (await client.PUT('/v1/cloudimages/{image_id}/upload', {
       path: { image_id: imageId },
