@@ -2060,6 +2060,71 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/{project_id}/jobs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List the project's jobs, newest first (an extension: IMS itself shows jobs one by one) */
+    get: {
+      parameters: {
+        query?: {
+          /** @description only jobs in this status */
+          status?: 'INIT' | 'RUNNING' | 'SUCCESS' | 'FAIL';
+          /** @description only jobs of this type, e.g. imsImportImageJob */
+          job_type?: string;
+          /** @description only jobs whose entities.image_id is this image */
+          image_id?: string;
+          /** @description page size, default 100, at most 1000 */
+          limit?: string;
+          /** @description job_id of the last job of the previous page */
+          marker?: string;
+        };
+        header?: never;
+        path: {
+          project_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              jobs: {
+                /** @enum {string} */
+                status: 'INIT' | 'RUNNING' | 'SUCCESS' | 'FAIL';
+                entities: {
+                  [key: string]: unknown;
+                };
+                job_id: string;
+                job_type: string;
+                begin_time: string;
+                end_time: string | null;
+                error_code: string | null;
+                fail_reason: string | null;
+                /** @description 0-100 */
+                progress?: number;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/{project_id}/jobs/{job_id}': {
     parameters: {
       query?: never;

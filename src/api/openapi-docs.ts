@@ -286,6 +286,9 @@ const DOCS: Record<string, RouteDoc> = {
   },
   'DELETE /v1/organizations/{org_id}/accounts/{account_id}': { responses: { 204: noContent } },
   'GET /v1/organizations/{org_id}/accounts': { responses: plainList('accounts', organizationAccount) },
+  'GET /v1/{project_id}/jobs': {
+    responses: { 200: json(obj({ jobs: { type: 'array', items: imsJob } }, ['jobs'])) },
+  },
   'GET /v1/{project_id}/jobs/{job_id}': { responses: { 200: json(imsJob) } },
   'GET /v1/cloudimages/job/{job_id}': { responses: { 200: json(imsJob) } },
   'POST /v2/images': {

@@ -265,7 +265,7 @@ describe(`ims image copy, image import, quota, audit (${TEST_DB})`, { timeout: 2
 
   it('exits 2 on usage errors of the new commands', async () => {
     const cases: [string[], RegExp][] = [
-      [['image', 'import', 'x'], /--url is required/],
+      [['image', 'import', 'x'], /--url or --object is required/],
       [['image', 'import', 'x', '--url', 'file:///etc/passwd'], /--url must be an http or https URL/],
       [['image', 'import', '--url', 'http://a/b'], /missing argument NAME/],
       [['image', 'import', 'x', '--image', 'y', '--url', 'http://a/b'], /either NAME/],

@@ -142,16 +142,26 @@ describe('console: create page, import from URL, jobs panel', () => {
     await failure.waitFor({ timeout: 30_000 });
     expect((await failure.locator('.error-message').textContent())!.toLowerCase()).toContain('qcow2');
     await expect(failure.locator('.request-id').textContent()).resolves.toMatch(/^req-[0-9a-f-]{36}$/);
-    const job = page.locator('.jobs [data-job-id]');
+    // The panel lists the project's jobs, newest first: this import above the first test's.
+    const job = page.locator('.jobs [data-job-id]').first();
+    await expect(job.locator('.job-label').textContent()).resolves.toBe('Import not-an-image');
     await expect.poll(() => job.locator('[data-job-status]').getAttribute('data-job-status')).toBe('FAIL');
     await job.getByText('The job failed').waitFor();
     expect((await job.locator('.error-message').textContent())!.toLowerCase()).toContain('qcow2');
     await snap(page, 'import-refused');
-    // The tab's jobs survive a reload (sessionStorage); a job leaves the list by its button.
+    // The jobs come from the server, so they survive a reload; a job leaves the panel by its
+    // button, for the session. The first test's import, never started in this tab, is named by its type.
+    const failedId = (await job.getAttribute('data-job-id'))!;
     await page.reload();
-    await expect.poll(() => page.locator('.jobs [data-job-id]').count()).toBe(1);
+    const rows = page.locator('.jobs [data-job-id]');
+    await expect.poll(() => rows.count()).toBe(2);
+    const failed = page.locator(`.jobs [data-job-id="${failedId}"]`);
+    await failed.getByText('The job failed').waitFor();
+    await expect(rows.nth(1).locator('.job-label').textContent()).resolves.toBe('Import: from-the-web');
     await page.getByRole('button', { name: 'Remove Import not-an-image from the list' }).click();
-    await page.getByRole('region', { name: 'Jobs' }).waitFor({ state: 'detached' });
+    await failed.waitFor({ state: 'detached' });
+    await page.reload();
+    await expect.poll(() => rows.count()).toBe(1);
     await page.close();
   }, 90_000);
 

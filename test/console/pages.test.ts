@@ -216,6 +216,8 @@ describe('keyboard and small screens', () => {
     await page.keyboard.press('ArrowDown');
     await expect.poll(() => focused.textContent()).toBe('Copy');
     await page.keyboard.press('ArrowDown');
+    await expect.poll(() => focused.textContent()).toBe('Export');
+    await page.keyboard.press('ArrowDown');
     await expect.poll(() => focused.textContent()).toBe('Edit');
     await page.keyboard.press('Escape');
     await page.getByRole('menu').waitFor({ state: 'detached' });

@@ -1,6 +1,10 @@
-/** The console's checks before it sends anything: copy names and descriptions, member ids of each kind, URLs, quota room. */
+/**
+ * The console's checks before it sends anything: copy names and descriptions, member ids of each
+ * kind, URLs, object store addresses, quota room.
+ */
 import { describe, expect, it } from 'vitest';
 import { checkCopyRequest, defaultCopyName } from '../../console/src/api/copy.ts';
+import { checkObject, parseObjectAddress } from '../../console/src/api/object-store.ts';
 import { quotaRoom } from '../../console/src/api/quota.ts';
 import { parseMemberIds } from '../../console/src/api/sharing.ts';
 import { isWebUrl } from '../../console/src/api/web-import.ts';
@@ -110,5 +114,35 @@ describe('audit query times', () => {
     expect(parseTime('7d', '--from', now)).toBe(String(now - 7 * 86_400_000));
     expect(parseTime(undefined, '--from', now)).toBeUndefined();
     expect(() => parseTime('last tuesday', '--from', now)).toThrow(/ISO 8601/);
+  });
+});
+
+describe('object store addresses', () => {
+  it('takes bucket:object with a format extension, and names the problem of anything else', () => {
+    expect(parseObjectAddress('images:linux/noble.QCOW2')).toEqual({
+      bucket: 'images',
+      object: 'linux/noble.QCOW2',
+      format: 'qcow2',
+      problems: [],
+    });
+    expect(parseObjectAddress('images:a:b.vhd')).toMatchObject({
+      object: 'a:b.vhd',
+      format: 'vhd',
+      problems: [],
+    });
+    expect(parseObjectAddress('no-colon.qcow2').problems).toEqual(['address']);
+    expect(parseObjectAddress(':disk.qcow2').problems).toEqual(['address']);
+    expect(parseObjectAddress('images:disk.exe').problems).toEqual(['extension']);
+    expect(parseObjectAddress('images:').problems).toEqual(['objectEmpty']);
+    expect(parseObjectAddress('Bad_Bucket:disk.qcow2').problems).toEqual(['bucketName']);
+  });
+
+  it('checks bucket names as S3 does and object names up to 1024 bytes', () => {
+    expect(checkObject('ims-tenant.a1', 'x')).toEqual([]);
+    for (const bad of ['ab', 'x'.repeat(64), '-lead', 'trail-', 'UPPER', 'under_score', '<b>x</b>'])
+      expect(checkObject(bad, 'x'), bad).toEqual(['bucketName']);
+    expect(checkObject('bucket', '')).toEqual(['objectEmpty']);
+    expect(checkObject('bucket', '镜'.repeat(342))).toEqual(['objectLong']);
+    expect(checkObject('bucket', '镜'.repeat(341))).toEqual([]);
   });
 });

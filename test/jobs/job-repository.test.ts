@@ -220,6 +220,6 @@ describe(`job repository (${TEST_DB})`, () => {
     await jobs.enqueue(b, clock.now());
     await jobs.enqueue(newJob({ projectId: 'p-other' }), clock.now());
     expect((await jobs.listByProject('p-list')).map((j) => j.id)).toEqual([b.id, a.id]);
-    expect(await jobs.listByProject('p-list', 1)).toHaveLength(1);
+    expect(await jobs.listByProject('p-list', {}, 1)).toHaveLength(1);
   });
 });

@@ -1,3 +1,4 @@
+import { parseJobQuery } from '../../src/domain/job-query.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseOf } from '../../src/adapters/db/job-repository.ts';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
@@ -107,10 +108,10 @@ describe(`job service (${TEST_DB})`, () => {
     expect(err).toMatchObject({ status: 404 });
     await expect(service.get(other, 'no-such-job')).rejects.toMatchObject({ status: 404 });
     expect((await service.get(withRoles('p-admin', 'admin'), job.id)).job_id).toBe(job.id);
-    expect((await service.list(makeContext({ projectId: 'p-owner' }))).map((j) => j.job_id)).toEqual([
-      job.id,
-    ]);
-    expect(await service.list(other)).toEqual([]);
+    expect(
+      (await service.list(makeContext({ projectId: 'p-owner' }), parseJobQuery({}))).map((j) => j.job_id),
+    ).toEqual([job.id]);
+    expect(await service.list(other, parseJobQuery({}))).toEqual([]);
   });
 
   it("enqueues within the caller's transaction", async () => {
@@ -123,7 +124,7 @@ describe(`job service (${TEST_DB})`, () => {
         throw new Error('the image insert failed');
       }),
     ).rejects.toThrow('the image insert failed');
-    expect(await service.list(ctx)).toEqual([]);
+    expect(await service.list(ctx, parseJobQuery({}))).toEqual([]);
     const job = await repos.transaction((tx) =>
       service.enqueue(ctx, IMPORT, { imageId: 'i', url: 'b:o' }, { tx }),
     );

@@ -68,19 +68,22 @@ function JobRow({ state }: { state: JobState }) {
           </Link>
         </p>
       )}
-      <ErrorMessage error={state.error} title={t('jobs.pollFailed')} />
     </li>
   );
 }
 
-/** The jobs this tab started, with their live status and progress; hidden while there are none. */
+/**
+ * The project's newest jobs with their live status and progress, and a failed job's error;
+ * hidden while there are none.
+ */
 export function JobsPanel() {
   const { t } = useI18n();
-  const { jobs } = useJobs();
-  if (jobs.length === 0) return null;
+  const { jobs, error } = useJobs();
+  if (jobs.length === 0 && !error) return null;
   return (
     <section className="card jobs" aria-labelledby="jobs-heading">
       <h2 id="jobs-heading">{t('jobs.title')}</h2>
+      <ErrorMessage error={error} title={t('jobs.pollFailed')} />
       <ul className="job-list" aria-live="polite">
         {jobs.map((j) => (
           <JobRow key={j.id} state={j} />

@@ -1,9 +1,10 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import type { GlanceImage } from '../../../sdk/client.ts';
+import type { GlanceImage, ImsJob } from '../../../sdk/client.ts';
 import { useApi } from '../api/client-context.tsx';
 import { formatBytes } from '../api/format.ts';
 import { CONTAINER_FORMATS, DISK_FORMATS } from '../api/image-lists.ts';
 import { useJobs } from '../api/jobs.tsx';
+import { importFromObject, OS_TYPES, parseObjectAddress } from '../api/object-store.ts';
 import { uploadImageFile, type UploadProgress } from '../api/upload.ts';
 import { ImportFailed, importFromUrl, importTasks, isWebUrl, type ImportTask } from '../api/web-import.ts';
 import { ErrorMessage } from '../components/ErrorMessage.tsx';
@@ -19,10 +20,16 @@ type Phase =
   | { step: 'uploading'; image: GlanceImage; progress: UploadProgress | null }
   | { step: 'checking'; image: GlanceImage }
   | { step: 'importing'; image: GlanceImage; task: ImportTask | null }
+  | { step: 'objectImport'; jobId: string; job: ImsJob | null }
   | { step: 'done'; image: GlanceImage }
   | { step: 'failed'; image: GlanceImage | null; error: unknown };
 
-type Source = 'file' | 'url';
+type Source = 'file' | 'url' | 'object';
+const SOURCE_LABEL = {
+  file: 'create.sourceFile',
+  url: 'create.sourceUrl',
+  object: 'create.sourceObject',
+} as const;
 const IMPORT_POLL_MS = 1500;
 
 /**
@@ -38,6 +45,8 @@ export function CreateImage() {
   const [source, setSource] = useState<Source>('file');
   const [file, setFile] = useState<File | null>(null);
   const [url, setUrl] = useState('');
+  const [address, setAddress] = useState('');
+  const [osType, setOsType] = useState<string>('Linux');
   const { track } = useJobs();
   const [diskFormat, setDiskFormat] = useState<string>('qcow2');
   const [containerFormat, setContainerFormat] = useState<string>('bare');
@@ -91,6 +100,45 @@ export function CreateImage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [importing?.id, client]);
 
+  // An import from the object store is an IMS job: the page follows it until the image is made.
+  const objectJob = phase.step === 'objectImport' ? phase.jobId : null;
+  useEffect(() => {
+    if (!objectJob) return;
+    let stopped = false;
+    const poll = async () => {
+      try {
+        const job = await client.GET('/v1/{project_id}/jobs/{job_id}', {
+          path: { project_id: session.project.id, job_id: objectJob },
+        });
+        if (stopped) return;
+        if (job.status === 'SUCCESS') {
+          const image = await client.GET('/v2/images/{image_id}', {
+            path: { image_id: job.entities.image_id as string },
+          });
+          if (!stopped) setPhase({ step: 'done', image });
+        } else if (job.status === 'FAIL')
+          setPhase({
+            step: 'failed',
+            image: null,
+            error: new ImportFailed(
+              [job.fail_reason || t('jobs.noReason'), job.error_code].filter(Boolean).join(' '),
+              null,
+            ),
+          });
+        else setPhase((p) => (p.step === 'objectImport' ? { ...p, job } : p));
+      } catch (error) {
+        if (!stopped) setPhase({ step: 'failed', image: null, error });
+      }
+    };
+    void poll();
+    const timer = setInterval(() => void poll(), IMPORT_POLL_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [objectJob, client]);
+
   const upload = async (image: GlanceImage, data: File) => {
     const controller = new AbortController();
     abort.current = controller;
@@ -118,9 +166,37 @@ export function CreateImage() {
     if (!name.trim()) missing.push(t('create.needName'));
     if (source === 'file' && !file) missing.push(t('create.needFile'));
     if (source === 'url' && !isWebUrl(url)) missing.push(t('create.needUrl'));
+    const target = parseObjectAddress(address.trim());
+    const systemDisk = Number(minDisk.trim());
+    if (source === 'object') {
+      for (const p of target.problems) missing.push(t(`object.${p}`));
+      if (
+        target.format &&
+        (DISK_FORMATS as readonly string[]).includes(target.format) &&
+        target.format !== diskFormat
+      )
+        missing.push(t('create.formatMismatch', { format: diskFormat, extension: target.format }));
+      if (!/^\d+$/.test(minDisk.trim()) || systemDisk < 1 || systemDisk > 1024)
+        missing.push(t('create.needSystemDisk'));
+    }
     setProblems(missing);
     if (missing.length || (source === 'file' && !file)) return;
     setPhase({ step: 'creating' });
+    if (source === 'object') {
+      try {
+        const jobId = await importFromObject(client, {
+          name: name.trim(),
+          address: address.trim(),
+          osType,
+          minDisk: systemDisk,
+        });
+        track(jobId, t('create.importJob', { name: name.trim() }));
+        setPhase({ step: 'objectImport', jobId, job: null });
+      } catch (error) {
+        setPhase({ step: 'failed', image: null, error });
+      }
+      return;
+    }
     try {
       const num = (s: string) => (/^\d+$/.test(s.trim()) ? Number(s) : s);
       const image = await client.POST('/v2/images', {
@@ -179,6 +255,15 @@ export function CreateImage() {
             </>
           )}
           {phase.step === 'checking' && <p>{t('create.checking')}</p>}
+          {phase.step === 'objectImport' && (
+            <p data-import-job={phase.jobId}>
+              {t('create.importingObject', {
+                address: address.trim(),
+                status: t(`job.status.${phase.job?.status ?? 'INIT'}` as MessageKey),
+                percent: Math.round(phase.job?.progress ?? 0),
+              })}
+            </p>
+          )}
           {phase.step === 'importing' && (
             <p data-import-status={phase.image.status}>
               {t('create.importing', {
@@ -291,16 +376,20 @@ export function CreateImage() {
         />
         <fieldset className="segmented">
           <legend>{t('create.source')}</legend>
-          {(['file', 'url'] as const).map((k) => (
+          {(['file', 'url', 'object'] as const).map((k) => (
             <label key={k} className={source === k ? 'segment selected' : 'segment'}>
               <input
                 type="radio"
                 name="source"
                 value={k}
                 checked={source === k}
-                onChange={() => setSource(k)}
+                onChange={() => {
+                  setSource(k);
+                  // IMS wants the system disk size of an image made from a file (1-1024 GB).
+                  if (k === 'object' && minDisk.trim() === '0') setMinDisk('40');
+                }}
               />
-              {t(k === 'file' ? 'create.sourceFile' : 'create.sourceUrl')}
+              {t(SOURCE_LABEL[k])}
             </label>
           ))}
         </fieldset>
@@ -314,6 +403,35 @@ export function CreateImage() {
               required
             />
             {file && <p className="hint">{formatBytes(file.size, locale)}</p>}
+          </>
+        ) : source === 'object' ? (
+          <>
+            <label htmlFor={`${id}-object`}>{t('create.object')}</label>
+            <input
+              id={`${id}-object`}
+              value={address}
+              placeholder="bucket:path/disk.qcow2"
+              autoComplete="off"
+              onChange={(e) => {
+                setAddress(e.target.value);
+                // The extension names the format: the select follows it, and is checked against it.
+                const format = parseObjectAddress(e.target.value.trim()).format;
+                if (format && (DISK_FORMATS as readonly string[]).includes(format)) setDiskFormat(format);
+              }}
+              aria-describedby={`${id}-object-hint`}
+              required
+            />
+            <p className="hint" id={`${id}-object-hint`}>
+              {t('create.objectHint')}
+            </p>
+            <label htmlFor={`${id}-os`}>{t('create.osType')}</label>
+            <select id={`${id}-os`} value={osType} onChange={(e) => setOsType(e.target.value)}>
+              {OS_TYPES.map((o) => (
+                <option key={o} value={o}>
+                  {o}
+                </option>
+              ))}
+            </select>
           </>
         ) : (
           <>

@@ -21,6 +21,7 @@ import { Tabs } from '../components/Tabs.tsx';
 import { CopyDialog } from '../dialogs/CopyDialog.tsx';
 import { DeleteDialog } from '../dialogs/DeleteDialog.tsx';
 import { EditDialog } from '../dialogs/EditDialog.tsx';
+import { ExportDialog } from '../dialogs/ExportDialog.tsx';
 import { ShareDialog } from '../dialogs/ShareDialog.tsx';
 import { useI18n } from '../i18n/i18n.tsx';
 import type { MessageKey } from '../i18n/messages.ts';
@@ -30,7 +31,7 @@ const TABS: TabKey[] = ['private', 'shared', 'public'];
 const MEMBER_STATUSES: MemberStatus[] = ['pending', 'accepted', 'rejected'];
 const PAGE_SIZES = [10, 25, 50, 100];
 
-type DialogKind = 'share' | 'copy' | 'edit' | 'delete';
+type DialogKind = 'share' | 'copy' | 'export' | 'edit' | 'delete';
 type Dialog = { kind: DialogKind; image: GlanceImage } | null;
 
 export function ImageList({ initialTab }: { initialTab: TabKey }) {
@@ -350,6 +351,7 @@ export function ImageList({ initialTab }: { initialTab: TabKey }) {
       </div>
       {dialog?.kind === 'share' && <ShareDialog image={dialog.image} onClose={closeDialog} />}
       {dialog?.kind === 'copy' && <CopyDialog image={dialog.image} onClose={closeDialog} />}
+      {dialog?.kind === 'export' && <ExportDialog image={dialog.image} onClose={closeDialog} />}
       {dialog?.kind === 'edit' && <EditDialog image={dialog.image} onClose={closeDialog} />}
       {dialog?.kind === 'delete' && <DeleteDialog image={dialog.image} onClose={closeDialog} />}
     </section>
@@ -431,6 +433,7 @@ function ImageRow({
               actions={[
                 { label: t('actions.share'), onSelect: () => onDialog('share') },
                 { label: t('actions.copy'), onSelect: () => onDialog('copy') },
+                { label: t('actions.export'), onSelect: () => onDialog('export') },
                 { label: t('actions.edit'), onSelect: () => onDialog('edit') },
                 { label: t('actions.delete'), onSelect: () => onDialog('delete'), danger: true },
               ]}

@@ -16,6 +16,16 @@ type JobRow = Selectable<Database['jobs']>;
 type EB = ExpressionBuilder<Database, 'jobs'>;
 type JobUpdate = UpdateQueryBuilder<Database, 'jobs', 'jobs', UpdateResult>;
 
+/** What a project's job list keeps: all given conditions hold. */
+export interface JobListFilter {
+  status?: JobStatus;
+  kind?: string;
+  /** The job's `entities.image_id`. */
+  imageId?: string;
+  /** Only jobs after this one in the list's order (newest first). */
+  after?: Pick<Job, 'id' | 'createdAt'>;
+}
+
 /** A job to put on the queue. */
 export interface NewJob {
   id: string;
@@ -286,17 +296,32 @@ export class JobRepository {
     return row ? toJob(row) : null;
   }
 
-  /** A project's jobs, newest first. */
-  async listByProject(projectId: string, limit = 100): Promise<Job[]> {
-    const rows = await this.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('project_id', '=', projectId)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+  /**
+   * A project's jobs, newest first (created_at, then id), optionally of one
+   * status, kind or image, and after `after` (keyset paging, the marker job).
+   */
+  async listByProject(projectId: string, filter: JobListFilter = {}, limit = 100): Promise<Job[]> {
+    let q = this.db.selectFrom('jobs').selectAll().where('project_id', '=', projectId);
+    if (filter.status) q = q.where('status', '=', filter.status);
+    if (filter.kind) q = q.where('kind', '=', filter.kind);
+    if (filter.imageId) q = q.where(this.entitiesImageId(), '=', filter.imageId);
+    const after = filter.after;
+    if (after)
+      q = q.where((eb) =>
+        eb.or([
+          eb('created_at', '<', after.createdAt),
+          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(toJob);
+  }
+
+  /** `entities.image_id` of the stored JSON text, in each database's JSON dialect. */
+  private entitiesImageId() {
+    return this.skipLocked
+      ? sql<string>`(entities::jsonb ->> 'image_id')`
+      : sql<string>`json_extract(entities, '$.image_id')`;
   }
 
   /** How many jobs of a kind a project has waiting or running (per-tenant flow control). */

@@ -3,6 +3,7 @@ import { auditQuery } from './audit-query.ts';
 import { accountCreate, accountDelete, accountList, accountShow } from './accounts.ts';
 import { imageCopy } from './image-copy.ts';
 import { imageCreate } from './image-create.ts';
+import { imageExport } from './image-export.ts';
 import { imageDelete } from './image-delete.ts';
 import { imageDownload } from './image-download.ts';
 import { imageImport } from './image-import.ts';
@@ -11,6 +12,7 @@ import { imageAccept, imageMembers, imageReject, imageShare, imageUnshare } from
 import { imageShow } from './image-show.ts';
 import { imageTagAdd, imageTagRemove } from './image-tags.ts';
 import { imageUpload } from './image-upload.ts';
+import { jobList } from './job-list.ts';
 import { jobShow } from './job-show.ts';
 import { jobWait } from './job-wait.ts';
 import { keyCreate, keyDelete, keyList } from './keys.ts';
@@ -40,9 +42,10 @@ export const GROUPS: GroupSpec[] = [
   { name: 'profile', summary: 'Profiles: endpoints and credentials (list, show, use, set, delete)' },
   {
     name: 'image',
-    summary: 'Images: list, show, create, import, upload, download, copy, delete, tag, share, accept, reject',
+    summary:
+      'Images: list, show, create, import, upload, download, copy, export, delete, tag, share, accept, reject',
   },
-  { name: 'job', summary: 'Asynchronous jobs: show, wait' },
+  { name: 'job', summary: 'Asynchronous jobs: list, show, wait' },
   { name: 'quota', summary: 'Image quotas: show (yours), set (admin)' },
   {
     name: 'audit',
@@ -71,6 +74,7 @@ export const COMMANDS: CommandSpec[] = [
   imageUpload,
   imageDownload,
   imageCopy,
+  imageExport,
   imageDelete,
   imageTagAdd,
   imageTagRemove,
@@ -79,6 +83,7 @@ export const COMMANDS: CommandSpec[] = [
   imageMembers,
   imageAccept,
   imageReject,
+  jobList,
   jobShow,
   jobWait,
   quotaShow,

@@ -4,6 +4,7 @@ import type { Repositories } from '../../adapters/db/repositories.ts';
 import { isAdmin, type RequestContext } from '../../domain/context.ts';
 import { fail } from '../../domain/errors.ts';
 import type { Job, JobEntities } from '../../domain/job.ts';
+import type { JobQuery } from '../../domain/job-query.ts';
 import { toImsJob, type ImsJob } from './ims-view.ts';
 import { currentAudit } from '../../adapters/audit-scope.ts';
 import { Policy } from '../policy.ts';
@@ -73,9 +74,30 @@ export class JobService {
     return toImsJob(job);
   }
 
-  /** The caller's project's jobs, newest first. */
-  async list(ctx: RequestContext, limit = 100): Promise<ImsJob[]> {
+  /**
+   * The caller's project's jobs, newest first, filtered and paged. Admins too see only
+   * their own project's here: the list is per project, like the path it answers.
+   * A marker that is not one of the project's jobs is refused, not ignored.
+   */
+  async list(ctx: RequestContext, query: JobQuery): Promise<ImsJob[]> {
     this.policy.authorize(ctx, 'ims:jobs:get');
-    return (await this.repos.jobs.listByProject(ctx.projectId, limit)).map(toImsJob);
+    let after: Job | undefined;
+    if (query.marker !== null) {
+      const marker = await this.repos.jobs.find(query.marker);
+      if (!marker || marker.projectId !== ctx.projectId)
+        return fail('MarkerNotFound', `Marker ${query.marker} could not be found`);
+      after = marker;
+    }
+    const jobs = await this.repos.jobs.listByProject(
+      ctx.projectId,
+      {
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.jobType ? { kind: query.jobType } : {}),
+        ...(query.imageId ? { imageId: query.imageId } : {}),
+        ...(after ? { after } : {}),
+      },
+      query.limit,
+    );
+    return jobs.map(toImsJob);
   }
 }
