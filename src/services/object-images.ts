@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../adapters/clock.ts';
 import type { BucketGrant } from '../adapters/db/bucket-grant-repository.ts';
+import { jobLeaseOwner } from '../adapters/db/data-lease-repository.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
 import { UserObjectError, type UserObjectStore } from '../adapters/storage/user-object-store.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
@@ -148,10 +149,13 @@ export class ObjectImageService {
         now,
       );
       if (image.diskFormat === null) await tx.images.setDiskFormat(imageId, diskFormat);
-      return this.deps.jobs.enqueue(ctx, REGISTER_IMAGE, payload, {
+      const job = await this.deps.jobs.enqueue(ctx, REGISTER_IMAGE, payload, {
         tx,
         entities: { image_id: imageId, image_name: image.name ?? '' },
       });
+      // `saving` is leased to the job until its worker takes the lease over: no reaper reverts it meanwhile.
+      await tx.dataLeases.acquire(imageId, jobLeaseOwner(job.id), now);
+      return job;
     });
     this.deps.jobs.wake();
     return { jobId: job.id };

@@ -24,6 +24,7 @@ import { createJobRegistry } from '../../src/services/jobs/handlers.ts';
 import { derivedBlobId } from '../../src/services/jobs/import-handler.ts';
 import type { JobHandler } from '../../src/services/jobs/kind.ts';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
+import { createMaintenance, startWorkers } from '../../src/services/jobs/start.ts';
 import { makeIso } from '../formats/craft.ts';
 import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
 import { startTestServer, storedFiles, TEST_DB, type TestServer } from '../helpers/server.ts';
@@ -99,22 +100,23 @@ async function qcow2(name: string, args: string[]): Promise<Buffer> {
   return readFile(file);
 }
 
+/** A server's environment: its own image store prefix, and the tenants' object store. */
+async function serverEnv(): Promise<Record<string, string>> {
+  return {
+    ...(await s3TestEnv()),
+    IMS_USER_S3_ENDPOINT: server!.endpoint,
+    IMS_USER_S3_REGION: server!.region,
+    IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
+    IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
+    IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
 describe.skipIf(!server)(
   `IMS images and the tenants' object store (${TEST_DB}; needs S3_ENDPOINT from s3-up.sh)`,
   () => {
     beforeAll(async () => {
-      const env = await s3TestEnv();
-      s = await startTestServer(
-        {
-          ...env,
-          IMS_USER_S3_ENDPOINT: server!.endpoint,
-          IMS_USER_S3_REGION: server!.region,
-          IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
-          IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
-          IMS_USER_S3_FORCE_PATH_STYLE: 'true',
-        },
-        { worker: true },
-      );
+      s = await startTestServer(await serverEnv(), { worker: true });
       s3 = createS3Client({
         endpoint: server!.endpoint,
         region: server!.region,
@@ -427,6 +429,63 @@ describe.skipIf(!server)(
         400,
         'IMG.0046',
       );
+    });
+
+    it('a register waiting for its job stays saving through a reaper sweep, then the job fills it', async () => {
+      // No worker here: the job waits in the queue while the reaper sweeps.
+      const idle = await startTestServer(await serverEnv());
+      try {
+        const caller = await idle.tokenFor('obj-idle', 'ida', 'member');
+        await runAdmin(idle.config, ['bucket', 'grant', caller.projectId, BUCKET_A], { write: () => 0 });
+        const made = await idle.request('POST', '/v2/images', {
+          token: caller.token,
+          body: { name: 'waiting', disk_format: 'raw', container_format: 'bare', visibility: 'private' },
+        });
+        const id = ((await made.json()) as Json).id as string;
+        const res = await idle.request('PUT', `/v1/cloudimages/${id}/upload`, {
+          token: caller.token,
+          body: { image_url: `${BUCKET_A}:${prefix}/disk.raw` },
+        });
+        expect(res.status).toBe(200);
+        const jobId = ((await res.json()) as Json).job_id as string;
+        const stores = new StoreRegistry([['default', idle.server.store]]);
+        const repos = new Repositories(idle.server.db.kysely);
+        const later = { now: () => new Date(Date.now() + 3600_000) };
+        const { reaper } = createMaintenance(idle.server.db, {
+          repos,
+          clock: later,
+          config: idle.config,
+          stores,
+        });
+        expect((await reaper.reap()).uploads).toBe(0);
+        expect((await repos.images.find(id))?.status).toBe('saving');
+        const upload = await idle.request('PUT', `/v2/images/${id}/file`, {
+          token: caller.token,
+          body: 'x',
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+        expect(upload.status).toBe(409);
+
+        const worker = startWorkers({ db: idle.server.db, config: idle.config, stores });
+        try {
+          let job: Json = {};
+          for (let i = 0; i < 800 && job.status !== 'SUCCESS' && job.status !== 'FAIL'; i++) {
+            await new Promise((done) => setTimeout(done, 25));
+            const r = await idle.request('GET', `/v1/${caller.projectId}/jobs/${jobId}`, {
+              token: caller.token,
+            });
+            job = (await r.json()) as Json;
+          }
+          expect(job.status, JSON.stringify(job)).toBe('SUCCESS');
+        } finally {
+          await worker.stop();
+        }
+        expect((await repos.images.find(id))?.status).toBe('active');
+        // Once the job has ended, its lease protects nothing: a saving image would be reaped again.
+        expect((await reaper.reap()).uploads).toBe(0);
+      } finally {
+        await idle.close();
+      }
     });
 
     it('exports as stored and converted by qemu-img, only to a new object of a granted bucket', async () => {
