@@ -2581,7 +2581,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
           };
         };
@@ -2663,7 +2663,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
           };
         };
@@ -2865,7 +2865,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
             /** @description platform or byol (Windows); recorded nowhere */
             license_type?: string;
@@ -2949,7 +2949,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
             /** @description platform or byol (Windows); recorded nowhere */
             license_type?: string;

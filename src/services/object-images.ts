@@ -75,25 +75,37 @@ export class ObjectImageService {
     const data = route === 'data' || (route === 'quick' && isDataBody(body));
     this.deps.images.policy.authorize(ctx, data ? 'ims:dataImages:create' : 'ims:serverImages:create');
     const req = parseFileImageRequest(route, body);
-    const fields = fileImageFields(req, ctx.projectId);
-    checkImsProperties(fields, null, this.deps.osVersions);
-    const size = await this.readableObject(ctx, req.source);
-    const imageId = randomUUID();
+    if (req.dataImages.length) this.deps.images.policy.authorize(ctx, 'ims:dataImages:create');
+    const requests = [req, ...req.dataImages];
+    const images = requests.map((r) => ({
+      id: randomUUID(),
+      req: r,
+      fields: fileImageFields(r, ctx.projectId),
+    }));
+    for (const image of images) checkImsProperties(image.fields, null, this.deps.osVersions);
+    let bytes = 0;
+    for (const image of images) bytes += await this.readableObject(ctx, image.req.source);
+    const [main, ...dataImages] = images.map(({ id, req: r }) => ({
+      imageId: id,
+      imageName: r.name,
+      bucket: r.source.bucket,
+      key: r.source.key,
+      diskFormat: r.diskFormat,
+      minDisk: r.minDisk,
+    }));
     const payload: ObjectImportPayload = {
-      imageId,
+      ...main!,
       owner: ctx.projectId,
-      bucket: req.source.bucket,
-      key: req.source.key,
-      diskFormat: req.diskFormat,
-      minDisk: req.minDisk,
+      ...(dataImages.length ? { dataImages } : {}),
     };
     const kind = req.virtualEnvType === 'DataImage' ? IMPORT_DATA_IMAGE : IMPORT_FILE_IMAGE;
     const job = await this.deps.repos.transaction(async (tx) => {
-      await this.deps.quotas.admitImages(tx, ctx.projectId, 1, size);
-      await tx.images.insert(imageId, fields, 'queued', this.now());
+      // Every image of the request is admitted at once, or none is.
+      await this.deps.quotas.admitImages(tx, ctx.projectId, images.length, bytes);
+      for (const image of images) await tx.images.insert(image.id, image.fields, 'queued', this.now());
       return this.deps.jobs.enqueue(ctx, kind, payload, {
         tx,
-        entities: { image_id: imageId, image_name: req.name },
+        entities: { image_id: main!.imageId, image_name: req.name },
       });
     });
     this.deps.jobs.wake();

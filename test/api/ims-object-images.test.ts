@@ -267,6 +267,147 @@ describe.skipIf(!server)(
       );
     });
 
+    it('imports a system image with data_images in one job: per-image results, one quota check, failed parts cleaned up', async () => {
+      const multi = await s.tokenFor('obj-multi', 'mia', 'member');
+      expect((await admin('bucket', 'grant', multi.projectId, BUCKET_A)).code).toBe(0);
+      const second = Buffer.concat([Buffer.from('second disk '), randomBytes(32 * 1024)]);
+      await put(BUCKET_A, `${prefix}/data2.raw`, second);
+      await put(BUCKET_A, `${prefix}/liar-data.qcow2`, raw);
+      const ep = '0';
+      const body = (dataImages: unknown) => ({
+        name: 'with-data',
+        image_url: `${BUCKET_A}:${prefix}/disk.raw`,
+        min_disk: 1,
+        os_version: 'CentOS 7.6 64bit',
+        enterprise_project_id: ep,
+        data_images: dataImages,
+      });
+      const owned = async () => {
+        const res = await s.request('GET', `/v2/cloudimages?owner=${multi.projectId}`, {
+          token: multi.token,
+        });
+        return (((await res.json()) as Json).images as Json[]).length;
+      };
+
+      const job = await jobOf(
+        multi,
+        await post(
+          multi,
+          '/v2.1/cloudimages/action',
+          body([
+            {
+              name: 'data-1',
+              image_url: `${BUCKET_A}:${prefix}/disk.raw`,
+              min_disk: 40,
+              description: 'first',
+            },
+            {
+              name: 'data-2',
+              image_url: `${BUCKET_A}:${prefix}/data2.raw`,
+              min_disk: 1,
+              image_tags: [{ key: 'd', value: '2' }],
+            },
+          ]),
+        ),
+      );
+      expect(job.status, JSON.stringify(job)).toBe('SUCCESS');
+      expect(job.job_type).toBe('imsImportImageJob');
+      const results = job.entities.sub_jobs_result as Json[];
+      expect(results.map((r) => [r.status, r.job_type, r.entities.image_name])).toEqual([
+        ['SUCCESS', 'imsImportImageJob', 'with-data'],
+        ['SUCCESS', 'imsImportDataImageJob', 'data-1'],
+        ['SUCCESS', 'imsImportDataImageJob', 'data-2'],
+      ]);
+      expect(results[0]!.entities.image_id).toBe(job.entities.image_id);
+      const [sys, d1, d2] = await Promise.all(
+        results.map((r) => imageOf(multi, r.entities.image_id as string)),
+      );
+      expect([sys!.status, sys!.virtual_env_type]).toEqual(['active', 'FusionCompute']);
+      expect([d1!.status, d1!.virtual_env_type, d1!.min_disk, d1!.__description]).toEqual([
+        'active',
+        'DataImage',
+        40,
+        'first',
+      ]);
+      expect([d2!.virtual_env_type, d2!.tags, d2!.enterprise_project_id]).toEqual(['DataImage', ['d=2'], ep]);
+      expect(await download(multi, d2!.id as string)).toEqual(second);
+      expect(await owned()).toBe(3);
+
+      // A refused data disk: the others are kept, the refused one is killed and its bytes are gone.
+      const before = await storedFiles(s.dataDir);
+      const partial = await jobOf(
+        multi,
+        await post(
+          multi,
+          '/v2/cloudimages/action',
+          body([{ name: 'bad-disk', image_url: `${BUCKET_A}:${prefix}/liar-data.qcow2`, min_disk: 1 }]),
+        ),
+      );
+      expect(partial.status, JSON.stringify(partial)).toBe('FAIL');
+      expect(partial.error_code).toBe('IMG.0057');
+      expect(partial.fail_reason).toContain('1 of 2 images failed');
+      const parts = partial.entities.sub_jobs_result as Json[];
+      expect(parts.map((r) => [r.status, r.error_code])).toEqual([
+        ['SUCCESS', null],
+        ['FAIL', 'IMG.0057'],
+      ]);
+      expect((await imageOf(multi, parts[0]!.entities.image_id as string)).status).toBe('active');
+      expect((await imageOf(multi, parts[1]!.entities.image_id as string)).status).toBe('killed');
+      expect((await storedFiles(s.dataDir)).length).toBe(before.length + 1);
+
+      // The quota admits every image of the request or none.
+      const used = await owned();
+      const set = await s.request('PUT', '/v1/cloudimages/quota', {
+        body: { project_id: multi.projectId, quotas: { image: used + 2 } },
+      });
+      expect(set.status, await set.clone().text()).toBe(200);
+      const q = (name: string) => ({ name, image_url: `${BUCKET_A}:${prefix}/disk.raw`, min_disk: 1 });
+      const three = body([q('q-1'), q('q-2')]);
+      await expectImsError(await post(multi, '/v2/cloudimages/action', three), 400, 'IMG.0015');
+      expect(await owned()).toBe(used);
+      const two = await jobOf(multi, await post(multi, '/v2/cloudimages/action', body([q('q-1')])));
+      expect(two.status, JSON.stringify(two)).toBe('SUCCESS');
+      expect(await owned()).toBe(used + 2);
+      await s.request('PUT', '/v1/cloudimages/quota', {
+        body: { project_id: multi.projectId, quotas: { image: null } },
+      });
+
+      // Bad entries are refused before any image exists.
+      const entry = { name: 'd', image_url: `${BUCKET_A}:${prefix}/disk.raw`, min_disk: 1 };
+      const counted = await owned();
+      for (const [dataImages, status, code] of [
+        [[entry, entry, entry, entry], 400, 'IMG.0001'],
+        ['not-a-list', 400, 'IMG.0001'],
+        [['not-an-object'], 400, 'IMG.0001'],
+        [[{ ...entry, image_url: undefined }], 400, 'IMG.0001'],
+        [[{ ...entry, min_disk: 2049 }], 400, 'IMG.0055'],
+        [[{ ...entry, type: 'IsoImage' }], 400, 'IMG.0024'],
+        [[{ ...entry, name: true }], 400, 'IMG.0013'],
+        [[{ name: 'v', volume_id: 'b0a3e9b4-0d3f-4f43-9a5f-5e0f5b1a2c3d' }], 400, 'IMG.0105'],
+        [[{ ...entry, image_url: `${BUCKET_B}:${prefix}/theirs.raw` }], 403, 'IMG.0069'],
+        [[{ ...entry, image_url: `${BUCKET_A}:${prefix}/missing.raw` }], 400, 'IMG.0057'],
+      ] as const) {
+        const err = await expectImsError(
+          await post(multi, '/v2/cloudimages/action', body(dataImages)),
+          status,
+          code,
+        );
+        if (
+          Array.isArray(dataImages) &&
+          code !== 'IMG.0069' &&
+          code !== 'IMG.0057' &&
+          dataImages.length === 1
+        )
+          expect(err.error.message).toContain('data_images[0]');
+      }
+      await expectImsError(
+        await post(multi, '/v1/cloudimages/dataimages/action', { ...entry, data_images: [entry] }),
+        400,
+        'IMG.0001',
+      );
+      expect(await owned()).toBe(counted);
+    });
+
     it('refuses bad image_url syntax, wrong JSON types and unknown formats before any work', async () => {
       const body = (extra: Json) => ({
         name: 'bad',
