@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../adapters/clock.ts';
-import type { BucketGrant } from '../adapters/db/bucket-grant-repository.ts';
+import type { AccountBucketGrant, BucketGrant } from '../adapters/db/bucket-grant-repository.ts';
 import { jobLeaseOwner } from '../adapters/db/data-lease-repository.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
 import { UserObjectError, type UserObjectStore } from '../adapters/storage/user-object-store.ts';
@@ -238,9 +238,14 @@ function isDataBody(body: unknown): boolean {
   return typeof body === 'object' && body !== null && (body as { type?: unknown }).type === 'DataImage';
 }
 
+/** Who a bucket is granted to: one project, or every project of an account. */
+export type BucketGrantee = { projectId: string } | { accountId: string };
+
 /**
  * The operator's grants of tenant buckets (`ims admin bucket ...`). The image
  * store's buckets cannot be granted; the request path refuses them as well.
+ * Each grant and revoke runs in a transaction, which carries the audit event
+ * of the caller's audit scope (the CLI opens one per command).
  */
 export class BucketGrantService {
   constructor(
@@ -249,20 +254,44 @@ export class BucketGrantService {
     private readonly imageStoreBuckets: readonly string[],
   ) {}
 
-  async grant(projectId: string, bucket: string): Promise<void> {
+  async grant(to: BucketGrantee, bucket: string): Promise<void> {
     if (!isBucketName(bucket)) fail('ValidationFailed', `"${bucket}" is not a valid bucket name`);
     if (this.imageStoreBuckets.includes(bucket))
-      fail('Forbidden', `Bucket ${bucket} holds the image store: it cannot be granted to a project`);
-    if (!(await this.repos.quotas.projectExists(projectId)))
-      fail('NotFound', `No project found with ID ${projectId}`);
-    await this.repos.buckets.grant(projectId, bucket, this.clock.now().toISOString());
+      fail('Forbidden', `Bucket ${bucket} holds the image store: it cannot be granted`);
+    const now = this.clock.now().toISOString();
+    if ('accountId' in to) {
+      if (!(await this.repos.identity.domainById(to.accountId)))
+        fail('NotFound', `No account found with ID ${to.accountId}`);
+      await this.repos.transaction((tx) => tx.buckets.grantAccount(to.accountId, bucket, now));
+      return;
+    }
+    if (!(await this.repos.quotas.projectExists(to.projectId)))
+      fail('NotFound', `No project found with ID ${to.projectId}`);
+    await this.repos.transaction((tx) => tx.buckets.grant(to.projectId, bucket, now));
   }
 
-  async revoke(projectId: string, bucket: string): Promise<boolean> {
-    return this.repos.buckets.revoke(projectId, bucket);
+  /** Whether there was such a grant to take back (none: nothing is written, so the audit shows a failure). */
+  async revoke(from: BucketGrantee, bucket: string): Promise<boolean> {
+    try {
+      await this.repos.transaction(async (tx) => {
+        const gone =
+          'accountId' in from
+            ? await tx.buckets.revokeAccount(from.accountId, bucket)
+            : await tx.buckets.revoke(from.projectId, bucket);
+        if (!gone) fail('NotFound', `No grant of bucket ${bucket}`);
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'NotFound') return false;
+      throw err;
+    }
   }
 
   async list(projectId?: string): Promise<BucketGrant[]> {
     return this.repos.buckets.list(projectId);
+  }
+
+  async listAccounts(accountId?: string): Promise<AccountBucketGrant[]> {
+    return this.repos.buckets.listAccounts(accountId);
   }
 }
