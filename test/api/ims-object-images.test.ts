@@ -14,7 +14,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/adapters/clock.ts';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
@@ -24,6 +31,12 @@ import { createJobRegistry } from '../../src/services/jobs/handlers.ts';
 import { derivedBlobId } from '../../src/services/jobs/import-handler.ts';
 import type { JobHandler } from '../../src/services/jobs/kind.ts';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
+import { runGc } from '../../src/cli/gc-command.ts';
+import { UserObjectStore } from '../../src/adapters/storage/user-object-store.ts';
+import { IngestPipeline } from '../../src/services/ingest.ts';
+import { QuotaService } from '../../src/services/quotas.ts';
+import { EXPORT_IMAGE } from '../../src/services/object-file-kinds.ts';
+import { objectExportHandler } from '../../src/services/jobs/object-file-handlers.ts';
 import { createMaintenance, startWorkers } from '../../src/services/jobs/start.ts';
 import { makeIso } from '../formats/craft.ts';
 import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
@@ -703,6 +716,155 @@ describe.skipIf(!server)(
         404,
         'IMG.0027',
       );
+    });
+
+    it("an export that fails or dies mid-way leaves no multipart upload in the tenant's bucket; ims gc aborts only IMS's own", async () => {
+      const big = randomBytes(12 * 1024 * 1024);
+      await put(BUCKET_A, `${prefix}/big.raw`, big);
+      const made = await jobOf(
+        owner,
+        await post(owner, '/v2/cloudimages/action', {
+          name: 'big',
+          image_url: `${BUCKET_A}:${prefix}/big.raw`,
+          min_disk: 1,
+        }),
+      );
+      const imageId = made.entities.image_id as string;
+      const repos = new Repositories(s.server.db.kysely);
+      // 5 MiB parts: the export of 12 MiB is a multipart upload from its second part on.
+      const userStore = new UserObjectStore({
+        endpoint: server!.endpoint,
+        region: server!.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: server!.accessKeyId, secretAccessKey: server!.secretAccessKey },
+        partSize: 5 * 1024 * 1024,
+        concurrency: 2,
+      });
+      // The image store's bytes, stopped after 6 MiB (the upload has started): the stream then
+      // fails when the test says so (a failed read), or never goes on (a dead process).
+      const halted: Array<PassThrough> = [];
+      const cutAfter = () => {
+        const store = Object.create(s.server.store) as typeof s.server.store;
+        store.read = async (key, range) => {
+          const whole = await s.server.store.read(key, range);
+          const out = new PassThrough();
+          let sent = 0;
+          whole.on('data', (chunk: Buffer) => {
+            if (sent >= 6 * 1024 * 1024) return;
+            sent += chunk.length;
+            out.write(chunk);
+            if (sent < 6 * 1024 * 1024) return;
+            whole.destroy();
+            halted.push(out);
+          });
+          return out;
+        };
+        return new StoreRegistry([['default', store]]);
+      };
+      const exporter = (stores: StoreRegistry) =>
+        objectExportHandler(
+          {
+            repos,
+            clock: systemClock,
+            config: s.config,
+            stores,
+            ingest: new IngestPipeline(stores, s.config),
+            quotas: new QuotaService(repos, systemClock, s.config.defaultQuota),
+            userStore,
+            leases: null,
+          },
+          EXPORT_IMAGE,
+        );
+      const pending = async () => {
+        const out: string[] = [];
+        for await (const u of userStore.pendingUploads(BUCKET_A, `${prefix}/exp-`)) out.push(u.key);
+        return out.sort();
+      };
+      const recorded = async (jobId: string) => {
+        for (let i = 0; i < 1000 && (await repos.userUploads.ofJob(jobId)).length === 0; i++)
+          await new Promise((done) => setTimeout(done, 10));
+        expect(await repos.userUploads.ofJob(jobId)).toHaveLength(1);
+      };
+      const newJob = async (key: string) => {
+        const payload = { imageId, bucket: BUCKET_A, key: `${prefix}/${key}`, fileFormat: null };
+        const job = await repos.jobs.enqueue(
+          {
+            id: randomBytes(16).toString('hex'),
+            kind: EXPORT_IMAGE.name,
+            projectId: owner.projectId,
+            payload,
+            maxAttempts: 5,
+            // Run here, by hand, not by the server's worker.
+            runAfter: new Date(Date.now() + 3600_000),
+          },
+          new Date(),
+        );
+        const run = (stores: StoreRegistry, attempt: number) =>
+          exporter(stores)(
+            { id: job.id, projectId: owner.projectId, payload, attempt },
+            async () => {},
+            new AbortController().signal,
+          );
+        return { job, run };
+      };
+      try {
+        // A read that fails after the upload started: the run aborts its upload and forgets it.
+        const failing = await newJob('exp-fail.raw');
+        const failed = failing.run(cutAfter(), 1);
+        await recorded(failing.job.id);
+        expect(await pending()).toEqual([`${prefix}/exp-fail.raw`]);
+        halted.pop()!.destroy(new Error('read failed'));
+        await expect(failed).rejects.toThrow();
+        expect(await pending()).toEqual([]);
+        expect(await repos.userUploads.ofJob(failing.job.id)).toEqual([]);
+
+        // A run that dies mid-way: the job's next run aborts its upload, then exports.
+        const retried = await newJob('exp-retry.raw');
+        void retried.run(cutAfter(), 1).catch(() => {});
+        await recorded(retried.job.id);
+        expect(await pending()).toEqual([`${prefix}/exp-retry.raw`]);
+        const second = await retried.run(new StoreRegistry([['default', s.server.store]]), 2);
+        expect(second.size).toBe(big.length);
+        expect(await pending()).toEqual([]);
+        expect((await get(BUCKET_A, `${prefix}/exp-retry.raw`)).equals(big)).toBe(true);
+        expect(await repos.userUploads.ofJob(retried.job.id)).toEqual([]);
+
+        // A job given up after its worker died on every attempt: onAbandoned aborts its upload.
+        const abandoned = await newJob('exp-abandoned.raw');
+        void abandoned.run(cutAfter(), 1).catch(() => {});
+        await recorded(abandoned.job.id);
+        const registry = createJobRegistry({
+          repos,
+          clock: systemClock,
+          config: s.config,
+          stores: new StoreRegistry([['default', s.server.store]]),
+        });
+        await registry.get(EXPORT_IMAGE.name)!.onAbandoned!(abandoned.job);
+        expect(await pending()).toEqual([]);
+
+        // A dead run of a job that then failed: ims gc aborts its upload, and not the tenant's own.
+        const dead = await newJob('exp-dead.raw');
+        void dead.run(cutAfter(), 1).catch(() => {});
+        await recorded(dead.job.id);
+        const tenants = await s3.send(
+          new CreateMultipartUploadCommand({ Bucket: BUCKET_A, Key: `${prefix}/exp-tenant.raw` }),
+        );
+        expect(await runGc(s.config, ['--grace', '1h'])).toBe(0);
+        // Its job still runs (as far as the database knows): gc leaves the upload to the job.
+        expect(await pending()).toEqual([`${prefix}/exp-dead.raw`, `${prefix}/exp-tenant.raw`]);
+        await s.server.db.kysely
+          .updateTable('jobs')
+          .set({ status: 'FAIL' })
+          .where('id', '=', dead.job.id)
+          .execute();
+        expect(await runGc(s.config, ['--grace', '1h'])).toBe(0);
+        expect(await pending()).toEqual([`${prefix}/exp-tenant.raw`]);
+        expect(await repos.userUploads.ofJob(dead.job.id)).toEqual([]);
+        await userStore.abortUpload(BUCKET_A, `${prefix}/exp-tenant.raw`, tenants.UploadId!);
+      } finally {
+        for (const stream of halted) stream.destroy(new Error('test over'));
+        userStore.close();
+      }
     });
 
     it('an import job taken again finishes once: after its commit, and over what a dead run left', async () => {

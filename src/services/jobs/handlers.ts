@@ -10,7 +10,12 @@ import { loadPeerRegions } from '../../adapters/peer-region/peer-regions.ts';
 import { copyImageHandler } from './copy-handler.ts';
 import { abandonCrossRegionCopy, crossRegionCopyHandler } from './cross-region-copy-handler.ts';
 import { importImageHandler, revertAbandonedImport, type ImportDeps } from './import-handler.ts';
-import { abandonObjectImport, objectExportHandler, objectImportHandler } from './object-file-handlers.ts';
+import {
+  abandonObjectExport,
+  abandonObjectImport,
+  objectExportHandler,
+  objectImportHandler,
+} from './object-file-handlers.ts';
 import { userObjectStoreOf } from '../../adapters/storage/user-object-store.ts';
 import { EXPORT_IMAGE, IMPORT_DATA_IMAGE, IMPORT_FILE_IMAGE, REGISTER_IMAGE } from '../object-file-kinds.ts';
 import { addMembersHandler, answerMembersHandler, removeMembersHandler } from './members-handler.ts';
@@ -68,6 +73,7 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
     });
   registry.register(EXPORT_IMAGE, objectExportHandler(files, EXPORT_IMAGE), {
     entities: (result) => ({ image_id: result.imageId }),
+    onAbandoned: abandonObjectExport(files),
   });
   const results = (result: { results: unknown[] }) => ({ results: result.results });
   registry.register(ADD_IMAGE_MEMBERS, addMembersHandler(deps), { entities: results });

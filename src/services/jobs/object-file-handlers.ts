@@ -31,6 +31,7 @@ import {
   type ObjectImportResult,
 } from '../object-file-kinds.ts';
 import type { QuotaService } from '../quotas.ts';
+import { UserUploads } from '../user-uploads.ts';
 import { JobError } from './errors.ts';
 import type { DataLeases } from '../data-leases.ts';
 import { derivedBlobId } from './import-handler.ts';
@@ -284,7 +285,7 @@ async function commit(
   });
 }
 
-/** The export kind's handler. */
+/** The export kind's handler. Its multipart upload is recorded, so that a crashed run's is aborted later. */
 export function objectExportHandler(
   deps: ObjectFileDeps,
   kind: JobKind<ObjectExportPayload, ObjectExportResult>,
@@ -293,6 +294,9 @@ export function objectExportHandler(
     const p = job.payload;
     try {
       const target = needStore(deps.userStore);
+      const uploads = new UserUploads(deps.repos, target, deps.clock);
+      // A job has one run at a time: an upload an earlier run recorded is one its dead process left.
+      await uploads.abortOfJob(job.id);
       const image = await deps.repos.images.find(p.imageId);
       const row = image?.blobId ? await deps.repos.blobs.find(image.blobId) : undefined;
       if (!image || !row || image.status !== 'active')
@@ -302,13 +306,14 @@ export function objectExportHandler(
         );
       const stored = image.diskFormat ?? '';
       const upload = async (source: NodeJS.ReadableStream): Promise<number> => {
-        const writer = target.openWriter(p.bucket, p.key);
+        const out = uploads.open(job.id, p.bucket, p.key);
         try {
-          await pipeline(source, writer.stream, { signal });
-          const { size } = await writer.commit();
+          await pipeline(source, out.writer.stream, { signal });
+          const { size } = await out.writer.commit();
+          await out.completed();
           return size;
         } catch (err) {
-          await writer.abort().catch(() => {});
+          await out.abort();
           throw err;
         }
       };
@@ -336,5 +341,12 @@ export function objectExportHandler(
       if (!failure.permanent && job.attempt < kind.maxAttempts) throw failure;
       throw JobError.permanent(failure.code, failure.message, err);
     }
+  };
+}
+
+/** An export whose worker died on every attempt: the multipart uploads its runs started are aborted. */
+export function abandonObjectExport(deps: ObjectFileDeps): (job: Job) => Promise<void> {
+  return async (job) => {
+    if (deps.userStore) await new UserUploads(deps.repos, deps.userStore, deps.clock).abortOfJob(job.id);
   };
 }
