@@ -1,7 +1,7 @@
 /**
  * The IMS routes of images from and to the tenants' object store, driven by the
  * real Huawei Cloud SDK core with AK/SK signatures, as code written for Huawei
- * IMS calls them: CreateImage (with data_images), ShowJob and ShowJobProgress,
+ * IMS calls them: CreateImage (with data_images), CreateDataImageInSafeMode, ShowJob and ShowJobProgress,
  * GlanceCreateImageMetadata + RegisterImage, ExportImage, CopyImageInRegion,
  * ShowImageQuota, ListOsVersions and GlanceDeleteImage, and a signed hostile
  * request answered in the Huawei error shape. Needs S3_ENDPOINT (s3-up.sh).
@@ -171,6 +171,13 @@ describe.skipIf(!server)(
       );
       expect((await image(who, sys!)).virtual_env_type).toBe('FusionCompute');
       expect((await image(who, data!)).virtual_env_type).toBe('DataImage');
+      const safeMode = await job(who, {
+        method: 'POST',
+        url: '/v2.1/cloudimages/dataimages/action',
+        data: { name: 'sdk-data-v21', image_url: url, min_disk: 40, os_type: 'Linux' },
+      });
+      expect(safeMode).toMatchObject({ status: 'SUCCESS', job_type: 'imsImportDataImageJob' });
+      expect((await image(who, safeMode.entities.image_id as string)).virtual_env_type).toBe('DataImage');
 
       // GlanceCreateImageMetadata, then RegisterImage.
       const meta = await call(who.client, {
@@ -205,12 +212,17 @@ describe.skipIf(!server)(
       });
       expect(copied).toMatchObject({ status: 'SUCCESS', job_type: 'imsCopyImageInRegionJob' });
       const copyId = copied.entities.image_id as string;
-      const deleted = await call(who.client, { method: 'DELETE', url: `/v2/images/${sys}` });
+      // IMS's GlanceDeleteImage may carry {"delete_backup": bool}: there are no backups here to delete.
+      const deleted = await call(who.client, {
+        method: 'DELETE',
+        url: `/v2/images/${sys}`,
+        data: { delete_backup: false },
+      });
       expect(deleted.status).toBe(204);
       expect((await image(who, copyId)).status).toBe('active');
       const after = await call(who.client, { url: '/v1/cloudimages/quota' });
       expect(after.body.quotas.resources).toEqual(
-        expect.arrayContaining([expect.objectContaining({ type: 'image', used: 3 })]),
+        expect.arrayContaining([expect.objectContaining({ type: 'image', used: 4 })]),
       );
 
       // Hostile, signed: a bucket never granted, and a boolean where IMS wants a string.
