@@ -1,7 +1,8 @@
 /**
  * The IMS routes of images from and to the tenants' object store, driven by the
  * real Huawei Cloud SDK core with AK/SK signatures, as code written for Huawei
- * IMS calls them: CreateImage (with data_images), CreateDataImageInSafeMode, ShowJob and ShowJobProgress,
+ * IMS calls them: CreateImage (with data_images), CreateDataImageInSafeMode, ImportImageQuick,
+ * CreateWholeImage (refused: IMG.0105), ShowJob and ShowJobProgress,
  * GlanceCreateImageMetadata + RegisterImage, ExportImage, CopyImageInRegion,
  * ShowImageQuota, ListOsVersions and GlanceDeleteImage, and a signed hostile
  * request answered in the Huawei error shape. Needs S3_ENDPOINT (s3-up.sh).
@@ -179,6 +180,20 @@ describe.skipIf(!server)(
       expect(safeMode).toMatchObject({ status: 'SUCCESS', job_type: 'imsImportDataImageJob' });
       expect((await image(who, safeMode.entities.image_id as string)).virtual_env_type).toBe('DataImage');
 
+      // ImportImageQuick (a RAW file), and CreateWholeImage refused: no server or backup here.
+      const quick = await job(who, {
+        method: 'POST',
+        url: '/v2/cloudimages/quickimport/action',
+        data: { name: 'sdk-quick', image_url: url, min_disk: 1, os_version: 'CentOS 7.6 64bit' },
+      });
+      expect(quick).toMatchObject({ status: 'SUCCESS', job_type: 'imsImportImageJob' });
+      const whole = await call(who.client, {
+        method: 'POST',
+        url: '/v1/cloudimages/wholeimages/action',
+        data: { name: 'sdk-whole', instance_id: 'b0a3e9b4-0d3f-4f43-9a5f-5e0f5b1a2c3d' },
+      });
+      expect([whole.status, whole.body.errorCode ?? whole.body.error_code]).toEqual([400, 'IMG.0105']);
+
       // GlanceCreateImageMetadata, then RegisterImage.
       const meta = await call(who.client, {
         method: 'POST',
@@ -222,7 +237,7 @@ describe.skipIf(!server)(
       expect((await image(who, copyId)).status).toBe('active');
       const after = await call(who.client, { url: '/v1/cloudimages/quota' });
       expect(after.body.quotas.resources).toEqual(
-        expect.arrayContaining([expect.objectContaining({ type: 'image', used: 4 })]),
+        expect.arrayContaining([expect.objectContaining({ type: 'image', used: 5 })]),
       );
 
       // Hostile, signed: a bucket never granted, and a boolean where IMS wants a string.
