@@ -102,6 +102,42 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/{version}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One API version (IMS ShowVersion) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          version: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v2/schemas/image': {
     parameters: {
       query?: never;
@@ -2646,7 +2682,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
           };
         };
@@ -2728,7 +2764,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
           };
         };
@@ -2930,7 +2966,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
             /** @description platform or byol (Windows); recorded nowhere */
             license_type?: string;
@@ -3014,7 +3050,7 @@ export interface paths {
             instance_id?: string;
             /** @description Refused with IMG.0105: source type not available in this deployment */
             volume_id?: string;
-            /** @description Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action */
+            /** @description Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per image); without image_url (a server data disk): refused with IMG.0105 */
             data_images?: Record<string, never>[];
             /** @description platform or byol (Windows); recorded nowhere */
             license_type?: string;

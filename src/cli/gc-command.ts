@@ -12,7 +12,9 @@ export const GC_HELP = `Usage: ims gc [--grace DURATION]
   then deletes store objects that no image references and unfinished store uploads, when they
   have been so for DURATION (default 1h: safe while the deployment runs; 0s only when no
   process of the deployment is running). Prints what it did as JSON. Workers do the same on
-  their own, about once a lease (reaper) and once an hour (objects).
+  their own, about once a lease (reaper) and once an hour (objects). Also aborts the multipart
+  uploads that exports IMS started in tenants' buckets and never finished (their job ended or
+  its process died); a tenant's own uploads are never touched.
 `;
 
 /** `ims gc`; returns the exit code. */
@@ -33,12 +35,16 @@ export async function runGc(config: Config, argv: string[]): Promise<number> {
     const factories: Record<string, BlobStoreFactory> = config.s3 ? { s3: s3StoreFactory(config.s3) } : {};
     const stores = await createStoreRegistry(config.stores, config.dataDir, factories);
     const repos = new Repositories(db.kysely);
-    const { reaper, gc } = createMaintenance(db, { repos, clock: systemClock, config, stores });
+    const { reaper, gc, userUploads } = createMaintenance(db, { repos, clock: systemClock, config, stores });
     const reaped = await reaper.reap();
     const collected = await gc.collect(graceMs);
     let uploadsPurged = 0;
     for (const [, store] of stores.entries()) uploadsPurged += await store.purgeStaleUploads(graceMs);
-    process.stdout.write(`${JSON.stringify({ reaped, collected, uploads_purged: uploadsPurged })}\n`);
+    // Only uploads IMS recorded for its exports, and only once their job has ended: no grace needed.
+    const userUploadsAborted = (await userUploads?.abortOrphaned()) ?? 0;
+    process.stdout.write(
+      `${JSON.stringify({ reaped, collected, uploads_purged: uploadsPurged, user_uploads_aborted: userUploadsAborted })}\n`,
+    );
     return 0;
   } finally {
     await db.close();

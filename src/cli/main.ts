@@ -151,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'metadefs':
       return (await metadefsModule()).runMetadefs(configOrExit(), argv.slice(argv.indexOf('metadefs') + 1));
     case 'admin':
-      return (await adminModule()).runAdmin(configOrExit(), positionals.slice(1));
+      return (await adminModule()).runAdmin(configOrExit(), argv.slice(argv.indexOf('admin') + 1));
     case 'gc':
       return (await gcModule()).runGc(configOrExit(), argv.slice(argv.indexOf('gc') + 1));
     default:

@@ -36,7 +36,12 @@ export interface FileImageRequest {
   quick: boolean;
   tags: KeyValueTag[];
   enterpriseProjectId: string;
+  /** Data-disk images made with this one, from `data_images` (POST /v2/cloudimages/action only). */
+  dataImages: FileImageRequest[];
 }
+
+/** IMS takes at most three data disks with one system-disk import (ims-api.md 2.2 C). */
+export const MAX_DATA_IMAGES = 3;
 
 export interface ExportRequest {
   target: ObjectAddress;
@@ -223,11 +228,6 @@ export function parseFileImageRequest(route: FileImageRoute, body: unknown): Fil
   const firmware = optionalString(b, 'hw_firmware_type');
   if (firmware !== null && firmware !== 'bios' && firmware !== 'uefi')
     invalid("Invalid value for 'hw_firmware_type': must be bios or uefi", 'IMG.0141');
-  if (b.data_images !== undefined)
-    invalid(
-      "'data_images' in a file import: import each data disk with POST /v1/cloudimages/dataimages/action",
-      'IMG.0105',
-    );
   if (optionalString(b, 'cmk_id'))
     fail('KmsNotAvailable', 'cmk_id: this deployment has no KMS, so images cannot be encrypted with a key');
   optionalBool(b, 'is_config');
@@ -259,7 +259,42 @@ export function parseFileImageRequest(route: FileImageRoute, body: unknown): Fil
       b.enterprise_project_id === undefined
         ? ENTERPRISE_PROJECT_DEFAULT
         : checkEnterpriseProjectId(b.enterprise_project_id),
+    dataImages: parseDataImages(route, b),
   };
+}
+
+/**
+ * The `data_images` of a system-disk import: each entry is a data-disk image
+ * from its own file (`name`, `image_url`, `min_disk` 1..2048, `description`,
+ * `is_quick_import`, `tags`/`image_tags`), in the request's enterprise project.
+ * An error names the entry it is about.
+ */
+function parseDataImages(route: FileImageRoute, b: Record<string, unknown>): FileImageRequest[] {
+  const list = b.data_images;
+  if (list === undefined || list === null) return [];
+  if (route !== 'system')
+    invalid("'data_images' is accepted only with a system-disk image (POST /v2/cloudimages/action)");
+  if (!Array.isArray(list)) return invalid("Invalid value for 'data_images': must be an array");
+  if (list.length > MAX_DATA_IMAGES)
+    invalid(`Invalid value for 'data_images': at most ${MAX_DATA_IMAGES} data disks per import`);
+  return list.map((entry: unknown, i) => {
+    const where = `data_images[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      return invalid(`Invalid value for '${where}': must be an object`);
+    const e = entry as Record<string, unknown>;
+    if (e.type !== undefined && e.type !== 'DataImage')
+      invalid(`Invalid value for '${where}.type': a data disk is "DataImage"`, 'IMG.0024');
+    try {
+      return parseFileImageRequest('data', {
+        ...e,
+        type: 'DataImage',
+        enterprise_project_id: b.enterprise_project_id,
+      });
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      throw new DomainError(err.code, `${where}: ${err.message}`, err.details);
+    }
+  });
 }
 
 /**

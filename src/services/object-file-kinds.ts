@@ -10,10 +10,37 @@ export interface ObjectImportPayload {
   diskFormat: string;
   /** GB: the file's virtual disk must fit. */
   minDisk: number;
+  /** Shown in the per-image results of a job with data images (absent in jobs enqueued before them). */
+  imageName?: string;
+  /** The data-disk images of the same request (`data_images`), filled by the same job after this one. */
+  dataImages?: DataImageTarget[];
+}
+
+/** One data-disk image of a system-disk import: its own file, the same owner. */
+export interface DataImageTarget {
+  imageId: string;
+  imageName: string;
+  bucket: string;
+  key: string;
+  diskFormat: string;
+  minDisk: number;
+}
+
+/** How one image of a multi-image import ended: an IMS `sub_jobs_result[]` item. */
+export interface ImageImportResult {
+  status: 'SUCCESS' | 'FAIL';
+  job_type: string;
+  begin_time: string;
+  end_time: string;
+  error_code: string | null;
+  fail_reason: string | null;
+  entities: { image_id: string; image_name: string };
 }
 
 export interface ObjectImportResult {
   imageId: string;
+  /** One result per image when the request had data images (the system image first). */
+  images?: ImageImportResult[];
 }
 
 /** An export of an image to a file in the tenants' object store. */

@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../adapters/clock.ts';
-import type { BucketGrant } from '../adapters/db/bucket-grant-repository.ts';
+import type { AccountBucketGrant, BucketGrant } from '../adapters/db/bucket-grant-repository.ts';
+import { jobLeaseOwner } from '../adapters/db/data-lease-repository.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
 import { UserObjectError, type UserObjectStore } from '../adapters/storage/user-object-store.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
@@ -74,25 +75,37 @@ export class ObjectImageService {
     const data = route === 'data' || (route === 'quick' && isDataBody(body));
     this.deps.images.policy.authorize(ctx, data ? 'ims:dataImages:create' : 'ims:serverImages:create');
     const req = parseFileImageRequest(route, body);
-    const fields = fileImageFields(req, ctx.projectId);
-    checkImsProperties(fields, null, this.deps.osVersions);
-    const size = await this.readableObject(ctx, req.source);
-    const imageId = randomUUID();
+    if (req.dataImages.length) this.deps.images.policy.authorize(ctx, 'ims:dataImages:create');
+    const requests = [req, ...req.dataImages];
+    const images = requests.map((r) => ({
+      id: randomUUID(),
+      req: r,
+      fields: fileImageFields(r, ctx.projectId),
+    }));
+    for (const image of images) checkImsProperties(image.fields, null, this.deps.osVersions);
+    let bytes = 0;
+    for (const image of images) bytes += await this.readableObject(ctx, image.req.source);
+    const [main, ...dataImages] = images.map(({ id, req: r }) => ({
+      imageId: id,
+      imageName: r.name,
+      bucket: r.source.bucket,
+      key: r.source.key,
+      diskFormat: r.diskFormat,
+      minDisk: r.minDisk,
+    }));
     const payload: ObjectImportPayload = {
-      imageId,
+      ...main!,
       owner: ctx.projectId,
-      bucket: req.source.bucket,
-      key: req.source.key,
-      diskFormat: req.diskFormat,
-      minDisk: req.minDisk,
+      ...(dataImages.length ? { dataImages } : {}),
     };
     const kind = req.virtualEnvType === 'DataImage' ? IMPORT_DATA_IMAGE : IMPORT_FILE_IMAGE;
     const job = await this.deps.repos.transaction(async (tx) => {
-      await this.deps.quotas.admitImages(tx, ctx.projectId, 1, size);
-      await tx.images.insert(imageId, fields, 'queued', this.now());
+      // Every image of the request is admitted at once, or none is.
+      await this.deps.quotas.admitImages(tx, ctx.projectId, images.length, bytes);
+      for (const image of images) await tx.images.insert(image.id, image.fields, 'queued', this.now());
       return this.deps.jobs.enqueue(ctx, kind, payload, {
         tx,
-        entities: { image_id: imageId, image_name: req.name },
+        entities: { image_id: main!.imageId, image_name: req.name },
       });
     });
     this.deps.jobs.wake();
@@ -148,10 +161,13 @@ export class ObjectImageService {
         now,
       );
       if (image.diskFormat === null) await tx.images.setDiskFormat(imageId, diskFormat);
-      return this.deps.jobs.enqueue(ctx, REGISTER_IMAGE, payload, {
+      const job = await this.deps.jobs.enqueue(ctx, REGISTER_IMAGE, payload, {
         tx,
         entities: { image_id: imageId, image_name: image.name ?? '' },
       });
+      // `saving` is leased to the job until its worker takes the lease over: no reaper reverts it meanwhile.
+      await tx.dataLeases.acquire(imageId, jobLeaseOwner(job.id), now);
+      return job;
     });
     this.deps.jobs.wake();
     return { jobId: job.id };
@@ -222,9 +238,14 @@ function isDataBody(body: unknown): boolean {
   return typeof body === 'object' && body !== null && (body as { type?: unknown }).type === 'DataImage';
 }
 
+/** Who a bucket is granted to: one project, or every project of an account. */
+export type BucketGrantee = { projectId: string } | { accountId: string };
+
 /**
  * The operator's grants of tenant buckets (`ims admin bucket ...`). The image
  * store's buckets cannot be granted; the request path refuses them as well.
+ * Each grant and revoke runs in a transaction, which carries the audit event
+ * of the caller's audit scope (the CLI opens one per command).
  */
 export class BucketGrantService {
   constructor(
@@ -233,20 +254,44 @@ export class BucketGrantService {
     private readonly imageStoreBuckets: readonly string[],
   ) {}
 
-  async grant(projectId: string, bucket: string): Promise<void> {
+  async grant(to: BucketGrantee, bucket: string): Promise<void> {
     if (!isBucketName(bucket)) fail('ValidationFailed', `"${bucket}" is not a valid bucket name`);
     if (this.imageStoreBuckets.includes(bucket))
-      fail('Forbidden', `Bucket ${bucket} holds the image store: it cannot be granted to a project`);
-    if (!(await this.repos.quotas.projectExists(projectId)))
-      fail('NotFound', `No project found with ID ${projectId}`);
-    await this.repos.buckets.grant(projectId, bucket, this.clock.now().toISOString());
+      fail('Forbidden', `Bucket ${bucket} holds the image store: it cannot be granted`);
+    const now = this.clock.now().toISOString();
+    if ('accountId' in to) {
+      if (!(await this.repos.identity.domainById(to.accountId)))
+        fail('NotFound', `No account found with ID ${to.accountId}`);
+      await this.repos.transaction((tx) => tx.buckets.grantAccount(to.accountId, bucket, now));
+      return;
+    }
+    if (!(await this.repos.quotas.projectExists(to.projectId)))
+      fail('NotFound', `No project found with ID ${to.projectId}`);
+    await this.repos.transaction((tx) => tx.buckets.grant(to.projectId, bucket, now));
   }
 
-  async revoke(projectId: string, bucket: string): Promise<boolean> {
-    return this.repos.buckets.revoke(projectId, bucket);
+  /** Whether there was such a grant to take back (none: nothing is written, so the audit shows a failure). */
+  async revoke(from: BucketGrantee, bucket: string): Promise<boolean> {
+    try {
+      await this.repos.transaction(async (tx) => {
+        const gone =
+          'accountId' in from
+            ? await tx.buckets.revokeAccount(from.accountId, bucket)
+            : await tx.buckets.revoke(from.projectId, bucket);
+        if (!gone) fail('NotFound', `No grant of bucket ${bucket}`);
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'NotFound') return false;
+      throw err;
+    }
   }
 
   async list(projectId?: string): Promise<BucketGrant[]> {
     return this.repos.buckets.list(projectId);
+  }
+
+  async listAccounts(accountId?: string): Promise<AccountBucketGrant[]> {
+    return this.repos.buckets.listAccounts(accountId);
   }
 }

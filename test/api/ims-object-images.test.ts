@@ -14,7 +14,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/adapters/clock.ts';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
@@ -24,6 +31,13 @@ import { createJobRegistry } from '../../src/services/jobs/handlers.ts';
 import { derivedBlobId } from '../../src/services/jobs/import-handler.ts';
 import type { JobHandler } from '../../src/services/jobs/kind.ts';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
+import { runGc } from '../../src/cli/gc-command.ts';
+import { UserObjectStore } from '../../src/adapters/storage/user-object-store.ts';
+import { IngestPipeline } from '../../src/services/ingest.ts';
+import { QuotaService } from '../../src/services/quotas.ts';
+import { EXPORT_IMAGE } from '../../src/services/object-file-kinds.ts';
+import { objectExportHandler } from '../../src/services/jobs/object-file-handlers.ts';
+import { createMaintenance, startWorkers } from '../../src/services/jobs/start.ts';
 import { makeIso } from '../formats/craft.ts';
 import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
 import { startTestServer, storedFiles, TEST_DB, type TestServer } from '../helpers/server.ts';
@@ -99,22 +113,23 @@ async function qcow2(name: string, args: string[]): Promise<Buffer> {
   return readFile(file);
 }
 
+/** A server's environment: its own image store prefix, and the tenants' object store. */
+async function serverEnv(): Promise<Record<string, string>> {
+  return {
+    ...(await s3TestEnv()),
+    IMS_USER_S3_ENDPOINT: server!.endpoint,
+    IMS_USER_S3_REGION: server!.region,
+    IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
+    IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
+    IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
 describe.skipIf(!server)(
   `IMS images and the tenants' object store (${TEST_DB}; needs S3_ENDPOINT from s3-up.sh)`,
   () => {
     beforeAll(async () => {
-      const env = await s3TestEnv();
-      s = await startTestServer(
-        {
-          ...env,
-          IMS_USER_S3_ENDPOINT: server!.endpoint,
-          IMS_USER_S3_REGION: server!.region,
-          IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
-          IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
-          IMS_USER_S3_FORCE_PATH_STYLE: 'true',
-        },
-        { worker: true },
-      );
+      s = await startTestServer(await serverEnv(), { worker: true });
       s3 = createS3Client({
         endpoint: server!.endpoint,
         region: server!.region,
@@ -263,6 +278,147 @@ describe.skipIf(!server)(
         400,
         'IMG.0057',
       );
+    });
+
+    it('imports a system image with data_images in one job: per-image results, one quota check, failed parts cleaned up', async () => {
+      const multi = await s.tokenFor('obj-multi', 'mia', 'member');
+      expect((await admin('bucket', 'grant', multi.projectId, BUCKET_A)).code).toBe(0);
+      const second = Buffer.concat([Buffer.from('second disk '), randomBytes(32 * 1024)]);
+      await put(BUCKET_A, `${prefix}/data2.raw`, second);
+      await put(BUCKET_A, `${prefix}/liar-data.qcow2`, raw);
+      const ep = '0';
+      const body = (dataImages: unknown) => ({
+        name: 'with-data',
+        image_url: `${BUCKET_A}:${prefix}/disk.raw`,
+        min_disk: 1,
+        os_version: 'CentOS 7.6 64bit',
+        enterprise_project_id: ep,
+        data_images: dataImages,
+      });
+      const owned = async () => {
+        const res = await s.request('GET', `/v2/cloudimages?owner=${multi.projectId}`, {
+          token: multi.token,
+        });
+        return (((await res.json()) as Json).images as Json[]).length;
+      };
+
+      const job = await jobOf(
+        multi,
+        await post(
+          multi,
+          '/v2.1/cloudimages/action',
+          body([
+            {
+              name: 'data-1',
+              image_url: `${BUCKET_A}:${prefix}/disk.raw`,
+              min_disk: 40,
+              description: 'first',
+            },
+            {
+              name: 'data-2',
+              image_url: `${BUCKET_A}:${prefix}/data2.raw`,
+              min_disk: 1,
+              image_tags: [{ key: 'd', value: '2' }],
+            },
+          ]),
+        ),
+      );
+      expect(job.status, JSON.stringify(job)).toBe('SUCCESS');
+      expect(job.job_type).toBe('imsImportImageJob');
+      const results = job.entities.sub_jobs_result as Json[];
+      expect(results.map((r) => [r.status, r.job_type, r.entities.image_name])).toEqual([
+        ['SUCCESS', 'imsImportImageJob', 'with-data'],
+        ['SUCCESS', 'imsImportDataImageJob', 'data-1'],
+        ['SUCCESS', 'imsImportDataImageJob', 'data-2'],
+      ]);
+      expect(results[0]!.entities.image_id).toBe(job.entities.image_id);
+      const [sys, d1, d2] = await Promise.all(
+        results.map((r) => imageOf(multi, r.entities.image_id as string)),
+      );
+      expect([sys!.status, sys!.virtual_env_type]).toEqual(['active', 'FusionCompute']);
+      expect([d1!.status, d1!.virtual_env_type, d1!.min_disk, d1!.__description]).toEqual([
+        'active',
+        'DataImage',
+        40,
+        'first',
+      ]);
+      expect([d2!.virtual_env_type, d2!.tags, d2!.enterprise_project_id]).toEqual(['DataImage', ['d=2'], ep]);
+      expect(await download(multi, d2!.id as string)).toEqual(second);
+      expect(await owned()).toBe(3);
+
+      // A refused data disk: the others are kept, the refused one is killed and its bytes are gone.
+      const before = await storedFiles(s.dataDir);
+      const partial = await jobOf(
+        multi,
+        await post(
+          multi,
+          '/v2/cloudimages/action',
+          body([{ name: 'bad-disk', image_url: `${BUCKET_A}:${prefix}/liar-data.qcow2`, min_disk: 1 }]),
+        ),
+      );
+      expect(partial.status, JSON.stringify(partial)).toBe('FAIL');
+      expect(partial.error_code).toBe('IMG.0057');
+      expect(partial.fail_reason).toContain('1 of 2 images failed');
+      const parts = partial.entities.sub_jobs_result as Json[];
+      expect(parts.map((r) => [r.status, r.error_code])).toEqual([
+        ['SUCCESS', null],
+        ['FAIL', 'IMG.0057'],
+      ]);
+      expect((await imageOf(multi, parts[0]!.entities.image_id as string)).status).toBe('active');
+      expect((await imageOf(multi, parts[1]!.entities.image_id as string)).status).toBe('killed');
+      expect((await storedFiles(s.dataDir)).length).toBe(before.length + 1);
+
+      // The quota admits every image of the request or none.
+      const used = await owned();
+      const set = await s.request('PUT', '/v1/cloudimages/quota', {
+        body: { project_id: multi.projectId, quotas: { image: used + 2 } },
+      });
+      expect(set.status, await set.clone().text()).toBe(200);
+      const q = (name: string) => ({ name, image_url: `${BUCKET_A}:${prefix}/disk.raw`, min_disk: 1 });
+      const three = body([q('q-1'), q('q-2')]);
+      await expectImsError(await post(multi, '/v2/cloudimages/action', three), 400, 'IMG.0015');
+      expect(await owned()).toBe(used);
+      const two = await jobOf(multi, await post(multi, '/v2/cloudimages/action', body([q('q-1')])));
+      expect(two.status, JSON.stringify(two)).toBe('SUCCESS');
+      expect(await owned()).toBe(used + 2);
+      await s.request('PUT', '/v1/cloudimages/quota', {
+        body: { project_id: multi.projectId, quotas: { image: null } },
+      });
+
+      // Bad entries are refused before any image exists.
+      const entry = { name: 'd', image_url: `${BUCKET_A}:${prefix}/disk.raw`, min_disk: 1 };
+      const counted = await owned();
+      for (const [dataImages, status, code] of [
+        [[entry, entry, entry, entry], 400, 'IMG.0001'],
+        ['not-a-list', 400, 'IMG.0001'],
+        [['not-an-object'], 400, 'IMG.0001'],
+        [[{ ...entry, image_url: undefined }], 400, 'IMG.0001'],
+        [[{ ...entry, min_disk: 2049 }], 400, 'IMG.0055'],
+        [[{ ...entry, type: 'IsoImage' }], 400, 'IMG.0024'],
+        [[{ ...entry, name: true }], 400, 'IMG.0013'],
+        [[{ name: 'v', volume_id: 'b0a3e9b4-0d3f-4f43-9a5f-5e0f5b1a2c3d' }], 400, 'IMG.0105'],
+        [[{ ...entry, image_url: `${BUCKET_B}:${prefix}/theirs.raw` }], 403, 'IMG.0069'],
+        [[{ ...entry, image_url: `${BUCKET_A}:${prefix}/missing.raw` }], 400, 'IMG.0057'],
+      ] as const) {
+        const err = await expectImsError(
+          await post(multi, '/v2/cloudimages/action', body(dataImages)),
+          status,
+          code,
+        );
+        if (
+          Array.isArray(dataImages) &&
+          code !== 'IMG.0069' &&
+          code !== 'IMG.0057' &&
+          dataImages.length === 1
+        )
+          expect(err.error.message).toContain('data_images[0]');
+      }
+      await expectImsError(
+        await post(multi, '/v1/cloudimages/dataimages/action', { ...entry, data_images: [entry] }),
+        400,
+        'IMG.0001',
+      );
+      expect(await owned()).toBe(counted);
     });
 
     it('refuses bad image_url syntax, wrong JSON types and unknown formats before any work', async () => {
@@ -429,6 +585,63 @@ describe.skipIf(!server)(
       );
     });
 
+    it('a register waiting for its job stays saving through a reaper sweep, then the job fills it', async () => {
+      // No worker here: the job waits in the queue while the reaper sweeps.
+      const idle = await startTestServer(await serverEnv());
+      try {
+        const caller = await idle.tokenFor('obj-idle', 'ida', 'member');
+        await runAdmin(idle.config, ['bucket', 'grant', caller.projectId, BUCKET_A], { write: () => 0 });
+        const made = await idle.request('POST', '/v2/images', {
+          token: caller.token,
+          body: { name: 'waiting', disk_format: 'raw', container_format: 'bare', visibility: 'private' },
+        });
+        const id = ((await made.json()) as Json).id as string;
+        const res = await idle.request('PUT', `/v1/cloudimages/${id}/upload`, {
+          token: caller.token,
+          body: { image_url: `${BUCKET_A}:${prefix}/disk.raw` },
+        });
+        expect(res.status).toBe(200);
+        const jobId = ((await res.json()) as Json).job_id as string;
+        const stores = new StoreRegistry([['default', idle.server.store]]);
+        const repos = new Repositories(idle.server.db.kysely);
+        const later = { now: () => new Date(Date.now() + 3600_000) };
+        const { reaper } = createMaintenance(idle.server.db, {
+          repos,
+          clock: later,
+          config: idle.config,
+          stores,
+        });
+        expect((await reaper.reap()).uploads).toBe(0);
+        expect((await repos.images.find(id))?.status).toBe('saving');
+        const upload = await idle.request('PUT', `/v2/images/${id}/file`, {
+          token: caller.token,
+          body: 'x',
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+        expect(upload.status).toBe(409);
+
+        const worker = startWorkers({ db: idle.server.db, config: idle.config, stores });
+        try {
+          let job: Json = {};
+          for (let i = 0; i < 800 && job.status !== 'SUCCESS' && job.status !== 'FAIL'; i++) {
+            await new Promise((done) => setTimeout(done, 25));
+            const r = await idle.request('GET', `/v1/${caller.projectId}/jobs/${jobId}`, {
+              token: caller.token,
+            });
+            job = (await r.json()) as Json;
+          }
+          expect(job.status, JSON.stringify(job)).toBe('SUCCESS');
+        } finally {
+          await worker.stop();
+        }
+        expect((await repos.images.find(id))?.status).toBe('active');
+        // Once the job has ended, its lease protects nothing: a saving image would be reaped again.
+        expect((await reaper.reap()).uploads).toBe(0);
+      } finally {
+        await idle.close();
+      }
+    });
+
     it('exports as stored and converted by qemu-img, only to a new object of a granted bucket', async () => {
       const job = await jobOf(
         owner,
@@ -503,6 +716,155 @@ describe.skipIf(!server)(
         404,
         'IMG.0027',
       );
+    });
+
+    it("an export that fails or dies mid-way leaves no multipart upload in the tenant's bucket; ims gc aborts only IMS's own", async () => {
+      const big = randomBytes(12 * 1024 * 1024);
+      await put(BUCKET_A, `${prefix}/big.raw`, big);
+      const made = await jobOf(
+        owner,
+        await post(owner, '/v2/cloudimages/action', {
+          name: 'big',
+          image_url: `${BUCKET_A}:${prefix}/big.raw`,
+          min_disk: 1,
+        }),
+      );
+      const imageId = made.entities.image_id as string;
+      const repos = new Repositories(s.server.db.kysely);
+      // 5 MiB parts: the export of 12 MiB is a multipart upload from its second part on.
+      const userStore = new UserObjectStore({
+        endpoint: server!.endpoint,
+        region: server!.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: server!.accessKeyId, secretAccessKey: server!.secretAccessKey },
+        partSize: 5 * 1024 * 1024,
+        concurrency: 2,
+      });
+      // The image store's bytes, stopped after 6 MiB (the upload has started): the stream then
+      // fails when the test says so (a failed read), or never goes on (a dead process).
+      const halted: Array<PassThrough> = [];
+      const cutAfter = () => {
+        const store = Object.create(s.server.store) as typeof s.server.store;
+        store.read = async (key, range) => {
+          const whole = await s.server.store.read(key, range);
+          const out = new PassThrough();
+          let sent = 0;
+          whole.on('data', (chunk: Buffer) => {
+            if (sent >= 6 * 1024 * 1024) return;
+            sent += chunk.length;
+            out.write(chunk);
+            if (sent < 6 * 1024 * 1024) return;
+            whole.destroy();
+            halted.push(out);
+          });
+          return out;
+        };
+        return new StoreRegistry([['default', store]]);
+      };
+      const exporter = (stores: StoreRegistry) =>
+        objectExportHandler(
+          {
+            repos,
+            clock: systemClock,
+            config: s.config,
+            stores,
+            ingest: new IngestPipeline(stores, s.config),
+            quotas: new QuotaService(repos, systemClock, s.config.defaultQuota),
+            userStore,
+            leases: null,
+          },
+          EXPORT_IMAGE,
+        );
+      const pending = async () => {
+        const out: string[] = [];
+        for await (const u of userStore.pendingUploads(BUCKET_A, `${prefix}/exp-`)) out.push(u.key);
+        return out.sort();
+      };
+      const recorded = async (jobId: string) => {
+        for (let i = 0; i < 1000 && (await repos.userUploads.ofJob(jobId)).length === 0; i++)
+          await new Promise((done) => setTimeout(done, 10));
+        expect(await repos.userUploads.ofJob(jobId)).toHaveLength(1);
+      };
+      const newJob = async (key: string) => {
+        const payload = { imageId, bucket: BUCKET_A, key: `${prefix}/${key}`, fileFormat: null };
+        const job = await repos.jobs.enqueue(
+          {
+            id: randomBytes(16).toString('hex'),
+            kind: EXPORT_IMAGE.name,
+            projectId: owner.projectId,
+            payload,
+            maxAttempts: 5,
+            // Run here, by hand, not by the server's worker.
+            runAfter: new Date(Date.now() + 3600_000),
+          },
+          new Date(),
+        );
+        const run = (stores: StoreRegistry, attempt: number) =>
+          exporter(stores)(
+            { id: job.id, projectId: owner.projectId, payload, attempt },
+            async () => {},
+            new AbortController().signal,
+          );
+        return { job, run };
+      };
+      try {
+        // A read that fails after the upload started: the run aborts its upload and forgets it.
+        const failing = await newJob('exp-fail.raw');
+        const failed = failing.run(cutAfter(), 1);
+        await recorded(failing.job.id);
+        expect(await pending()).toEqual([`${prefix}/exp-fail.raw`]);
+        halted.pop()!.destroy(new Error('read failed'));
+        await expect(failed).rejects.toThrow();
+        expect(await pending()).toEqual([]);
+        expect(await repos.userUploads.ofJob(failing.job.id)).toEqual([]);
+
+        // A run that dies mid-way: the job's next run aborts its upload, then exports.
+        const retried = await newJob('exp-retry.raw');
+        void retried.run(cutAfter(), 1).catch(() => {});
+        await recorded(retried.job.id);
+        expect(await pending()).toEqual([`${prefix}/exp-retry.raw`]);
+        const second = await retried.run(new StoreRegistry([['default', s.server.store]]), 2);
+        expect(second.size).toBe(big.length);
+        expect(await pending()).toEqual([]);
+        expect((await get(BUCKET_A, `${prefix}/exp-retry.raw`)).equals(big)).toBe(true);
+        expect(await repos.userUploads.ofJob(retried.job.id)).toEqual([]);
+
+        // A job given up after its worker died on every attempt: onAbandoned aborts its upload.
+        const abandoned = await newJob('exp-abandoned.raw');
+        void abandoned.run(cutAfter(), 1).catch(() => {});
+        await recorded(abandoned.job.id);
+        const registry = createJobRegistry({
+          repos,
+          clock: systemClock,
+          config: s.config,
+          stores: new StoreRegistry([['default', s.server.store]]),
+        });
+        await registry.get(EXPORT_IMAGE.name)!.onAbandoned!(abandoned.job);
+        expect(await pending()).toEqual([]);
+
+        // A dead run of a job that then failed: ims gc aborts its upload, and not the tenant's own.
+        const dead = await newJob('exp-dead.raw');
+        void dead.run(cutAfter(), 1).catch(() => {});
+        await recorded(dead.job.id);
+        const tenants = await s3.send(
+          new CreateMultipartUploadCommand({ Bucket: BUCKET_A, Key: `${prefix}/exp-tenant.raw` }),
+        );
+        expect(await runGc(s.config, ['--grace', '1h'])).toBe(0);
+        // Its job still runs (as far as the database knows): gc leaves the upload to the job.
+        expect(await pending()).toEqual([`${prefix}/exp-dead.raw`, `${prefix}/exp-tenant.raw`]);
+        await s.server.db.kysely
+          .updateTable('jobs')
+          .set({ status: 'FAIL' })
+          .where('id', '=', dead.job.id)
+          .execute();
+        expect(await runGc(s.config, ['--grace', '1h'])).toBe(0);
+        expect(await pending()).toEqual([`${prefix}/exp-tenant.raw`]);
+        expect(await repos.userUploads.ofJob(dead.job.id)).toEqual([]);
+        await userStore.abortUpload(BUCKET_A, `${prefix}/exp-tenant.raw`, tenants.UploadId!);
+      } finally {
+        for (const stream of halted) stream.destroy(new Error('test over'));
+        userStore.close();
+      }
     });
 
     it('an import job taken again finishes once: after its commit, and over what a dead run left', async () => {

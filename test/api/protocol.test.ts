@@ -27,6 +27,23 @@ describe(`discovery, health and operations (${TEST_DB})`, () => {
     expect((await s.request('GET', '/v2', { token: null })).status).toBe(200);
   });
 
+  it("answers IMS's ShowVersion (GET /{version}) with that one version, without a token", async () => {
+    const v20 = await s.request('GET', '/v2.0', { token: null });
+    expect(v20.status).toBe(300);
+    expect(((await v20.json()) as Json).versions).toEqual([
+      { id: 'v2.0', status: 'SUPPORTED', links: [{ rel: 'self', href: `${s.url}/v2/` }] },
+    ]);
+    const v1 = await s.request('GET', '/v1.0', { token: null });
+    expect(v1.status).toBe(300);
+    expect(((await v1.json()) as Json).versions).toEqual([
+      { id: 'v1.0', status: 'DEPRECATED', links: [{ rel: 'self', href: `${s.url}/v1/` }] },
+    ]);
+    for (const p of ['/v9.9', '/nothing-here', '/v2.16x'])
+      expect((await s.request('GET', p, { token: null })).status).toBe(404);
+    expect((await s.request('GET', '/healthz', { token: null })).status).toBe(200);
+    expect((await s.request('GET', '/versions', { token: null })).status).toBe(200);
+  });
+
   it('serves the JSON schemas', async () => {
     for (const name of ['image', 'images', 'member', 'members']) {
       const res = await s.request('GET', `/v2/schemas/${name}`, { token: user.token });

@@ -78,11 +78,39 @@ describe('file image requests', () => {
     expect(parseFileImageRequest('data', base).virtualEnvType).toBe('DataImage');
   });
 
+  it('data_images become data-disk requests in the enterprise project of the request', () => {
+    const disk = { name: 'd', image_url: 'bucket:d.qcow2', min_disk: 2048, tags: ['k.v'] };
+    const req = parseFileImageRequest('system', {
+      ...base,
+      enterprise_project_id: '0',
+      data_images: [disk, { ...disk, name: 'e', is_quick_import: true, image_url: 'bucket:e.raw' }],
+    });
+    expect(req.dataImages.map((d) => [d.name, d.virtualEnvType, d.diskFormat, d.minDisk, d.quick])).toEqual([
+      ['d', 'DataImage', 'qcow2', 2048, false],
+      ['e', 'DataImage', 'raw', 2048, true],
+    ]);
+    expect(req.dataImages[0]!.tags).toEqual([{ key: 'k', value: 'v' }]);
+    expect(req.dataImages[0]!.dataImages).toEqual([]);
+    expect(codeOf(() => parseFileImageRequest('data', { ...base, data_images: [disk] }))).toBe('IMG.0001');
+    expect(
+      codeOf(() =>
+        parseFileImageRequest('quick', {
+          ...base,
+          image_url: 'bucket:x.raw',
+          os_version: 'o',
+          data_images: [disk],
+        }),
+      ),
+    ).toBe('IMG.0001');
+  });
+
   it.each([
     [{ instance_id: 'x' }, 'IMG.0105'],
     [{ volume_id: 'x' }, 'IMG.0105'],
     [{ image_url: undefined, data_images: [{ volume_id: 'v' }] }, 'IMG.0105'],
-    [{ data_images: [{ image_url: 'b:d.raw' }] }, 'IMG.0105'],
+    [{ data_images: [{ image_url: 'bucket:d.raw', min_disk: 1 }] }, 'IMG.0013'],
+    [{ data_images: [{ name: 'd', image_url: 'bucket:d.raw', min_disk: 1, volume_id: 'v' }] }, 'IMG.0105'],
+    [{ data_images: {} }, 'IMG.0001'],
     [{ type: 'IsoImage' }, 'IMG.0056'],
     [{ type: 'IsoImage', os_version: 'x' }, 'IMG.0057'],
     [{ image_url: 'bucket:x.iso' }, 'IMG.0057'],

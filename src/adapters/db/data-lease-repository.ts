@@ -1,6 +1,13 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 import type { ImageStatus } from '../../domain/image-status.ts';
+
+/**
+ * The owner of a lease a request takes for the job it enqueues (register): the
+ * lease lasts while that job is waiting or running, whatever its expiry, so that
+ * the image is never taken for abandoned between the request and the job's start.
+ */
+export const jobLeaseOwner = (jobId: string): string => `job:${jobId}`;
 
 /**
  * Who is receiving an image's bytes (an upload or a stage) and until when. The
@@ -38,7 +45,10 @@ export class DataLeaseRepository {
       .execute();
   }
 
-  /** Images in this status whose bytes nobody is receiving: no lease, or one that ended before `now`. */
+  /**
+   * Images in this status whose bytes nobody is receiving: no lease, or one that
+   * ended before `now` and is not held for a job still waiting or running.
+   */
   async unleased(status: ImageStatus, now: string): Promise<string[]> {
     const rows = await this.db
       .selectFrom('images')
@@ -47,7 +57,21 @@ export class DataLeaseRepository {
       .where('images.status', '=', status)
       .where('images.deleted', '=', 0)
       .where((eb) =>
-        eb.or([eb('data_leases.expires_at', 'is', null), eb('data_leases.expires_at', '<=', now)]),
+        eb.or([
+          eb('data_leases.expires_at', 'is', null),
+          eb.and([
+            eb('data_leases.expires_at', '<=', now),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('jobs')
+                  .select('jobs.id')
+                  .where(sql<boolean>`${sql.lit('job:')} || jobs.id = data_leases.owner`)
+                  .where('jobs.status', 'in', ['INIT', 'RUNNING']),
+              ),
+            ),
+          ]),
+        ]),
       )
       .execute();
     return rows.map((r) => r.id);

@@ -25,6 +25,7 @@ import * as m0008 from './migrations/0008-metadefs.ts';
 import * as m0009 from './migrations/0009-audit-trail.ts';
 import * as m0010 from './migrations/0010-organizations.ts';
 import * as m0012 from './migrations/0012-project-buckets.ts';
+import * as m0015 from './migrations/0015-account-buckets-user-uploads.ts';
 import * as m0014 from './migrations/0014-upload-sessions.ts';
 import * as m0013 from './migrations/0013-scale-out.ts';
 import * as m0011 from './migrations/0011-sharing.ts';
@@ -51,6 +52,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010-organizations': m0010,
   '0012-project-buckets': m0012,
   '0014-upload-sessions': m0014,
+  '0015-account-buckets-user-uploads': m0015,
   '0013-scale-out': m0013,
   '0011-sharing': m0011,
 };

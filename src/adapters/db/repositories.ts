@@ -6,6 +6,7 @@ import type { AuditEvent, NewAuditEvent } from '../../domain/audit.ts';
 import { BlobRepository } from './blob-repository.ts';
 import { BucketGrantRepository } from './bucket-grant-repository.ts';
 import { DataLeaseRepository } from './data-lease-repository.ts';
+import { UserUploadRepository } from './user-upload-repository.ts';
 import { IdentityRepository } from './identity-repository.ts';
 import { ImportRepository } from './import-repository.ts';
 import { ImageRepository } from './image-repository.ts';
@@ -27,6 +28,7 @@ export class Repositories {
   readonly tags: TagRepository;
   readonly quotas: QuotaRepository;
   readonly buckets: BucketGrantRepository;
+  readonly userUploads: UserUploadRepository;
   readonly uploadSessions: UploadSessionRepository;
   readonly dataLeases: DataLeaseRepository;
   readonly sharing: SharingRepository;
@@ -41,6 +43,7 @@ export class Repositories {
     this.tags = new TagRepository(db);
     this.quotas = new QuotaRepository(db);
     this.buckets = new BucketGrantRepository(db);
+    this.userUploads = new UserUploadRepository(db);
     this.uploadSessions = new UploadSessionRepository(db);
     this.dataLeases = new DataLeaseRepository(db);
     this.sharing = new SharingRepository(db);

@@ -242,6 +242,10 @@ export interface Database {
   organization_accounts: { domain_id: string; organization_id: string; unit_id: string; joined_at: string };
   /** Buckets of the tenants' object store granted to a project (0012). */
   project_buckets: { project_id: string; bucket: string; granted_at: string };
+  /** Buckets granted to every project of an account (0015). */
+  account_buckets: { domain_id: string; bucket: string; granted_at: string };
+  /** Multipart uploads IMS started in tenants' buckets, by the job that started them (0015). */
+  user_uploads: { upload_id: string; bucket: string; object_key: string; job_id: string; started_at: string };
   /** Resumable upload sessions (0014). */
   upload_sessions: {
     id: string;

@@ -22,6 +22,11 @@ export interface S3UploadTarget {
   partSize: number;
   /** Part buffers in memory at once (being sent, or being filled): memory is concurrency × partSize. */
   concurrency: number;
+  /**
+   * Told the id of the multipart upload once it exists, before any part is sent (so that the caller can
+   * record it and abort it after a crash). If it throws, the upload is aborted and the write fails.
+   */
+  onUploadStarted?: (uploadId: string) => Promise<void>;
   /** Parts per part size before the size doubles (see partSizeFor); 1000 unless a test needs less. */
   partsPerTier?: number;
 }
@@ -189,9 +194,18 @@ export class S3BlobWriter implements BlobWriter {
       .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: CONTENT_TYPE }), {
         abortSignal: this.#cancel.signal,
       })
-      .then((out) => {
-        if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
-        return out.UploadId;
+      .then(async (out) => {
+        const uploadId = out.UploadId;
+        if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+        try {
+          await this.#t.onUploadStarted?.(uploadId);
+        } catch (err) {
+          await client
+            .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+            .catch(() => undefined);
+          throw err;
+        }
+        return uploadId;
       });
     const sent = this.#uploadId
       .then((uploadId) => {

@@ -4,7 +4,13 @@
  * images to. Which bucket a project may use is the service's decision (granted
  * buckets); this adapter only reads and writes objects by bucket and key.
  */
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { Config } from '../../config/config.ts';
 import type { BlobWriter } from './blob-store.ts';
@@ -76,15 +82,55 @@ export class UserObjectStore {
     }
   }
 
-  /** A multipart upload of the object, visible only when committed. */
-  openWriter(bucket: string, key: string): BlobWriter {
+  /**
+   * A multipart upload of the object, visible only when committed. `onUploadStarted` is told the
+   * upload's id before any part is sent: the caller records it to abort it should the process die.
+   */
+  openWriter(
+    bucket: string,
+    key: string,
+    options: { onUploadStarted?: (uploadId: string) => Promise<void> } = {},
+  ): BlobWriter {
     return new S3BlobWriter({
       client: this.client,
       bucket,
       key,
       partSize: this.#partSize,
       concurrency: this.#concurrency,
+      ...(options.onUploadStarted ? { onUploadStarted: options.onUploadStarted } : {}),
     });
+  }
+
+  /** Aborts a multipart upload and frees its parts; true also when it is already gone. */
+  async abortUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+      );
+    } catch (err) {
+      if (s3Status(err) === 404) return;
+      throw classify(err, `${bucket}:${key}`);
+    }
+  }
+
+  /** The unfinished multipart uploads in a bucket (under a prefix): IMS's and anyone else's. */
+  async *pendingUploads(bucket: string, prefix = ''): AsyncIterable<{ key: string; uploadId: string }> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await this.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: bucket,
+          Prefix: prefix,
+          ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+          ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+        }),
+      );
+      for (const u of out.Uploads ?? []) if (u.Key && u.UploadId) yield { key: u.Key, uploadId: u.UploadId };
+      if (!out.IsTruncated) return;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
+    }
   }
 
   close(): void {

@@ -43,7 +43,10 @@ const systemProps = {
   data_images: {
     type: 'array',
     items: { type: 'object' },
-    description: 'Refused with IMG.0105: import data disks with POST /v1/cloudimages/dataimages/action',
+    description:
+      'Up to 3 data-disk images from files ({name, image_url, min_disk 1-2048, description, ' +
+      'is_quick_import, tags, image_tags}), made by the same job (sub_jobs_result: one result per ' +
+      'image); without image_url (a server data disk): refused with IMG.0105',
   },
 } as const;
 

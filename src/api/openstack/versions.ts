@@ -29,6 +29,21 @@ export function imageVersions(publicUrl: string) {
   };
 }
 
+/** IMS's own deprecated versions of its `/v1/...` routes, listed by its version document. */
+const IMS_V1_VERSIONS = ['1.1', '1.0'];
+
+/**
+ * One version as IMS's ShowVersion (`GET /{version}`, e.g. `/v2.0`) answers it: the version
+ * document with only that version, or null when the server does not speak it.
+ */
+export function imageVersion(publicUrl: string, id: string) {
+  const v2 = imageVersions(publicUrl).versions.find((v) => v.id === id);
+  if (v2) return { versions: [v2] };
+  if (IMS_V1_VERSIONS.includes(id.slice(1)) && id.startsWith('v'))
+    return { versions: [{ id, status: 'DEPRECATED', links: [{ rel: 'self', href: `${publicUrl}/v1/` }] }] };
+  return null;
+}
+
 export function identityVersion(publicUrl: string) {
   return {
     id: 'v3.14',

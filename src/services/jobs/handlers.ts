@@ -10,7 +10,12 @@ import { loadPeerRegions } from '../../adapters/peer-region/peer-regions.ts';
 import { copyImageHandler } from './copy-handler.ts';
 import { abandonCrossRegionCopy, crossRegionCopyHandler } from './cross-region-copy-handler.ts';
 import { importImageHandler, revertAbandonedImport, type ImportDeps } from './import-handler.ts';
-import { objectExportHandler, objectImportHandler } from './object-file-handlers.ts';
+import {
+  abandonObjectExport,
+  abandonObjectImport,
+  objectExportHandler,
+  objectImportHandler,
+} from './object-file-handlers.ts';
 import { userObjectStoreOf } from '../../adapters/storage/user-object-store.ts';
 import { EXPORT_IMAGE, IMPORT_DATA_IMAGE, IMPORT_FILE_IMAGE, REGISTER_IMAGE } from '../object-file-kinds.ts';
 import { addMembersHandler, answerMembersHandler, removeMembersHandler } from './members-handler.ts';
@@ -61,10 +66,18 @@ export function createJobRegistry(deps: JobDeps): JobRegistry {
     userStore: userObjectStoreOf(deps.config),
     leases: deps.leases ?? null,
   };
-  const imported = { entities: (result: { imageId: string }) => ({ image_id: result.imageId }) };
   for (const kind of [IMPORT_FILE_IMAGE, IMPORT_DATA_IMAGE, REGISTER_IMAGE])
-    registry.register(kind, objectImportHandler(files, kind), imported);
-  registry.register(EXPORT_IMAGE, objectExportHandler(files, EXPORT_IMAGE), imported);
+    registry.register(kind, objectImportHandler(files, kind), {
+      entities: (result) => ({
+        image_id: result.imageId,
+        ...(result.images ? { sub_jobs_result: result.images } : {}),
+      }),
+      onAbandoned: abandonObjectImport(files, kind),
+    });
+  registry.register(EXPORT_IMAGE, objectExportHandler(files, EXPORT_IMAGE), {
+    entities: (result) => ({ image_id: result.imageId }),
+    onAbandoned: abandonObjectExport(files),
+  });
   const results = (result: { results: unknown[] }) => ({ results: result.results });
   registry.register(ADD_IMAGE_MEMBERS, addMembersHandler(deps), { entities: results });
   registry.register(DELETE_IMAGE_MEMBERS, removeMembersHandler(deps), { entities: results });

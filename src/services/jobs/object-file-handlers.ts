@@ -22,17 +22,21 @@ import type { Config } from '../../config/config.ts';
 import { DomainError, ERROR_CATALOGUE } from '../../domain/errors.ts';
 import { withConvertedFile } from '../image-convert.ts';
 import type { IngestedBlob, IngestPipeline } from '../ingest.ts';
-import type {
-  ObjectExportPayload,
-  ObjectExportResult,
-  ObjectImportPayload,
-  ObjectImportResult,
+import {
+  IMPORT_DATA_IMAGE,
+  type ImageImportResult,
+  type ObjectExportPayload,
+  type ObjectExportResult,
+  type ObjectImportPayload,
+  type ObjectImportResult,
 } from '../object-file-kinds.ts';
 import type { QuotaService } from '../quotas.ts';
+import { UserUploads } from '../user-uploads.ts';
 import { JobError } from './errors.ts';
 import type { DataLeases } from '../data-leases.ts';
 import { derivedBlobId } from './import-handler.ts';
-import type { JobHandler, JobKind } from './kind.ts';
+import type { JobHandler, JobKind, JobRun, ReportProgress } from './kind.ts';
+import type { Job } from '../../domain/job.ts';
 
 export interface ObjectFileDeps {
   repos: Repositories;
@@ -80,72 +84,178 @@ const needStore = (store: UserObjectStore | null): UserObjectStore => {
   return store;
 };
 
-/** The handler of the import kinds (file image, data image, register): they differ only in the request. */
+/** One image an import job fills: the system (or only) image, or one of its data images. */
+interface ImportTarget {
+  imageId: string;
+  imageName: string;
+  owner: string;
+  bucket: string;
+  key: string;
+  diskFormat: string;
+  minDisk: number;
+  /** Names the image's object key within the job: each image of a job has its own. */
+  slot: string;
+  kind: string;
+}
+
+/** The images of a job, the request's first; the first keeps the slot of jobs made before data images. */
+function targetsOf(
+  kind: JobKind<ObjectImportPayload, ObjectImportResult>,
+  p: ObjectImportPayload,
+): ImportTarget[] {
+  return [
+    { ...p, imageName: p.imageName ?? '', slot: 'object-file', kind: kind.name },
+    ...(p.dataImages ?? []).map((d, i) => ({
+      ...d,
+      owner: p.owner,
+      slot: `object-file-data-${i}`,
+      kind: IMPORT_DATA_IMAGE.name,
+    })),
+  ];
+}
+
+const keyOf = (jobId: string, slot: string): string => `images/${derivedBlobId(jobId, slot)}`;
+
+/**
+ * The handler of the import kinds (file image, data image, register): they
+ * differ only in the request. A request with `data_images` fills its images
+ * one after the other in the same job. An image refused for good is killed and
+ * its bytes deleted while the others go on; the images that succeeded are kept
+ * (each is complete and usable, as IMS keeps the entities of a batch that
+ * succeeded), and the job FAILs with one result per image. A transient failure
+ * retries the whole job: the images already active are skipped.
+ */
 export function objectImportHandler(
   deps: ObjectFileDeps,
   kind: JobKind<ObjectImportPayload, ObjectImportResult>,
 ): JobHandler<ObjectImportPayload, ObjectImportResult> {
   return async (job, report, signal) => {
-    const p = job.payload;
-    const image = await deps.repos.images.find(p.imageId);
-    if (!image) throw JobError.permanent(FILE_REFUSED, `Image ${p.imageId} was deleted`);
-    if (image.status === 'active') return { imageId: p.imageId };
-    if (image.status !== 'queued' && image.status !== 'saving')
-      throw JobError.permanent(FILE_REFUSED, `Image ${p.imageId} is ${image.status}`);
-    const store = deps.stores.defaultName;
-    const blobId = derivedBlobId(job.id, 'object-file');
-    const key = `images/${blobId}`;
-    // `saving` under a data lease: a reaper anywhere sees a live fill, not an upload whose process died.
-    const lease = deps.leases
-      ? await deps.leases.begin(p.imageId, ['queued', 'saving'], 'saving')
-      : await deps.repos.images
-          .transition(p.imageId, ['queued'], 'saving', deps.clock.now().toISOString())
-          .then(() => null);
-    try {
-      const source = await needStore(deps.userStore).read(p.bucket, p.key, signal);
-      await report(10);
-      let seen = 0;
-      let shown = 10;
-      const blob = await deps.ingest.ingest({
-        source: source.stream,
-        declaredFormat: p.diskFormat,
-        store,
-        blobId,
-        key,
-        declaredLength: source.size,
-        signal,
-        onBytes: (n) => {
-          seen += n;
-          const pct = 10 + Math.floor((80 * seen) / Math.max(source.size, 1));
-          // A lost lease also aborts `signal`, which stops the stream: the report's own refusal adds nothing.
-          if (pct > shown) report((shown = pct)).catch(() => {});
-        },
-      });
-      await report(90);
-      checkFits(blob, p);
-      await commit(deps, p, blob);
-      return { imageId: p.imageId };
-    } catch (err) {
-      const failure = judged(err);
-      if (signal.aborted) throw err;
-      if (!failure.permanent && job.attempt < kind.maxAttempts) throw failure;
-      // The final failure: no bytes stay, and the image is killed, as IMS ends a failed import.
-      await deps.stores
-        .get(store)
-        .delete(key)
-        .catch(() => {});
-      await deps.repos.images
-        .transition(p.imageId, ['queued', 'saving'], 'killed', deps.clock.now().toISOString())
-        .catch(() => false);
-      throw JobError.permanent(failure.code, failure.message, err);
-    } finally {
-      await lease?.end();
+    const targets = targetsOf(kind, job.payload);
+    if (targets.length === 1) {
+      await importOne(deps, job, kind, targets[0]!, report, signal);
+      return { imageId: job.payload.imageId };
     }
+    const images: ImageImportResult[] = [];
+    for (const [i, target] of targets.entries()) {
+      const begin = deps.clock.now().toISOString();
+      const share = (pct: number) => report(Math.floor((i * 100 + pct) / targets.length));
+      let failure: JobError | null = null;
+      try {
+        await importOne(deps, job, kind, target, share, signal);
+      } catch (err) {
+        // Stopped, or worth another run of the whole job: the images done so far are kept as they are.
+        if (signal.aborted || !(err instanceof JobError) || !err.permanent) throw err;
+        failure = err;
+      }
+      images.push({
+        status: failure ? 'FAIL' : 'SUCCESS',
+        job_type: target.kind,
+        begin_time: begin,
+        end_time: deps.clock.now().toISOString(),
+        error_code: failure?.code ?? null,
+        fail_reason: failure?.message ?? null,
+        entities: { image_id: target.imageId, image_name: target.imageName },
+      });
+    }
+    const failed = images.filter((r) => r.status === 'FAIL');
+    const first = failed[0];
+    if (first)
+      throw new JobError(
+        first.error_code!,
+        `${failed.length} of ${images.length} images failed; the first, ${first.entities.image_id}: ${first.fail_reason}`,
+        { permanent: true, entities: { sub_jobs_result: images } },
+      );
+    return { imageId: job.payload.imageId, images };
+  };
+}
+
+/** Fills one image; on its final failure the image is killed and its bytes deleted. */
+async function importOne(
+  deps: ObjectFileDeps,
+  job: JobRun<ObjectImportPayload>,
+  kind: JobKind<ObjectImportPayload, ObjectImportResult>,
+  p: ImportTarget,
+  report: ReportProgress,
+  signal: AbortSignal,
+): Promise<void> {
+  const image = await deps.repos.images.find(p.imageId);
+  if (!image) throw JobError.permanent(FILE_REFUSED, `Image ${p.imageId} was deleted`);
+  if (image.status === 'active') return;
+  if (image.status !== 'queued' && image.status !== 'saving')
+    throw JobError.permanent(FILE_REFUSED, `Image ${p.imageId} is ${image.status}`);
+  const store = deps.stores.defaultName;
+  const blobId = derivedBlobId(job.id, p.slot);
+  const key = `images/${blobId}`;
+  // `saving` under a data lease: a reaper anywhere sees a live fill, not an upload whose process died.
+  const lease = deps.leases
+    ? await deps.leases.begin(p.imageId, ['queued', 'saving'], 'saving')
+    : await deps.repos.images
+        .transition(p.imageId, ['queued'], 'saving', deps.clock.now().toISOString())
+        .then(() => null);
+  try {
+    const source = await needStore(deps.userStore).read(p.bucket, p.key, signal);
+    await report(10);
+    let seen = 0;
+    let shown = 10;
+    const blob = await deps.ingest.ingest({
+      source: source.stream,
+      declaredFormat: p.diskFormat,
+      store,
+      blobId,
+      key,
+      declaredLength: source.size,
+      signal,
+      onBytes: (n) => {
+        seen += n;
+        const pct = 10 + Math.floor((80 * seen) / Math.max(source.size, 1));
+        // A lost lease also aborts `signal`, which stops the stream: the report's own refusal adds nothing.
+        if (pct > shown) report((shown = pct)).catch(() => {});
+      },
+    });
+    await report(90);
+    checkFits(blob, p);
+    await commit(deps, p, blob);
+  } catch (err) {
+    const failure = judged(err);
+    if (signal.aborted) throw err;
+    if (!failure.permanent && job.attempt < kind.maxAttempts) throw failure;
+    // The final failure: no bytes stay, and the image is killed, as IMS ends a failed import.
+    await killImport(deps, p.imageId, key);
+    throw JobError.permanent(failure.code, failure.message, err);
+  } finally {
+    await lease?.end();
+  }
+}
+
+/** Kills an image a job could not fill and deletes what its runs wrote; an image that became active is left alone. */
+async function killImport(deps: ObjectFileDeps, imageId: string, key: string): Promise<void> {
+  const killed = await deps.repos.images
+    .transition(imageId, ['queued', 'saving'], 'killed', deps.clock.now().toISOString())
+    .catch(() => false);
+  const image = killed ? null : await deps.repos.images.find(imageId).catch(() => undefined);
+  if (image?.status === 'active') return;
+  await deps.stores
+    .get(deps.stores.defaultName)
+    .delete(key)
+    .catch(() => {});
+}
+
+/**
+ * An import whose worker died on every attempt: each image it had not filled is
+ * killed and the bytes its runs wrote are deleted, as after a final failure.
+ */
+export function abandonObjectImport(
+  deps: ObjectFileDeps,
+  kind: JobKind<ObjectImportPayload, ObjectImportResult>,
+): (job: Job) => Promise<void> {
+  return async (job) => {
+    for (const target of targetsOf(kind, job.payload as ObjectImportPayload))
+      await killImport(deps, target.imageId, keyOf(job.id, target.slot));
   };
 }
 
 /** The file's virtual disk must fit the image's min_disk (GB), as IMS requires; 0 (a Glance image's default) sets no bound. */
-function checkFits(blob: IngestedBlob, p: ObjectImportPayload): void {
+function checkFits(blob: IngestedBlob, p: Pick<ObjectImportPayload, 'minDisk'>): void {
   if (p.minDisk > 0 && blob.virtualSize !== null && blob.virtualSize > p.minDisk * GiB)
     throw JobError.permanent(
       'IMG.0055',
@@ -154,7 +264,11 @@ function checkFits(blob: IngestedBlob, p: ObjectImportPayload): void {
 }
 
 /** One transaction records the blob, admits its bytes and makes the image active. */
-async function commit(deps: ObjectFileDeps, p: ObjectImportPayload, blob: IngestedBlob): Promise<void> {
+async function commit(
+  deps: ObjectFileDeps,
+  p: Pick<ObjectImportPayload, 'imageId' | 'owner'>,
+  blob: IngestedBlob,
+): Promise<void> {
   await deps.repos.transaction(async (tx) => {
     const now = deps.clock.now().toISOString();
     await tx.blobs.insert(deps.ingest.blobRow(blob, now));
@@ -171,7 +285,7 @@ async function commit(deps: ObjectFileDeps, p: ObjectImportPayload, blob: Ingest
   });
 }
 
-/** The export kind's handler. */
+/** The export kind's handler. Its multipart upload is recorded, so that a crashed run's is aborted later. */
 export function objectExportHandler(
   deps: ObjectFileDeps,
   kind: JobKind<ObjectExportPayload, ObjectExportResult>,
@@ -180,6 +294,9 @@ export function objectExportHandler(
     const p = job.payload;
     try {
       const target = needStore(deps.userStore);
+      const uploads = new UserUploads(deps.repos, target, deps.clock);
+      // A job has one run at a time: an upload an earlier run recorded is one its dead process left.
+      await uploads.abortOfJob(job.id);
       const image = await deps.repos.images.find(p.imageId);
       const row = image?.blobId ? await deps.repos.blobs.find(image.blobId) : undefined;
       if (!image || !row || image.status !== 'active')
@@ -189,13 +306,14 @@ export function objectExportHandler(
         );
       const stored = image.diskFormat ?? '';
       const upload = async (source: NodeJS.ReadableStream): Promise<number> => {
-        const writer = target.openWriter(p.bucket, p.key);
+        const out = uploads.open(job.id, p.bucket, p.key);
         try {
-          await pipeline(source, writer.stream, { signal });
-          const { size } = await writer.commit();
+          await pipeline(source, out.writer.stream, { signal });
+          const { size } = await out.writer.commit();
+          await out.completed();
           return size;
         } catch (err) {
-          await writer.abort().catch(() => {});
+          await out.abort();
           throw err;
         }
       };
@@ -223,5 +341,12 @@ export function objectExportHandler(
       if (!failure.permanent && job.attempt < kind.maxAttempts) throw failure;
       throw JobError.permanent(failure.code, failure.message, err);
     }
+  };
+}
+
+/** An export whose worker died on every attempt: the multipart uploads its runs started are aborted. */
+export function abandonObjectExport(deps: ObjectFileDeps): (job: Job) => Promise<void> {
+  return async (job) => {
+    if (deps.userStore) await new UserUploads(deps.repos, deps.userStore, deps.clock).abortOfJob(job.id);
   };
 }

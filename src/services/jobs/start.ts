@@ -9,6 +9,8 @@ import { revertAbandonedImport } from './import-handler.ts';
 import { Reaper } from '../reaper.ts';
 import { DataLeases } from '../data-leases.ts';
 import { GarbageCollector } from '../garbage-collector.ts';
+import { UserUploads } from '../user-uploads.ts';
+import { userObjectStoreOf } from '../../adapters/storage/user-object-store.ts';
 import type { JobRegistry } from './registry.ts';
 import { Worker, type JobLogger, type WorkerOptions } from './worker.ts';
 import type { JobEndListener } from './job-run.ts';
@@ -74,7 +76,7 @@ export const GC_GRACE_MS = 3600_000;
  * the garbage collector. On several nodes they run concurrently; both are built for that.
  */
 function maintenance(db: Db, deps: JobDeps, log: JobLogger | undefined): (now: Date) => Promise<void> {
-  const { reaper, gc } = createMaintenance(db, deps);
+  const { reaper, gc, userUploads } = createMaintenance(db, deps);
   let nextGc = 0;
   return async (now) => {
     const reaped = await reaper.reap();
@@ -84,14 +86,21 @@ function maintenance(db: Db, deps: JobDeps, log: JobLogger | undefined): (now: D
     nextGc = now.getTime() + GC_GRACE_MS;
     const collected = await gc.collect(GC_GRACE_MS);
     if (collected.deleted > 0) log?.info({ ...collected }, 'deleted unreferenced store objects');
+    const aborted = (await userUploads?.abortOrphaned()) ?? 0;
+    if (aborted > 0) log?.info({ aborted }, "aborted exports' unfinished uploads in tenants' buckets");
   };
 }
 
-/** The reaper and the garbage collector of a deployment (`ims gc` runs them once). */
-export function createMaintenance(db: Db, deps: JobDeps): { reaper: Reaper; gc: GarbageCollector } {
+/** The reaper and the garbage collectors of a deployment (`ims gc` runs them once). */
+export function createMaintenance(
+  db: Db,
+  deps: JobDeps,
+): { reaper: Reaper; gc: GarbageCollector; userUploads: UserUploads | null } {
   const importDeps = importDepsOf(deps);
+  const userStore = userObjectStoreOf(deps.config);
   return {
     reaper: new Reaper(deps.repos, deps.clock, (job) => revertAbandonedImport(importDeps, job)),
     gc: new GarbageCollector(db.kysely, deps.stores, deps.clock),
+    userUploads: userStore ? new UserUploads(deps.repos, userStore, deps.clock) : null,
   };
 }
