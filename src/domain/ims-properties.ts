@@ -230,14 +230,19 @@ export function imsProperties(image: Image, hasMembers: boolean): Record<string,
 const has = (name: string, ...values: string[]): Condition => ({ has: name, in: values });
 const lacks = (name: string): Condition => ({ lacks: name });
 
-/** `__os_type`, `__platform`, `__os_bit`: an image without `__os_version` shows the default entry's facts. */
+/**
+ * `__os_type`, `__platform`, `__os_bit`: an image without `__os_version` shows the default entry's
+ * facts, unless it has the fact of its own (a data disk's `os_type`).
+ */
 export function osFactIs(name: '__os_type' | '__platform' | '__os_bit', value: string): Condition {
   const fallback = {
     __os_type: DEFAULT_OS_FACTS.osType,
     __platform: DEFAULT_OS_FACTS.platform,
     __os_bit: '64',
   }[name];
-  return value === fallback ? { or: [has(name, value), lacks('__os_version')] } : has(name, value);
+  return value === fallback
+    ? { or: [has(name, value), { and: [lacks('__os_version'), lacks(name)] }] }
+    : has(name, value);
 }
 
 export function virtualEnvTypeIn(values: readonly string[]): Condition {

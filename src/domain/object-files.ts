@@ -309,6 +309,9 @@ export function fileImageFields(req: FileImageRequest, owner: string): ImageFiel
     __isregistered: 'true',
   };
   if (req.osVersion !== null) properties.__os_version = req.osVersion;
+  // A data disk names no OS version, only the OS family of the server it served (`os_type`);
+  // with a version the catalogue decides the family.
+  else if (req.osType !== null) properties.__os_type = req.osType;
   if (req.description !== null) properties.__description = req.description;
   if (req.firmware !== null) properties.hw_firmware_type = req.firmware;
   if (req.architecture === 'arm') properties.__support_arm = 'true';

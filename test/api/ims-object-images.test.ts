@@ -239,11 +239,21 @@ describe.skipIf(!server)(
           name: 'data',
           image_url: `${BUCKET_A}:${prefix}/disk.raw`,
           min_disk: 40,
+          os_type: 'Windows',
         }),
       );
       expect(dataJob.status, JSON.stringify(dataJob)).toBe('SUCCESS');
       expect(dataJob.job_type).toBe('imsImportDataImageJob');
-      expect((await imageOf(owner, dataJob.entities.image_id as string)).virtual_env_type).toBe('DataImage');
+      const dataImage = await imageOf(owner, dataJob.entities.image_id as string);
+      expect([dataImage.virtual_env_type, dataImage.__os_type]).toEqual(['DataImage', 'Windows']);
+      // The list filter agrees with the view: the disk's own os_type, not the default entry's.
+      const listed = async (osType: string) => {
+        const url = `/v2/cloudimages?__os_type=${osType}&virtual_env_type=DataImage`;
+        const res = await s.request('GET', url, { token: owner.token });
+        return ((await res.json()) as { images: { id: string }[] }).images.map((i) => i.id);
+      };
+      expect(await listed('Windows')).toContain(dataImage.id);
+      expect(await listed('Linux')).not.toContain(dataImage.id);
 
       const quickJob = await jobOf(
         owner,

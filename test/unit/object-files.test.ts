@@ -3,6 +3,7 @@ import { DomainError } from '../../src/domain/errors.ts';
 import {
   assertBucketUsable,
   declaredFormatOf,
+  fileImageFields,
   parseExportRequest,
   parseFileImageRequest,
   parseObjectAddress,
@@ -102,6 +103,17 @@ describe('file image requests', () => {
         }),
       ),
     ).toBe('IMG.0001');
+  });
+
+  it('a data disk keeps its os_type; with an OS version the catalogue decides it', () => {
+    const disk = parseFileImageRequest('data', { ...base, type: 'DataImage', os_type: 'Windows' });
+    expect(fileImageFields(disk, 'p').properties).toMatchObject({
+      virtual_env_type: 'DataImage',
+      __os_type: 'Windows',
+    });
+    const system = parseFileImageRequest('system', { ...base, os_version: 'v', os_type: 'Windows' });
+    expect(fileImageFields(system, 'p').properties).toMatchObject({ __os_version: 'v' });
+    expect(fileImageFields(system, 'p').properties.__os_type).toBeUndefined();
   });
 
   it.each([
