@@ -186,8 +186,12 @@ describe('FileBlobStore', () => {
   it('adoptLocal takes a local file as an object without copying, visible only on commit', async () => {
     const file = join(root, 'converted');
     await writeFile(file, 'converted bytes');
+    const written = new Date(Date.now() - 2 * 24 * 3600_000);
+    await utimes(file, written, written);
     const session = await store.adoptLocal('images/1/disk', file);
     expect(session).not.toBeNull();
+    // The session is as old as the adoption, not as the file's last write.
+    expect(await store.purgeStaleUploads(3600_000)).toBe(0);
     expect(await store.stat('images/1/disk')).toBeNull();
     expect(await tempFiles()).toHaveLength(1);
     expect(await session!.commit()).toEqual({ size: 15 });

@@ -12,6 +12,7 @@ import {
   rmdir,
   stat,
   unlink,
+  utimes,
 } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -134,6 +135,9 @@ export class FileBlobStore implements BlobStore {
       if (NO_LINK.has(errCode(err) ?? '')) return null;
       throw err;
     }
+    // purgeStaleUploads ages a session by its mtime: this one starts now, not when the file was written.
+    const now = new Date();
+    await utimes(tmpPath, now, now);
     let committing: Promise<{ size: number }> | undefined;
     const discard = () =>
       unlink(tmpPath).catch((err: unknown) => {
