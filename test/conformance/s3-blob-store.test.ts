@@ -10,6 +10,9 @@ import { partSizeFor } from '../../src/adapters/storage/s3-blob-writer.ts';
 import { emptyTestStore, ensureTestBucket, s3StoreOptions, s3TestServer } from '../helpers/s3.ts';
 import { blobStoreConformance } from './blob-store.suite.ts';
 
+/** Swift under CI load can take seconds to show a multipart upload or part; vi.waitFor's default is 1 s. */
+const SLOW_S3 = { timeout: 30_000, interval: 100 };
+
 const MiB = 1024 * 1024;
 const server = s3TestServer();
 
@@ -61,7 +64,7 @@ if (!server) {
       const writer = await store.openWriter(key);
       await write(writer.stream, data.subarray(0, 6 * MiB));
       // The first part is on its way: the upload exists, the object does not.
-      await vi.waitFor(async () => expect(await pending(store)).toEqual([fullKey(store, key)]));
+      await vi.waitFor(async () => expect(await pending(store)).toEqual([fullKey(store, key)]), SLOW_S3);
       expect(await store.stat(key)).toBeNull();
       writer.stream.end(data.subarray(6 * MiB));
       expect(await writer.commit()).toEqual({ size: data.length });
@@ -133,16 +136,16 @@ if (!server) {
       const aborting = await newStore();
       const writer = await aborting.openWriter('aborted');
       await write(writer.stream, randomBytes(11 * MiB));
-      await vi.waitFor(async () => expect(await pending(aborting)).toHaveLength(1));
+      await vi.waitFor(async () => expect(await pending(aborting)).toHaveLength(1), SLOW_S3);
       await writer.abort();
       expect(await pending(aborting)).toEqual([]);
 
       const broken = await aborting.openWriter('broken');
       await write(broken.stream, randomBytes(11 * MiB));
-      await vi.waitFor(async () => expect(await pending(aborting)).toHaveLength(1));
+      await vi.waitFor(async () => expect(await pending(aborting)).toHaveLength(1), SLOW_S3);
       broken.stream.destroy(new Error('client went away'));
       // Without anyone calling abort().
-      await vi.waitFor(async () => expect(await pending(aborting)).toEqual([]));
+      await vi.waitFor(async () => expect(await pending(aborting)).toEqual([]), SLOW_S3);
       await expect(broken.commit()).rejects.toThrow('client went away');
       expect(await aborting.stat('broken')).toBeNull();
     });
@@ -157,12 +160,12 @@ if (!server) {
       await write(slow.stream, randomBytes(5 * MiB + 1));
       const elsewhere = await other.openWriter('elsewhere');
       await write(elsewhere.stream, randomBytes(5 * MiB + 1));
-      await vi.waitFor(async () => expect(await pending(purging)).toHaveLength(2));
-      await vi.waitFor(async () => expect(await pending(other)).toHaveLength(1));
+      await vi.waitFor(async () => expect(await pending(purging)).toHaveLength(2), SLOW_S3);
+      await vi.waitFor(async () => expect(await pending(other)).toHaveLength(1), SLOW_S3);
       await sleep(2500);
       // The slow upload sends another part: started long ago, but alive.
       await write(slow.stream, randomBytes(5 * MiB + 1));
-      await vi.waitFor(async () => expect(await partCount(purging, 'slow')).toBe(2));
+      await vi.waitFor(async () => expect(await partCount(purging, 'slow')).toBe(2), SLOW_S3);
 
       expect(await purging.purgeStaleUploads(60_000)).toBe(0);
       expect(await purging.purgeStaleUploads(1500)).toBe(1);
