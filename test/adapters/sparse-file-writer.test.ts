@@ -58,6 +58,22 @@ describe('SparseFileWriter', () => {
     expect((await stat(empty)).size).toBe(0);
   });
 
+  it('writes chunks queued together in runs that cross chunk boundaries, and skips holes between them', async () => {
+    const data = Buffer.alloc(4 * MiB);
+    randomBytes(10_000).copy(data, 4096 - 3); // starts 3 bytes before a block boundary
+    randomBytes(2 * MiB).copy(data, MiB + 1);
+    const file = join(dir, 'batched');
+    const writer = new SparseFileWriter(file);
+    writer.cork();
+    for (let at = 0; at < data.length; at += 5000) writer.write(data.subarray(at, at + 5000));
+    writer.uncork();
+    await pipeline(Readable.from([]), writer);
+    expect((await readFile(file)).equals(data)).toBe(true);
+    // Blocks 0..3 hold the 10,000 bytes from 4093, but the chunk boundary at 15,000 splits block 3 and
+    // its all-zero tail (15,000..16,383) is skipped; then MiB+1 .. 3 MiB+1: 512 blocks plus a partial one.
+    expect(writer.dataBytes).toBe(15_000 + 2 * MiB + 4096);
+  });
+
   it('refuses to write over an existing file', async () => {
     const file = join(dir, 'exists');
     await writeFile(file, 'stored');

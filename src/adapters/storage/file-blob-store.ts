@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { constants, type Dirent, type WriteStream } from 'node:fs';
+import { constants, type Dirent } from 'node:fs';
 import {
   access,
   copyFile,
@@ -20,6 +20,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { assertValidKey, assertValidPrefix, BlobNotFoundError } from './blob-store.ts';
 import type { BlobCommit, BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
+import { SparseHandleWriter } from '../sparse-file-writer.ts';
 
 /** Bytes buffered ahead of the disk while an upload streams in. */
 const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
@@ -281,7 +282,7 @@ export class FileBlobStore implements BlobStore {
 }
 
 class FileBlobWriter implements BlobWriter {
-  readonly stream: WriteStream;
+  readonly stream: SparseHandleWriter;
   readonly #handle: FileHandle;
   readonly #tmpPath: string;
   readonly #place: () => Promise<void>;
@@ -293,10 +294,10 @@ class FileBlobWriter implements BlobWriter {
     this.#handle = handle;
     this.#tmpPath = tmpPath;
     this.#place = place;
-    // autoClose off: the descriptor must outlive 'finish' so commit() can fsync it.
-    // A deep buffer lets the next chunks be hashed while one is written, and be
-    // written together (writev), instead of waiting on the disk chunk by chunk.
-    this.stream = handle.createWriteStream({ autoClose: false, highWaterMark: WRITE_BUFFER_BYTES });
+    // The descriptor stays ours (commit() fsyncs it after 'finish'). Disk images are written sparse:
+    // their zero blocks become holes. A deep buffer lets the next chunks be hashed while one is
+    // written, and be written together (writev), instead of waiting on the disk chunk by chunk.
+    this.stream = new SparseHandleWriter(handle, WRITE_BUFFER_BYTES);
     // A stream error leaves nothing behind even if the caller never calls abort(); if the unlink
     // fails, purgeStaleUploads gets the file later.
     this.stream.on('error', () => {
