@@ -7,9 +7,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core';
-import { ClientBuilder } from '@huaweicloud/huaweicloud-sdk-core/ClientBuilder.js';
-import type { HcClient, HttpRequestOptions } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
+import { sdkCall, sdkClient, type HcClient } from '../helpers/huawei-sdk.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 
@@ -45,36 +43,12 @@ afterAll(async () => {
 });
 
 function sdk(options: { ak?: string; sk?: string; projectId?: string; endpoint?: string } = {}): HcClient {
-  const credentials = new BasicCredentials()
-    .withAk(options.ak ?? ak)
-    .withSk(options.sk ?? sk)
-    .withProjectId(options.projectId ?? user.projectId);
-  return new ClientBuilder<HcClient>((client) => client)
-    .withEndpoint(options.endpoint ?? s.url)
-    .withCredential(credentials)
-    .withOptions({ customUserAgent: 'ims-tests' })
-    .build();
-}
-
-async function call(
-  client: HcClient,
-  request: Partial<HttpRequestOptions>,
-): Promise<{ status: number; body: Json }> {
-  try {
-    const result = (await client.sendRequest({
-      method: 'GET',
-      url: '/',
-      contentType: 'application/json',
-      queryParams: {},
-      pathParams: {},
-      headers: {},
-      ...request,
-    })) as Json;
-    return { status: result.httpStatusCode ?? 200, body: result };
-  } catch (err) {
-    const e = err as Json;
-    return { status: e.status ?? e.httpStatusCode, body: e };
-  }
+  return sdkClient(
+    options.endpoint ?? s.url,
+    options.ak ?? ak,
+    options.sk ?? sk,
+    options.projectId ?? user.projectId,
+  );
 }
 
 describe(`Huawei IAM access keys (${TEST_DB})`, () => {
@@ -122,40 +96,27 @@ describe(`Huawei IAM access keys (${TEST_DB})`, () => {
 describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
   it("finds its project by name as the SDK's IAM lookup does (GET /v3/projects, signed, no project id)", async () => {
     // IamService.getProjectId: GET /v3/projects?name=<region id> signed with the AK/SK, expecting one project.
-    const credentials = new BasicCredentials().withAk(ak).withSk(sk);
-    const client = new ClientBuilder<HcClient>((c) => c)
-      .withEndpoint(s.url)
-      .withCredential(credentials)
-      .withOptions({ customUserAgent: 'ims-tests' })
-      .build();
-    const found = await call(client, { url: '/v3/projects', queryParams: { name: 'sdk-project' } });
+    const client = sdkClient(s.url, ak, sk);
+    const found = await sdkCall(client, { url: '/v3/projects', queryParams: { name: 'sdk-project' } });
     expect(found.status).toBe(200);
     expect(found.body.projects.map((p: Json) => p.id)).toEqual([user.projectId]);
     // Only the key owner's projects: the admin project exists but is not listed.
-    const all = await call(client, { url: '/v3/projects' });
+    const all = await sdkCall(client, { url: '/v3/projects' });
     expect(all.body.projects.map((p: Json) => p.id)).toEqual([user.projectId]);
     expect(
-      (await call(client, { url: '/v3/projects', queryParams: { name: 'admin' } })).body.projects,
+      (await sdkCall(client, { url: '/v3/projects', queryParams: { name: 'admin' } })).body.projects,
     ).toEqual([]);
     // With a token the same member is refused, as Keystone refuses list_projects to non-admins.
     expect((await s.request('GET', '/v3/projects?name=sdk-project', { token: user.token })).status).toBe(403);
     // A bad signature is a 401 in the Huawei shape; other identity routes still refuse signatures.
-    const wrong = new BasicCredentials().withAk(ak).withSk('x'.repeat(40));
-    const bad = await call(
-      new ClientBuilder<HcClient>((c) => c)
-        .withEndpoint(s.url)
-        .withCredential(wrong)
-        .withOptions({ customUserAgent: 'ims-tests' })
-        .build(),
-      { url: '/v3/projects' },
-    );
+    const bad = await sdkCall(sdkClient(s.url, ak, 'x'.repeat(40)), { url: '/v3/projects' });
     expect(bad.status).toBe(401);
-    expect((await call(client, { url: '/v3/users' })).status).toBe(401);
+    expect((await sdkCall(client, { url: '/v3/users' })).status).toBe(401);
   });
 
   it('lists, creates, shows, patches and deletes images', async () => {
     const client = sdk();
-    const created = await call(client, {
+    const created = await sdkCall(client, {
       method: 'POST',
       url: '/v2/images',
       data: { name: '镜像-sdk', disk_format: 'qcow2', container_format: 'bare' },
@@ -163,12 +124,12 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
     expect(created.status).toBe(201);
     const id = created.body.id as string;
     expect(created.body.owner).toBe(user.projectId);
-    const list = await call(client, { url: '/v2/images', queryParams: { name: '镜像-sdk', limit: 10 } });
+    const list = await sdkCall(client, { url: '/v2/images', queryParams: { name: '镜像-sdk', limit: 10 } });
     expect(list.status).toBe(200);
     expect(list.body.images.map((i: Json) => i.id)).toEqual([id]);
-    const shown = await call(client, { url: '/v2/images/{image_id}', pathParams: { image_id: id } });
+    const shown = await sdkCall(client, { url: '/v2/images/{image_id}', pathParams: { image_id: id } });
     expect(shown.body.name).toBe('镜像-sdk');
-    const patched = await call(client, {
+    const patched = await sdkCall(client, {
       method: 'PATCH',
       url: '/v2/images/{image_id}',
       pathParams: { image_id: id },
@@ -177,13 +138,13 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
     });
     expect(patched.status).toBe(200);
     expect(patched.body.os_distro).toBe('ubuntu');
-    const tagged = await call(client, {
+    const tagged = await sdkCall(client, {
       method: 'PUT',
       url: '/v2/images/{image_id}/tags/{tag}',
       pathParams: { image_id: id, tag: 'web server' },
     });
     expect(tagged.status).toBe(204);
-    const deleted = await call(client, {
+    const deleted = await sdkCall(client, {
       method: 'DELETE',
       url: '/v2/images/{image_id}',
       pathParams: { image_id: id },
@@ -192,12 +153,12 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
   });
 
   it('refuses a wrong secret, an unknown key and an inactive key with 401 in the Huawei shape', async () => {
-    let res = await call(sdk({ sk: sk.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a')) }), {
+    let res = await sdkCall(sdk({ sk: sk.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a')) }), {
       url: '/v2/images',
     });
     expect(res.status).toBe(401);
     expect(res.body.errorCode).toBe('APIGW.0301');
-    res = await call(sdk({ ak: 'AAAAAAAAAAAAAAAAAAAA' }), { url: '/v2/images' });
+    res = await sdkCall(sdk({ ak: 'AAAAAAAAAAAAAAAAAAAA' }), { url: '/v2/images' });
     expect(res.status).toBe(401);
     const u = await s.tokenFor('sdk-inactive', 'sdk-inactive-user', 'member');
     const key = (
@@ -209,7 +170,7 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
       ).json()) as Json
     ).credential;
     expect(
-      (await call(sdk({ ak: key.access, sk: key.secret, projectId: u.projectId }), { url: '/v2/images' }))
+      (await sdkCall(sdk({ ak: key.access, sk: key.secret, projectId: u.projectId }), { url: '/v2/images' }))
         .status,
     ).toBe(200);
     const off = await s.request('PUT', `/v3.0/OS-CREDENTIAL/credentials/${key.access}`, {
@@ -218,14 +179,14 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
     });
     expect(((await off.json()) as Json).credential.status).toBe('inactive');
     expect(
-      (await call(sdk({ ak: key.access, sk: key.secret, projectId: u.projectId }), { url: '/v2/images' }))
+      (await sdkCall(sdk({ ak: key.access, sk: key.secret, projectId: u.projectId }), { url: '/v2/images' }))
         .status,
     ).toBe(401);
   });
 
   it("refuses an X-Project-Id outside the key owner's account or roles with 403", async () => {
     const stranger = await s.tokenFor('sdk-stranger-project', 'sdk-stranger', 'member');
-    const res = await call(sdk({ projectId: stranger.projectId }), { url: '/v2/images' });
+    const res = await sdkCall(sdk({ projectId: stranger.projectId }), { url: '/v2/images' });
     expect(res.status).toBe(403);
     expect(res.body.errorCode).toMatch(/^IMG\./);
   });
@@ -236,9 +197,13 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
         .toISOString()
         .replace(/[-:]/g, '')
         .replace(/\.\d+Z$/, 'Z');
-    expect((await call(sdk(), { url: '/v2/images', headers: { 'X-Sdk-Date': at(-14) } })).status).toBe(200);
-    expect((await call(sdk(), { url: '/v2/images', headers: { 'X-Sdk-Date': at(-16) } })).status).toBe(401);
-    expect((await call(sdk(), { url: '/v2/images', headers: { 'X-Sdk-Date': at(16) } })).status).toBe(401);
+    expect((await sdkCall(sdk(), { url: '/v2/images', headers: { 'X-Sdk-Date': at(-14) } })).status).toBe(
+      200,
+    );
+    expect((await sdkCall(sdk(), { url: '/v2/images', headers: { 'X-Sdk-Date': at(-16) } })).status).toBe(
+      401,
+    );
+    expect((await sdkCall(sdk(), { url: '/v2/images', headers: { 'X-Sdk-Date': at(16) } })).status).toBe(401);
   });
 
   describe('a captured signed request', () => {
@@ -267,7 +232,7 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
       });
       await new Promise<void>((r) => recorder.listen(0, '127.0.0.1', r));
       const port = (recorder.address() as AddressInfo).port;
-      await call(sdk({ endpoint: `http://127.0.0.1:${port}` }), {
+      await sdkCall(sdk({ endpoint: `http://127.0.0.1:${port}` }), {
         method: 'POST',
         url: '/v2/images',
         queryParams: { marker: 'x y' },
@@ -314,7 +279,7 @@ describe(`requests signed by the Huawei SDK core (${TEST_DB})`, () => {
         expect(res.body.request_id, label).toMatch(/^req-/);
       }
       // nothing was created by the refused requests
-      const list = await call(sdk(), { url: '/v2/images', queryParams: { name: 'replayed' } });
+      const list = await sdkCall(sdk(), { url: '/v2/images', queryParams: { name: 'replayed' } });
       expect(list.body.images).toEqual([]);
     });
   });

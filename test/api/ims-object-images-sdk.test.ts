@@ -12,9 +12,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core';
-import { ClientBuilder } from '@huaweicloud/huaweicloud-sdk-core/ClientBuilder.js';
-import type { HcClient, HttpRequestOptions } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
+import { sdkCall, signedUser, type HttpRequestOptions, type SignedUser } from '../helpers/huawei-sdk.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
 import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
@@ -33,58 +31,18 @@ let s3: S3Client;
 let home: string;
 let savedHome: string | undefined;
 
-async function signedUser(project: string, user: string) {
-  const caller = await s.tokenFor(project, user, 'member');
-  const res = await s.request('POST', '/v3.0/OS-CREDENTIAL/credentials', {
-    token: caller.token,
-    body: { credential: { user_id: caller.userId } },
-  });
-  expect(res.status).toBe(201);
-  const key = ((await res.json()) as Json).credential as Json;
-  const credentials = new BasicCredentials()
-    .withAk(key.access as string)
-    .withSk(key.secret as string)
-    .withProjectId(caller.projectId);
-  const client = new ClientBuilder<HcClient>((c) => c)
-    .withEndpoint(s.url)
-    .withCredential(credentials)
-    .withOptions({ customUserAgent: 'ims-tests' })
-    .build();
-  return { ...caller, client };
-}
-type Signed = Awaited<ReturnType<typeof signedUser>>;
-
-async function call(
-  client: HcClient,
-  request: Partial<HttpRequestOptions>,
-): Promise<{ status: number; body: Json }> {
-  try {
-    const result = (await client.sendRequest({
-      method: 'GET',
-      url: '/',
-      contentType: 'application/json',
-      queryParams: {},
-      pathParams: {},
-      headers: {},
-      ...request,
-    })) as Json;
-    return { status: result.httpStatusCode ?? 200, body: result };
-  } catch (err) {
-    const e = err as Json;
-    return { status: e.status ?? e.httpStatusCode, body: e };
-  }
-}
+type Signed = SignedUser;
 
 /** Sends an async request and follows its job with ShowJob; ShowJobProgress must agree at the end. */
 async function job(who: Signed, request: Partial<HttpRequestOptions>): Promise<Json> {
-  const res = await call(who.client, request);
+  const res = await sdkCall(who.client, request);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   const jobId = res.body.job_id as string;
   for (let i = 0; i < 800; i++) {
-    const shown = await call(who.client, { url: `/v1/${who.projectId}/jobs/${jobId}` });
+    const shown = await sdkCall(who.client, { url: `/v1/${who.projectId}/jobs/${jobId}` });
     expect(shown.status).toBe(200);
     if (shown.body.status === 'SUCCESS' || shown.body.status === 'FAIL') {
-      const progress = await call(who.client, { url: `/v1/cloudimages/job/${jobId}` });
+      const progress = await sdkCall(who.client, { url: `/v1/cloudimages/job/${jobId}` });
       expect(progress.status).toBe(200);
       expect(progress.body.status).toBe(shown.body.status);
       return shown.body;
@@ -95,7 +53,7 @@ async function job(who: Signed, request: Partial<HttpRequestOptions>): Promise<J
 }
 
 async function image(who: Signed, id: string): Promise<Json> {
-  const res = await call(who.client, { url: '/v2/cloudimages', queryParams: { id } });
+  const res = await sdkCall(who.client, { url: '/v2/cloudimages', queryParams: { id } });
   expect(res.status).toBe(200);
   return (res.body.images as Json[])[0]!;
 }
@@ -139,17 +97,17 @@ describe.skipIf(!server)(
     });
 
     it('creates, registers, exports, copies and deletes images with signed requests', async () => {
-      const who = await signedUser('sdk-files', 'sdk-fiona');
+      const who = await signedUser(s, 'sdk-files', 'sdk-fiona');
       const quiet = { write: () => 0 };
       expect(await runAdmin(s.config, ['bucket', 'grant', who.projectId, BUCKET], quiet, quiet)).toBe(0);
       const url = `${BUCKET}:${prefix}/disk.raw`;
 
-      const versions = await call(who.client, {
+      const versions = await sdkCall(who.client, {
         url: '/v1/cloudimages/os_version',
         queryParams: { tag: 'x86' },
       });
       expect(versions.status).toBe(200);
-      const quota = await call(who.client, { url: '/v1/cloudimages/quota' });
+      const quota = await sdkCall(who.client, { url: '/v1/cloudimages/quota' });
       expect(quota.body.quotas.resources).toEqual(
         expect.arrayContaining([expect.objectContaining({ type: 'image', used: 0 })]),
       );
@@ -187,7 +145,7 @@ describe.skipIf(!server)(
         data: { name: 'sdk-quick', image_url: url, min_disk: 1, os_version: 'CentOS 7.6 64bit' },
       });
       expect(quick).toMatchObject({ status: 'SUCCESS', job_type: 'imsImportImageJob' });
-      const whole = await call(who.client, {
+      const whole = await sdkCall(who.client, {
         method: 'POST',
         url: '/v1/cloudimages/wholeimages/action',
         data: { name: 'sdk-whole', instance_id: 'b0a3e9b4-0d3f-4f43-9a5f-5e0f5b1a2c3d' },
@@ -195,7 +153,7 @@ describe.skipIf(!server)(
       expect([whole.status, whole.body.errorCode ?? whole.body.error_code]).toEqual([400, 'IMG.0105']);
 
       // GlanceCreateImageMetadata, then RegisterImage.
-      const meta = await call(who.client, {
+      const meta = await sdkCall(who.client, {
         method: 'POST',
         url: '/v2/images',
         data: { name: 'sdk-registered', disk_format: 'raw', container_format: 'bare', visibility: 'private' },
@@ -228,27 +186,27 @@ describe.skipIf(!server)(
       expect(copied).toMatchObject({ status: 'SUCCESS', job_type: 'imsCopyImageInRegionJob' });
       const copyId = copied.entities.image_id as string;
       // IMS's GlanceDeleteImage may carry {"delete_backup": bool}: there are no backups here to delete.
-      const deleted = await call(who.client, {
+      const deleted = await sdkCall(who.client, {
         method: 'DELETE',
         url: `/v2/images/${sys}`,
         data: { delete_backup: false },
       });
       expect(deleted.status).toBe(204);
       expect((await image(who, copyId)).status).toBe('active');
-      const after = await call(who.client, { url: '/v1/cloudimages/quota' });
+      const after = await sdkCall(who.client, { url: '/v1/cloudimages/quota' });
       expect(after.body.quotas.resources).toEqual(
         expect.arrayContaining([expect.objectContaining({ type: 'image', used: 5 })]),
       );
 
       // Hostile, signed: a bucket never granted, and a boolean where IMS wants a string.
-      const notGranted = await call(who.client, {
+      const notGranted = await sdkCall(who.client, {
         method: 'POST',
         url: '/v2/cloudimages/action',
         data: { name: 'x', image_url: 'someone-elses:disk.raw', min_disk: 1 },
       });
       expect(notGranted.status).toBe(403);
       expect(notGranted.body.errorCode ?? notGranted.body.error_code).toBe('IMG.0069');
-      const wrongType = await call(who.client, {
+      const wrongType = await sdkCall(who.client, {
         method: 'POST',
         url: '/v2/cloudimages/action',
         data: { name: 'x', image_url: url, min_disk: 1, is_quick_import: 'true' },

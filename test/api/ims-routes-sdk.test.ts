@@ -8,9 +8,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core';
-import { ClientBuilder } from '@huaweicloud/huaweicloud-sdk-core/ClientBuilder.js';
-import type { HcClient, HttpRequestOptions } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
+import { sdkCall, signedUser, type HttpRequestOptions } from '../helpers/huawei-sdk.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import { activeImage } from './ims-helpers.ts';
@@ -33,56 +31,15 @@ afterAll(async () => {
   await fs.rm(home, { recursive: true, force: true });
 });
 
-async function signedUser(project: string, user: string) {
-  const caller = await s.tokenFor(project, user, 'member');
-  const res = await s.request('POST', '/v3.0/OS-CREDENTIAL/credentials', {
-    token: caller.token,
-    body: { credential: { user_id: caller.userId } },
-  });
-  expect(res.status).toBe(201);
-  const key = ((await res.json()) as Json).credential as Json;
-  const credentials = new BasicCredentials()
-    .withAk(key.access as string)
-    .withSk(key.secret as string)
-    .withProjectId(caller.projectId);
-  const client = new ClientBuilder<HcClient>((c) => c)
-    .withEndpoint(s.url)
-    .withCredential(credentials)
-    .withOptions({ customUserAgent: 'ims-tests' })
-    .build();
-  return { ...caller, client };
-}
-
-async function call(
-  client: HcClient,
-  request: Partial<HttpRequestOptions>,
-): Promise<{ status: number; body: Json }> {
-  try {
-    const result = (await client.sendRequest({
-      method: 'GET',
-      url: '/',
-      contentType: 'application/json',
-      queryParams: {},
-      pathParams: {},
-      headers: {},
-      ...request,
-    })) as Json;
-    return { status: result.httpStatusCode ?? 200, body: result };
-  } catch (err) {
-    const e = err as Json;
-    return { status: e.status ?? e.httpStatusCode, body: e };
-  }
-}
-
 const codeOf = (r: { body: Json }) => r.body.errorCode ?? r.body.error_code;
 
 describe(`IMS image, tag and version routes with the Huawei SDK (${TEST_DB})`, () => {
   it('updates an image and its key/value tags through every generation, signed', async () => {
-    const who = await signedUser('sdk-tags', 'sdk-tina');
+    const who = await signedUser(s, 'sdk-tags', 'sdk-tina');
     const id = await activeImage(s, who, { visibility: 'private' });
     const pid = who.projectId;
 
-    const patched = await call(who.client, {
+    const patched = await sdkCall(who.client, {
       method: 'PATCH',
       url: '/v2/cloudimages/{image_id}',
       pathParams: { image_id: id },
@@ -94,7 +51,7 @@ describe(`IMS image, tag and version routes with the Huawei SDK (${TEST_DB})`, (
     });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     expect(patched.body).toMatchObject({ name: 'sdk-renamed', __support_kvm: 'true', min_ram: 1024 });
-    const badPatch = await call(who.client, {
+    const badPatch = await sdkCall(who.client, {
       method: 'PATCH',
       url: `/v2/cloudimages/${id}`,
       data: [{ op: 'add', path: '/__support_kvm', value: true }],
@@ -126,10 +83,10 @@ describe(`IMS image, tag and version routes with the Huawei SDK (${TEST_DB})`, (
       [{ method: 'PUT', url: `/v2/images/${id}/tags/e.5` }],
     ].map(([r]) => [r!, 204]);
     for (const [request, status] of tagCalls) {
-      const res = await call(who.client, request);
+      const res = await sdkCall(who.client, request);
       expect(res.status, `${request.method} ${request.url}: ${JSON.stringify(res.body)}`).toBe(status);
     }
-    const own = await call(who.client, { url: `/v2/${pid}/images/${id}/tags` });
+    const own = await sdkCall(who.client, { url: `/v2/${pid}/images/${id}/tags` });
     expect(own.body.tags).toEqual(
       expect.arrayContaining([
         { key: 'a', value: '1' },
@@ -140,49 +97,51 @@ describe(`IMS image, tag and version routes with the Huawei SDK (${TEST_DB})`, (
         { key: 'e.5', value: '' },
       ]),
     );
-    const legacy = await call(who.client, { url: '/v1/cloudimages/tags', queryParams: { image_id: id } });
+    const legacy = await sdkCall(who.client, { url: '/v1/cloudimages/tags', queryParams: { image_id: id } });
     expect(legacy.status).toBe(200);
-    const projectTags = await call(who.client, { url: `/v2/${pid}/images/tags` });
+    const projectTags = await sdkCall(who.client, { url: `/v2/${pid}/images/tags` });
     expect(projectTags.body.tags).toEqual(expect.arrayContaining([{ key: 'a', values: ['1'] }]));
 
-    const found = await call(who.client, {
+    const found = await sdkCall(who.client, {
       method: 'POST',
       url: `/v2/${pid}/images/resource_instances/action`,
       data: { action: 'filter', tags: [{ key: 'a', values: ['1'] }], limit: '10', offset: '0' },
     });
     expect(found.status).toBe(200);
     expect(found.body.resources.map((r: Json) => r.resource_id)).toEqual([id]);
-    const counted = await call(who.client, {
+    const counted = await sdkCall(who.client, {
       method: 'POST',
       url: `/v2/${pid}/images/resource_instances/action`,
       data: { action: 'count', tags: [{ key: 'a', values: ['1'] }] },
     });
     expect(counted.body.total_count).toBe(1);
 
-    expect((await call(who.client, { method: 'DELETE', url: `/v2/${pid}/images/${id}/tags/a` })).status).toBe(
-      204,
-    );
-    const again = await call(who.client, { method: 'DELETE', url: `/v2/${pid}/images/${id}/tags/a` });
+    expect(
+      (await sdkCall(who.client, { method: 'DELETE', url: `/v2/${pid}/images/${id}/tags/a` })).status,
+    ).toBe(204);
+    const again = await sdkCall(who.client, { method: 'DELETE', url: `/v2/${pid}/images/${id}/tags/a` });
     expect(again.status).toBe(404);
-    const batchDelete = await call(who.client, {
+    const batchDelete = await sdkCall(who.client, {
       method: 'DELETE',
       url: `/v1/${pid}/cloudimages/${id}/tags/delete`,
       data: { tags: [{ key: 'b', value: '2' }] },
     });
     expect(batchDelete.status).toBe(204);
-    expect((await call(who.client, { method: 'DELETE', url: `/v2/images/${id}/tags/e.5` })).status).toBe(204);
-    const left = await call(who.client, { url: `/v2/${pid}/images/${id}/tags` });
+    expect((await sdkCall(who.client, { method: 'DELETE', url: `/v2/images/${id}/tags/e.5` })).status).toBe(
+      204,
+    );
+    const left = await sdkCall(who.client, { url: `/v2/${pid}/images/${id}/tags` });
     expect(left.body.tags.map((t: Json) => t.key).sort()).toEqual(['c', 'd']);
 
     // Hostile, signed: too many tags, characters outside the allowed set.
     const many = Array.from({ length: 11 }, (_, i) => ({ key: `k${i}`, value: 'v' }));
-    const tooMany = await call(who.client, {
+    const tooMany = await sdkCall(who.client, {
       method: 'POST',
       url: `/v2/${pid}/images/${id}/tags/action`,
       data: { action: 'create', tags: many },
     });
     expect([tooMany.status, codeOf(tooMany)]).toEqual([400, 'IMG.0116']);
-    const badChars = await call(who.client, {
+    const badChars = await sdkCall(who.client, {
       method: 'POST',
       url: `/v2/${pid}/images/${id}/tags`,
       data: { tag: { key: 'no spaces<>', value: 'v' } },
@@ -191,21 +150,21 @@ describe(`IMS image, tag and version routes with the Huawei SDK (${TEST_DB})`, (
   });
 
   it('shows one member and one version, signed', async () => {
-    const owner = await signedUser('sdk-member-owner', 'sdk-otto');
-    const member = await signedUser('sdk-member-member', 'sdk-mona');
+    const owner = await signedUser(s, 'sdk-member-owner', 'sdk-otto');
+    const member = await signedUser(s, 'sdk-member-member', 'sdk-mona');
     const id = await activeImage(s, owner, { visibility: 'shared' });
     const added = await s.request('POST', `/v2/images/${id}/members`, {
       token: owner.token,
       body: { member: member.projectId },
     });
     expect(added.status).toBe(200);
-    const shown = await call(owner.client, {
+    const shown = await sdkCall(owner.client, {
       url: `/v1/${owner.projectId}/cloudimages/${id}/members/${member.projectId}`,
     });
     expect(shown.status, JSON.stringify(shown.body)).toBe(200);
     expect(shown.body).toMatchObject({ member_id: member.projectId, status: 'pending' });
 
-    const version = await call(owner.client, { url: '/v2.0' });
+    const version = await sdkCall(owner.client, { url: '/v2.0' });
     expect(version.status).toBe(300);
     // The SDK takes a 300 for an error; the body is checked in protocol.test.ts.
   });

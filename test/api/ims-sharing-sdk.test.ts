@@ -7,9 +7,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core';
-import { ClientBuilder } from '@huaweicloud/huaweicloud-sdk-core/ClientBuilder.js';
-import type { HcClient, HttpRequestOptions } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
+import { sdkCall, signedUser, type SignedUser } from '../helpers/huawei-sdk.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import { activeImage } from './ims-helpers.ts';
@@ -32,57 +30,15 @@ afterAll(async () => {
   await fs.rm(home, { recursive: true, force: true });
 });
 
-/** A project, a user with a token, and an SDK client signing with the user's new access key. */
-async function signedUser(project: string, user: string) {
-  const caller = await s.tokenFor(project, user, 'member');
-  const res = await s.request('POST', '/v3.0/OS-CREDENTIAL/credentials', {
-    token: caller.token,
-    body: { credential: { user_id: caller.userId } },
-  });
-  expect(res.status).toBe(201);
-  const key = ((await res.json()) as Json).credential as Json;
-  const credentials = new BasicCredentials()
-    .withAk(key.access as string)
-    .withSk(key.secret as string)
-    .withProjectId(caller.projectId);
-  const client = new ClientBuilder<HcClient>((c) => c)
-    .withEndpoint(s.url)
-    .withCredential(credentials)
-    .withOptions({ customUserAgent: 'ims-tests' })
-    .build();
-  return { ...caller, client };
-}
-
-async function call(
-  client: HcClient,
-  request: Partial<HttpRequestOptions>,
-): Promise<{ status: number; body: Json }> {
-  try {
-    const result = (await client.sendRequest({
-      method: 'GET',
-      url: '/',
-      contentType: 'application/json',
-      queryParams: {},
-      pathParams: {},
-      headers: {},
-      ...request,
-    })) as Json;
-    return { status: result.httpStatusCode ?? 200, body: result };
-  } catch (err) {
-    const e = err as Json;
-    return { status: e.status ?? e.httpStatusCode, body: e };
-  }
-}
-
-type Signed = Awaited<ReturnType<typeof signedUser>>;
+type Signed = SignedUser;
 
 /** Sends a batch request and follows its job to the end with the SDK. */
 async function batch(who: Signed, method: string, data: Json): Promise<Json> {
-  const res = await call(who.client, { method, url: '/v1/cloudimages/members', data });
+  const res = await sdkCall(who.client, { method, url: '/v1/cloudimages/members', data });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   const jobId = res.body.job_id as string;
   for (let i = 0; i < 400; i++) {
-    const job = await call(who.client, { url: `/v1/${who.projectId}/jobs/${jobId}` });
+    const job = await sdkCall(who.client, { url: `/v1/${who.projectId}/jobs/${jobId}` });
     expect(job.status).toBe(200);
     if (job.body.status === 'SUCCESS' || job.body.status === 'FAIL') return job.body;
     await new Promise((done) => setTimeout(done, 20));
@@ -91,7 +47,7 @@ async function batch(who: Signed, method: string, data: Json): Promise<Json> {
 }
 
 async function sharedAccepted(who: Signed): Promise<string[]> {
-  const res = await call(who.client, {
+  const res = await sdkCall(who.client, {
     url: '/v2/cloudimages',
     queryParams: { visibility: 'shared', member_status: 'accepted', __imagetype: 'shared' },
   });
@@ -101,8 +57,8 @@ async function sharedAccepted(who: Signed): Promise<string[]> {
 
 describe(`IMS batch sharing with the Huawei SDK (${TEST_DB})`, () => {
   it('adds, accepts and deletes members with signed requests', async () => {
-    const owner = await signedUser('sdk-share-owner', 'sdk-share-olga');
-    const member = await signedUser('sdk-share-member', 'sdk-share-mia');
+    const owner = await signedUser(s, 'sdk-share-owner', 'sdk-share-olga');
+    const member = await signedUser(s, 'sdk-share-member', 'sdk-share-mia');
     const img = await activeImage(s, owner, { visibility: 'private' });
 
     const added = await batch(owner, 'POST', { images: [img], projects: [member.projectId] });
@@ -120,13 +76,15 @@ describe(`IMS batch sharing with the Huawei SDK (${TEST_DB})`, () => {
     expect(accepted).toMatchObject({ status: 'SUCCESS', job_type: 'imsUpdateImageMembersJob' });
     expect(await sharedAccepted(member)).toContain(img);
 
-    const members = await call(member.client, { url: `/v1/${member.projectId}/cloudimages/${img}/members` });
+    const members = await sdkCall(member.client, {
+      url: `/v1/${member.projectId}/cloudimages/${img}/members`,
+    });
     expect(members.body.members).toEqual([
       expect.objectContaining({ member_id: member.projectId, status: 'accepted', member_type: 'project' }),
     ]);
 
     // A signed answer on another project's behalf gets the Huawei error shape.
-    const forOther = await call(member.client, {
+    const forOther = await sdkCall(member.client, {
       method: 'PUT',
       url: '/v1/cloudimages/members',
       data: { images: [img], project_id: owner.projectId, status: 'accepted' },
@@ -137,7 +95,7 @@ describe(`IMS batch sharing with the Huawei SDK (${TEST_DB})`, () => {
     const deleted = await batch(owner, 'DELETE', { images: [img], projects: [member.projectId] });
     expect(deleted).toMatchObject({ status: 'SUCCESS', job_type: 'imsDelImageMembersJob' });
     expect(await sharedAccepted(member)).not.toContain(img);
-    const gone = await call(member.client, { url: `/v2/images/${img}` });
+    const gone = await sdkCall(member.client, { url: `/v2/images/${img}` });
     expect(gone.status).toBe(404);
   });
 });
