@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SparseFileWriter } from '../../src/adapters/sparse-file-writer.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SparseFileWriter, SparseHandleWriter } from '../../src/adapters/sparse-file-writer.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -81,5 +81,32 @@ describe('SparseFileWriter', () => {
       /EEXIST/,
     );
     expect(await readFile(file, 'utf8')).toBe('stored');
+  });
+});
+
+describe('SparseHandleWriter', () => {
+  it('flushes written data in the background every flushEvery bytes, and leaves the handle open', async () => {
+    const data = randomBytes(5 * MiB);
+    const handle = await open(join(dir, 'flushed'), 'w');
+    const datasync = vi.spyOn(handle, 'datasync');
+    await pipeline(
+      chunked(data, [MiB]),
+      new SparseHandleWriter(handle, { highWaterMark: MiB, flushEvery: 2 * MiB }),
+    );
+    expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(1);
+    expect(datasync.mock.calls.length).toBeLessThanOrEqual(2);
+    await handle.sync(); // still open: the owner's
+    await handle.close();
+    expect((await readFile(join(dir, 'flushed'))).equals(data)).toBe(true);
+  });
+
+  it('fails the stream when a background flush fails', async () => {
+    const handle = await open(join(dir, 'failing'), 'w');
+    vi.spyOn(handle, 'datasync').mockRejectedValue(
+      Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }),
+    );
+    const writer = new SparseHandleWriter(handle, { highWaterMark: MiB, flushEvery: MiB });
+    await expect(pipeline(chunked(randomBytes(4 * MiB), [MiB]), writer)).rejects.toThrow(/EIO/);
+    await handle.close();
   });
 });

@@ -24,6 +24,8 @@ import { SparseHandleWriter } from '../sparse-file-writer.ts';
 
 /** Bytes buffered ahead of the disk while an upload streams in. */
 const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
+/** Data written before a background fdatasync: the commit's fsync then waits for at most this much. */
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 /** Large reads: fewer system calls and socket writes per GiB downloaded. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
@@ -297,7 +299,10 @@ class FileBlobWriter implements BlobWriter {
     // The descriptor stays ours (commit() fsyncs it after 'finish'). Disk images are written sparse:
     // their zero blocks become holes. A deep buffer lets the next chunks be hashed while one is
     // written, and be written together (writev), instead of waiting on the disk chunk by chunk.
-    this.stream = new SparseHandleWriter(handle, WRITE_BUFFER_BYTES);
+    this.stream = new SparseHandleWriter(handle, {
+      highWaterMark: WRITE_BUFFER_BYTES,
+      flushEvery: FLUSH_EVERY_BYTES,
+    });
     // A stream error leaves nothing behind even if the caller never calls abort(); if the unlink
     // fails, purgeStaleUploads gets the file later.
     this.stream.on('error', () => {
