@@ -11,12 +11,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sdkCall, signedUser, type HttpRequestOptions, type SignedUser } from '../helpers/huawei-sdk.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
-import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
-import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
+import { s3TestEnv, s3TestServer, tenantS3Client, tenantStoreEnv } from '../helpers/s3.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -68,25 +67,11 @@ describe.skipIf(!server)(
       s = await startTestServer(
         {
           ...(await s3TestEnv()),
-          IMS_USER_S3_ENDPOINT: server!.endpoint,
-          IMS_USER_S3_REGION: server!.region,
-          IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
-          IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
-          IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+          ...tenantStoreEnv(server!),
         },
         { worker: true },
       );
-      s3 = createS3Client({
-        endpoint: server!.endpoint,
-        region: server!.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: server!.accessKeyId, secretAccessKey: server!.secretAccessKey },
-      });
-      try {
-        await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-      } catch (err) {
-        if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
-      }
+      s3 = await tenantS3Client(server!, [BUCKET]);
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/disk.raw`, Body: disk }));
     }, 60_000);
     afterAll(async () => {

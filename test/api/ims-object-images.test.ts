@@ -15,7 +15,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
@@ -25,7 +24,6 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/adapters/clock.ts';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
-import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
 import { StoreRegistry } from '../../src/adapters/storage/store-registry.ts';
 import { createJobRegistry } from '../../src/services/jobs/handlers.ts';
 import { derivedBlobId } from '../../src/services/jobs/import-handler.ts';
@@ -39,7 +37,7 @@ import { EXPORT_IMAGE } from '../../src/services/object-file-kinds.ts';
 import { objectExportHandler } from '../../src/services/jobs/object-file-handlers.ts';
 import { createMaintenance, startWorkers } from '../../src/services/jobs/start.ts';
 import { makeIso } from '../formats/craft.ts';
-import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
+import { s3TestEnv, s3TestServer, tenantS3Client, tenantStoreEnv } from '../helpers/s3.ts';
 import { startTestServer, storedFiles, TEST_DB, type TestServer } from '../helpers/server.ts';
 import { activeImage, expectImsError, type Caller, type Json } from './ims-helpers.ts';
 
@@ -117,11 +115,7 @@ async function qcow2(name: string, args: string[]): Promise<Buffer> {
 async function serverEnv(): Promise<Record<string, string>> {
   return {
     ...(await s3TestEnv()),
-    IMS_USER_S3_ENDPOINT: server!.endpoint,
-    IMS_USER_S3_REGION: server!.region,
-    IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
-    IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
-    IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+    ...tenantStoreEnv(server!),
   };
 }
 
@@ -130,19 +124,7 @@ describe.skipIf(!server)(
   () => {
     beforeAll(async () => {
       s = await startTestServer(await serverEnv(), { worker: true });
-      s3 = createS3Client({
-        endpoint: server!.endpoint,
-        region: server!.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: server!.accessKeyId, secretAccessKey: server!.secretAccessKey },
-      });
-      for (const bucket of [BUCKET_A, BUCKET_B]) {
-        try {
-          await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-        } catch (err) {
-          if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
-        }
-      }
+      s3 = await tenantS3Client(server!, [BUCKET_A, BUCKET_B]);
       owner = await s.tokenFor('obj-owner', 'olive', 'member');
       other = await s.tokenFor('obj-other', 'oscar', 'member');
       expect((await admin('bucket', 'grant', owner.projectId, BUCKET_A)).code).toBe(0);

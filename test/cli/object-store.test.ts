@@ -9,12 +9,11 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
 import { cliRunner, hasTerminalControl, type CliRunner } from '../helpers/cli.ts';
-import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
+import { s3TestEnv, s3TestServer, tenantS3Client, tenantStoreEnv } from '../helpers/s3.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -44,27 +43,11 @@ describe.skipIf(!server)(
       s = await startTestServer(
         {
           ...(await s3TestEnv()),
-          IMS_USER_S3_ENDPOINT: server!.endpoint,
-          IMS_USER_S3_REGION: server!.region,
-          IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
-          IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
-          IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+          ...tenantStoreEnv(server!),
         },
         { worker: true },
       );
-      s3 = createS3Client({
-        endpoint: server!.endpoint,
-        region: server!.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: server!.accessKeyId, secretAccessKey: server!.secretAccessKey },
-      });
-      for (const bucket of [BUCKET, FOREIGN_BUCKET]) {
-        try {
-          await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-        } catch (err) {
-          if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
-        }
-      }
+      s3 = await tenantS3Client(server!, [BUCKET, FOREIGN_BUCKET]);
       const user = await s.tokenFor('cli-objects', 'otto', 'member');
       token = user.token;
       owner = await cliRunner({ IMS_ENDPOINT: s.url, IMS_TOKEN: user.token, IMS_PROJECT_ID: user.projectId });

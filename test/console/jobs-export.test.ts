@@ -12,17 +12,16 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
 import { leaseOf } from '../../src/adapters/db/job-repository.ts';
-import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
 import { newJobId } from '../../src/services/jobs/service.ts';
 import { ensureConsoleBuilt, launchBrowser, signIn, snap, type Browser } from '../helpers/browser.ts';
 import { createMember, type TestMember } from '../helpers/keystone-users.ts';
-import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
+import { s3TestEnv, s3TestServer, tenantS3Client, tenantStoreEnv } from '../helpers/s3.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const server = s3TestServer();
@@ -61,25 +60,11 @@ describe.skipIf(!server)(
       s = await startTestServer(
         {
           ...(await s3TestEnv()),
-          IMS_USER_S3_ENDPOINT: server!.endpoint,
-          IMS_USER_S3_REGION: server!.region,
-          IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
-          IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
-          IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+          ...tenantStoreEnv(server!),
         },
         { worker: true },
       );
-      s3 = createS3Client({
-        endpoint: server!.endpoint,
-        region: server!.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: server!.accessKeyId, secretAccessKey: server!.secretAccessKey },
-      });
-      try {
-        await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-      } catch (err) {
-        if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
-      }
+      s3 = await tenantS3Client(server!, [BUCKET]);
       owner = await createMember(s, 'jobs-owner');
       const quiet = { write: () => {} };
       expect(await runAdmin(s.config, ['bucket', 'grant', owner.project.id, BUCKET], quiet, quiet)).toBe(0);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/adapters/storage/s3-blob-store.ts';
 
 /** The S3 server the tests use, as `eval "$(../shared/services/s3-up.sh)"` describes it. */
@@ -89,4 +90,33 @@ export async function s3TestEnv(): Promise<Record<string, string>> {
     IMS_S3_PART_SIZE: '5MiB',
     IMS_S3_CONCURRENCY: '2',
   };
+}
+
+/** The settings that make the test server the tenants' object store (`IMS_USER_S3_*`). */
+export function tenantStoreEnv(server: S3TestServer): Record<string, string> {
+  return {
+    IMS_USER_S3_ENDPOINT: server.endpoint,
+    IMS_USER_S3_REGION: server.region,
+    IMS_USER_S3_ACCESS_KEY_ID: server.accessKeyId,
+    IMS_USER_S3_SECRET_ACCESS_KEY: server.secretAccessKey,
+    IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
+/** A client of the test server as a tenant uses it, with the tenants' buckets made if missing. */
+export async function tenantS3Client(server: S3TestServer, buckets: string[]): Promise<S3Client> {
+  const client = createS3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
+  for (const bucket of buckets) {
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
+    }
+  }
+  return client;
 }

@@ -6,13 +6,12 @@
  * runs no worker. Needs S3_ENDPOINT (s3-up.sh) and the built binary.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
-import { createS3Client } from '../../src/adapters/storage/s3-client.ts';
 import { runAdmin } from '../../src/cli/bucket-command.ts';
 import { poll, startWorker, type ImsProcess } from '../helpers/processes.ts';
-import { s3TestEnv, s3TestServer } from '../helpers/s3.ts';
+import { s3TestEnv, s3TestServer, tenantS3Client, tenantStoreEnv } from '../helpers/s3.ts';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -31,11 +30,7 @@ describe.skipIf(!server)(
     beforeAll(async () => {
       env = {
         ...(await s3TestEnv()),
-        IMS_USER_S3_ENDPOINT: server!.endpoint,
-        IMS_USER_S3_REGION: server!.region,
-        IMS_USER_S3_ACCESS_KEY_ID: server!.accessKeyId,
-        IMS_USER_S3_SECRET_ACCESS_KEY: server!.secretAccessKey,
-        IMS_USER_S3_FORCE_PATH_STYLE: 'true',
+        ...tenantStoreEnv(server!),
         IMS_LEASE: '2s',
       };
       s = await startTestServer(env);
@@ -49,18 +44,10 @@ describe.skipIf(!server)(
       'is taken again after the kill and finishes with attempts = 2 and the file’s bytes',
       { timeout: 180_000 },
       async () => {
-        const s3 = createS3Client({
-          endpoint: server!.endpoint,
-          region: server!.region,
-          forcePathStyle: true,
-          credentials: { accessKeyId: server!.accessKeyId, secretAccessKey: server!.secretAccessKey },
-        });
+        const s3 = await tenantS3Client(server!, [BUCKET]);
         const file = randomBytes(SIZE);
         const key = `kill-${randomBytes(4).toString('hex')}/disk.raw`;
         try {
-          await s3.send(new CreateBucketCommand({ Bucket: BUCKET })).catch((err: { name?: string }) => {
-            if (err.name !== 'BucketAlreadyOwnedByYou') throw err;
-          });
           await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: file }));
         } finally {
           s3.destroy();
