@@ -5,10 +5,7 @@
  * ListImageTags, ListImagesTags, DeleteImageTag, BatchDeleteTags, the Glance
  * path), ListImageByTags, ShowImageMember and ShowVersion.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { sdkCall, signedUser, type HttpRequestOptions } from '../helpers/huawei-sdk.ts';
+import { sdkCall, signedUser, useTempSdkHome, type HttpRequestOptions } from '../helpers/huawei-sdk.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import { activeImage } from './ims-helpers.ts';
@@ -16,19 +13,13 @@ import { activeImage } from './ims-helpers.ts';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 let s: TestServer;
-let home: string;
-let savedHome: string | undefined;
 
+useTempSdkHome();
 beforeAll(async () => {
-  savedHome = process.env.HOME;
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-sdk-home-'));
-  process.env.HOME = home;
   s = await startTestServer({}, { worker: true });
 });
 afterAll(async () => {
   await s?.close();
-  process.env.HOME = savedHome;
-  await fs.rm(home, { recursive: true, force: true });
 });
 
 const codeOf = (r: { body: Json }) => r.body.errorCode ?? r.body.error_code;

@@ -4,10 +4,7 @@
  * BatchUpdateMembers (by the recipient), BatchDeleteMembers (a DELETE with a
  * JSON body), and the job they answer with.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { sdkCall, signedUser, type SignedUser } from '../helpers/huawei-sdk.ts';
+import { sdkCall, signedUser, useTempSdkHome, type SignedUser } from '../helpers/huawei-sdk.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, TEST_DB, type TestServer } from '../helpers/server.ts';
 import { activeImage } from './ims-helpers.ts';
@@ -15,19 +12,13 @@ import { activeImage } from './ims-helpers.ts';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 let s: TestServer;
-let home: string;
-let savedHome: string | undefined;
 
+useTempSdkHome();
 beforeAll(async () => {
-  savedHome = process.env.HOME;
-  home = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-sdk-home-'));
-  process.env.HOME = home;
   s = await startTestServer({}, { worker: true });
 });
 afterAll(async () => {
   await s?.close();
-  process.env.HOME = savedHome;
-  await fs.rm(home, { recursive: true, force: true });
 });
 
 type Signed = SignedUser;

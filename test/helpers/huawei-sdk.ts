@@ -6,7 +6,10 @@
 import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core';
 import { ClientBuilder } from '@huaweicloud/huaweicloud-sdk-core/ClientBuilder.js';
 import type { HcClient, HttpRequestOptions } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
-import { expect } from 'vitest';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { TestServer } from './server.ts';
 
 export type { HcClient, HttpRequestOptions };
@@ -59,3 +62,18 @@ export async function signedUser(s: TestServer, project: string, user: string) {
 }
 
 export type SignedUser = Awaited<ReturnType<typeof signedUser>>;
+
+/** Points HOME at a temp folder for the file's tests (the SDK keeps files under HOME), then back. */
+export function useTempSdkHome(): void {
+  let home: string;
+  let savedHome: string | undefined;
+  beforeAll(async () => {
+    savedHome = process.env.HOME;
+    home = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-sdk-home-'));
+    process.env.HOME = home;
+  });
+  afterAll(async () => {
+    process.env.HOME = savedHome;
+    await fs.rm(home, { recursive: true, force: true });
+  });
+}
