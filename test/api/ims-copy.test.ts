@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/adapters/clock.ts';
 import { openDatabase, type Db } from '../../src/adapters/db/database.ts';
 import { Repositories } from '../../src/adapters/db/repositories.ts';
 import { copyImageHandler } from '../../src/services/jobs/copy-handler.ts';
 import { QuotaService } from '../../src/services/quotas.ts';
-import { startTestServer, storedFiles, TEST_DB, type TestServer } from '../helpers/server.ts';
+import { startTestServer, storedFiles, TEST_DB, TEST_STORE, type TestServer } from '../helpers/server.ts';
+import { makeTempDir, mkfifo, qemuImg, qemuVirtualSize } from '../formats/qemu.ts';
 import { expectImsError, type Caller, type Json } from './ims-helpers.ts';
 
 let s: TestServer;
@@ -83,6 +87,22 @@ const blobOf = async (imageId: string) => {
     ? await db.kysely.selectFrom('blobs').selectAll().where('id', '=', row.blob_id).executeTakeFirst()
     : undefined;
 };
+
+/**
+ * Whether something is blocked opening the FIFO at `file` for reading; if so, lets it go (it reads
+ * end of file). Opening the write end without blocking fails with ENXIO when no reader is there.
+ */
+async function releaseBlockedReader(file: string): Promise<boolean> {
+  try {
+    await (await open(file, constants.O_WRONLY | constants.O_NONBLOCK)).close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENXIO') return false;
+    throw err;
+  }
+}
+
+const MiB = 1024 * 1024;
 
 describe(`POST /v1/cloudimages/{id}/copy (${TEST_DB})`, () => {
   it('makes a private copy sharing the blob; either survives the other, the last one frees the data', async () => {
@@ -229,6 +249,67 @@ describe(`POST /v1/cloudimages/{id}/copy (${TEST_DB})`, () => {
     expect((await blobOf(source))?.refcount).toBe(1);
     await s.request('DELETE', `/v2/images/${source}`, { token: owner.token });
   });
+
+  // The stored object is replaced by a FIFO on disk: the file store only.
+  it.skipIf(TEST_STORE !== 'file')(
+    'keeps the stored inspection of a qcow2 and never opens the stored data',
+    async () => {
+      const caller = await s.tokenFor('copy-fifo', 'fiona', 'member');
+      const dir = await makeTempDir('copy-fifo');
+      try {
+        // 64 MiB virtual, data in the first MiB and at 40 MiB: virtual size, size and hashes all differ.
+        const raw = path.join(dir, 'guest.raw');
+        const guest = Buffer.alloc(64 * MiB);
+        randomBytes(MiB).copy(guest, 0);
+        randomBytes(MiB).copy(guest, 40 * MiB);
+        await writeFile(raw, guest);
+        const qcow2 = path.join(dir, 'guest.qcow2');
+        await qemuImg(['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
+        const data = await readFile(qcow2);
+        const source = await imageWith(caller, data, { disk_format: 'qcow2' });
+        const before = (await glanceImage(caller, source)).body;
+        expect(before.virtual_size).toBe(Number(await qemuVirtualSize(qcow2, 'qcow2')));
+
+        const blob = await blobOf(source);
+        const stored = path.join(s.dataDir, 'images', 'objects', blob!.store_key);
+        expect((await readFile(stored)).equals(data)).toBe(true);
+        // Whatever opens the stored object for reading now blocks until a writer comes: a copy that
+        // read the data again (to hash or inspect it) would never finish.
+        const aside = `${stored}.aside`;
+        await rename(stored, aside);
+        await mkfifo(stored);
+        let copyId: string | Error;
+        let opened: boolean;
+        try {
+          copyId = await copied(caller, source, { name: 'not-read-again' }).catch((err: Error) => err);
+        } finally {
+          opened = await releaseBlockedReader(stored);
+          await rm(stored);
+          await rename(aside, stored);
+        }
+        expect(opened, 'the copy opened the stored data').toBe(false);
+        if (copyId instanceof Error) throw copyId;
+
+        const after = (await glanceImage(caller, copyId)).body;
+        for (const field of [
+          'disk_format',
+          'size',
+          'virtual_size',
+          'checksum',
+          'os_hash_algo',
+          'os_hash_value',
+        ] as const)
+          expect(after[field], field).toEqual(before[field]);
+        expect((await blobOf(copyId))?.id).toBe(blob!.id);
+        expect((await download(caller, copyId)).equals(data)).toBe(true);
+        for (const id of [copyId, source])
+          await s.request('DELETE', `/v2/images/${id}`, { token: caller.token });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    30_000,
+  );
 
   it('refuses hostile bodies and images it must not copy, in the IMS dialect', async () => {
     const source = await imageWith(owner, randomBytes(512));
