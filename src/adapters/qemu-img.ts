@@ -144,9 +144,15 @@ export const INFO_LIMITS: Required<QemuLimits> = {
  * CPU and wall per GiB of *data* on this machine (and less for holes), zlib compression ~20 s/GiB, so
  * these leave a wide margin while still ending a run that loops.
  */
-export function convertLimits(virtualSize: bigint): Required<QemuLimits> {
+export function convertLimits(virtualSize: bigint, rateLimit?: number): Required<QemuLimits> {
   const gib = Number((virtualSize + GiB - 1n) / GiB);
-  return { addressSpaceBytes: 2n * GiB, cpuSeconds: 60 + 30 * gib, timeoutMs: (120 + 60 * gib) * 1000 };
+  // Under `-r`, copying every byte of the disk takes virtualSize / rateLimit seconds more at most.
+  const throttled = rateLimit ? Math.ceil(Number(virtualSize) / rateLimit) : 0;
+  return {
+    addressSpaceBytes: 2n * GiB,
+    cpuSeconds: 60 + 30 * gib,
+    timeoutMs: (120 + 60 * gib + throttled) * 1000,
+  };
 }
 
 /** The message qemu prints when a thread cannot be created (reference §4): worth one retry. */
@@ -587,6 +593,11 @@ export interface ConvertRequest extends QemuRunOptions {
   /** `-c`: compress (qcow2, vmdk streamOptimized). */
   readonly compress?: boolean;
   /**
+   * `-r`: bytes per second the conversion may copy (holes are not counted); the wall-clock limit
+   * grows to match. Unset: as fast as the disks go.
+   */
+  readonly rateLimit?: number;
+  /**
    * The source's virtual size (the inspector's `virtualSize`), which sizes the CPU and wall-clock
    * limits. When absent, `qemuInfo` is asked first.
    */
@@ -637,7 +648,7 @@ export class ProgressParser {
 }
 
 /**
- * `qemu-img convert -p -f <src> -O <dst> [-o ...] [-c] [-W] -m N -t <cache> SOURCE TARGET` under a
+ * `qemu-img convert -p -f <src> -O <dst> [-o ...] [-c] [-r bps] [-W] -m N -t <cache> SOURCE TARGET` under a
  * 2 GiB address-space cap and CPU/wall-clock limits proportional to the virtual size
  * (`convertLimits`), behind the conversion gate. Resolves when TARGET is complete; otherwise rejects
  * with a QemuImgError and removes whatever was written to TARGET.
@@ -650,6 +661,9 @@ export async function qemuConvert(req: ConvertRequest): Promise<void> {
   const tuning = { ...DEFAULT_CONVERT_TUNING, ...req.tuning };
   if (!Number.isSafeInteger(tuning.coroutines) || tuning.coroutines < 1 || tuning.coroutines > 16) {
     throw new QemuImgError('invalid-argument', '-m must be 1..16');
+  }
+  if (req.rateLimit !== undefined && !(Number.isSafeInteger(req.rateLimit) && req.rateLimit > 0)) {
+    throw new QemuImgError('invalid-argument', 'rateLimit must be a positive integer');
   }
   if (req.virtualSize !== undefined && (typeof req.virtualSize !== 'bigint' || req.virtualSize < 0n)) {
     throw new QemuImgError('invalid-argument', 'virtualSize must be a non-negative bigint');
@@ -680,10 +694,11 @@ export async function qemuConvert(req: ConvertRequest): Promise<void> {
           ...(req.prlimit && { prlimit: req.prlimit }),
         })
       ).virtualSize;
-    const limits = resolveLimits(convertLimits(virtualSize), req.limits);
+    const limits = resolveLimits(convertLimits(virtualSize, req.rateLimit), req.limits);
     const args = ['convert', '-p', '-f', req.sourceDriver, '-O', targetDriver];
     if (createOptions) args.push('-o', createOptions);
     if (req.compress) args.push('-c');
+    if (req.rateLimit) args.push('-r', String(req.rateLimit));
     if (tuning.outOfOrder) args.push('-W');
     args.push('-m', String(tuning.coroutines), '-t', tuning.targetCache, '-T', tuning.sourceCache);
     args.push(req.source, req.target);

@@ -37,6 +37,11 @@ export interface Config {
   stores: StoreSpec[];
   /** Disk format imports are converted to (IMS_CONVERT_TO); null: no conversion. */
   convertTo: ConvertTarget | null;
+  /**
+   * Bytes per second one conversion may copy (IMS_CONVERT_RATE_LIMIT, qemu-img convert -r), to
+   * spare the disks other work shares; null: no limit.
+   */
+  convertRateLimit: number | null;
   /** Hosts, addresses and CIDRs web-download may reach despite the private-address rule. */
   webDownloadAllow: string[];
   /** The `__os_version` catalogue (JSON); empty: the one shipped in catalogue/. */
@@ -267,7 +272,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const store = (get('IMS_STORE') ?? 'file').toLowerCase();
   if (store !== 'file' && store !== 's3') problems.push(`IMS_STORE must be file or s3, got "${store}"`);
-  const { stores, convertTo, webDownloadAllow } = importSettings(
+  const { stores, convertTo, convertRateLimit, webDownloadAllow } = importSettings(
     get,
     list,
     problems,
@@ -321,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     s3,
     stores,
     convertTo,
+    convertRateLimit,
     webDownloadAllow,
     osVersionsFile: get('IMS_OS_VERSIONS_FILE') ?? '',
     flavorsFile: get('IMS_FLAVORS_FILE') ?? '',
@@ -438,13 +444,13 @@ function readS3Settings(get: (name: string) => string | undefined, problems: str
   };
 }
 
-/** IMS_STORES, IMS_CONVERT_TO and IMS_WEB_DOWNLOAD_ALLOW. */
+/** IMS_STORES, IMS_CONVERT_TO, IMS_CONVERT_RATE_LIMIT and IMS_WEB_DOWNLOAD_ALLOW. */
 function importSettings(
   get: (name: string) => string | undefined,
   list: (name: string) => string[],
   problems: string[],
   defaultDriver: 'file' | 's3',
-): Pick<Config, 'stores' | 'convertTo' | 'webDownloadAllow'> {
+): Pick<Config, 'stores' | 'convertTo' | 'convertRateLimit' | 'webDownloadAllow'> {
   const stores: StoreSpec[] = [];
   const storesText = get('IMS_STORES');
   for (const entry of list('IMS_STORES')) {
@@ -479,10 +485,20 @@ function importSettings(
       );
   }
 
+  const rateText = get('IMS_CONVERT_RATE_LIMIT');
+  let convertRateLimit: number | null = null;
+  if (rateText !== undefined && rateText.toLowerCase() !== 'off') {
+    convertRateLimit = parseSize(rateText);
+    if (convertRateLimit === null || convertRateLimit < MiB)
+      problems.push(
+        `IMS_CONVERT_RATE_LIMIT must be off or a size per second of at least 1MiB, got "${rateText}"`,
+      );
+  }
+
   const webDownloadAllow = list('IMS_WEB_DOWNLOAD_ALLOW');
   for (const entry of webDownloadAllow) {
     if (!/^[A-Za-z0-9.:_[\]-]+(\/\d{1,3})?$/.test(entry))
       problems.push(`IMS_WEB_DOWNLOAD_ALLOW entries must be host names, addresses or CIDRs, got "${entry}"`);
   }
-  return { stores, convertTo, webDownloadAllow };
+  return { stores, convertTo, convertRateLimit, webDownloadAllow };
 }

@@ -44,6 +44,8 @@ export interface ConvertStep {
   /** A private directory for this job; emptied first and removed after. */
   workDir: string;
   maxVirtualSize: bigint;
+  /** Bytes per second qemu-img may copy (IMS_CONVERT_RATE_LIMIT); null: no limit. */
+  rateLimit?: number | null;
   signal?: AbortSignal;
   onProgress?: (percent: number) => void | Promise<void>;
   log?: QemuImgLogger;
@@ -165,6 +167,7 @@ export async function withConvertedFile<T>(
       target: output,
       targetDriver,
       virtualSize: info.virtualSize,
+      ...(step.rateLimit ? { rateLimit: step.rateLimit } : {}),
       ...(step.onProgress ? { onProgress: step.onProgress } : {}),
     });
     return await use(output);

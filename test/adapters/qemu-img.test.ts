@@ -14,6 +14,7 @@ import {
   ConversionGate,
   ProgressParser,
   QemuImgError,
+  convertLimits,
   crossCheckInfo,
   parseInfo,
   qemuCheck,
@@ -229,6 +230,29 @@ describe('qemuConvert', () => {
     expect(Buffer.compare(readFileSync(back), bytes)).toBe(0);
   });
 
+  it('copies no faster than its rate limit (-r), and gives a throttled run the time it needs', async () => {
+    const bytes = randomBytes(8 * MiB);
+    const file = fresh('raw');
+    await fs.writeFile(file, bytes);
+    const out = fresh('raw');
+    const started = performance.now();
+    // 8 MiB of data at 4 MiB/s: qemu-img lets the first 2 MiB chunk through at once, then waits.
+    await qemuConvert({
+      workDir: dir,
+      source: file,
+      sourceDriver: 'raw',
+      target: out,
+      targetDriver: 'raw',
+      rateLimit: 4 * MiB,
+    });
+    expect(performance.now() - started).toBeGreaterThan(1_000);
+    expect(Buffer.compare(readFileSync(out), bytes)).toBe(0);
+    const GiB = 1024 * MiB;
+    expect(convertLimits(8n * BigInt(GiB)).timeoutMs).toBe((120 + 8 * 60) * 1000);
+    // Every byte of 8 GiB at 64 MiB/s: 128 s more.
+    expect(convertLimits(8n * BigInt(GiB), 64 * MiB).timeoutMs).toBe((120 + 8 * 60 + 128) * 1000);
+  });
+
   it('writes vpc and vmdk with subformat options', async () => {
     const { file } = await makeRaw();
     for (const [driver, options] of [
@@ -312,6 +336,8 @@ describe('refusals before spawning', () => {
       { sourceDriver: 'vvfat' as 'raw' },
       { sourceDriver: 'json' as 'raw' },
       { targetDriver: 'qcow' as 'qcow2' },
+      { rateLimit: 0 },
+      { rateLimit: 1.5 },
     ];
     for (const r of refused) {
       const req = { ...base(), source: file, target: fresh('qcow2'), ...r } as ConvertRequest;

@@ -42,6 +42,7 @@ describe('loadConfig: defaults', () => {
       s3: undefined,
       stores: [{ name: 'default', driver: 'file' }],
       convertTo: null,
+      convertRateLimit: null,
       webDownloadAllow: [],
       defaultQuota: { images: 50, bytes: null },
       policyFile: undefined,
@@ -87,6 +88,7 @@ describe('loadConfig: every IMS_* variable', () => {
       IMS_MASTER_KEY: 'ab'.repeat(32),
       IMS_STORES: 'fast:file, bulk:file',
       IMS_CONVERT_TO: 'QCOW2',
+      IMS_CONVERT_RATE_LIMIT: '200MiB',
       IMS_WEB_DOWNLOAD_ALLOW: 'mirror.internal, 10.1.0.0/16,[fd00::1]',
       IMS_OS_VERSIONS_FILE: '/etc/ims/os-versions.json',
       IMS_FLAVORS_FILE: '/etc/ims/flavors.json',
@@ -121,6 +123,7 @@ describe('loadConfig: every IMS_* variable', () => {
         { name: 'bulk', driver: 'file' },
       ],
       convertTo: 'qcow2',
+      convertRateLimit: 200 * 1024 * 1024,
       webDownloadAllow: ['mirror.internal', '10.1.0.0/16', '[fd00::1]'],
       osVersionsFile: '/etc/ims/os-versions.json',
       flavorsFile: '/etc/ims/flavors.json',
@@ -162,6 +165,9 @@ describe('loadConfig: every IMS_* variable', () => {
     expect(problems({ IMS_CONVERT_TO: 'zvhd2' })).toMatch(/format not supported by this deployment/);
     expect(problems({ IMS_CONVERT_TO: 'iso' })).toMatch(/IMS_CONVERT_TO must be off or one of/);
     expect(problems({ IMS_CONVERT_TO: 'off' })).toBe('');
+    expect(problems({ IMS_CONVERT_RATE_LIMIT: '512K' })).toMatch(/IMS_CONVERT_RATE_LIMIT .* at least 1MiB/);
+    expect(problems({ IMS_CONVERT_RATE_LIMIT: 'fast' })).toMatch(/IMS_CONVERT_RATE_LIMIT/);
+    expect(problems({ IMS_CONVERT_RATE_LIMIT: 'off' })).toBe('');
     expect(problems({ IMS_WEB_DOWNLOAD_ALLOW: 'http://x/' })).toMatch(/IMS_WEB_DOWNLOAD_ALLOW/);
     expect(problems({ IMS_LEASE: '1s' })).toMatch(/IMS_LEASE must be a duration from 2s to 1h/);
     expect(problems({ IMS_LEASE: 'soon' })).toMatch(/IMS_LEASE/);

@@ -37,7 +37,10 @@ import type { JobHandler, JobRun, ReportProgress } from './kind.ts';
 export interface ImportDeps {
   repos: Repositories;
   clock: Clock;
-  config: Pick<Config, 'dataDir' | 'convertTo' | 'webDownloadAllow' | 'maxImageSize' | 'maxVirtualSize'>;
+  config: Pick<
+    Config,
+    'dataDir' | 'convertTo' | 'convertRateLimit' | 'webDownloadAllow' | 'maxImageSize' | 'maxVirtualSize'
+  >;
   stores: StoreRegistry;
   ingest: IngestPipeline;
   quotas: QuotaService;
@@ -209,6 +212,7 @@ async function runImport(
         target: { store: first, ...slot(job.id, `store:${first}`) },
         workDir: path.join(config.dataDir, 'work', job.id),
         maxVirtualSize: config.maxVirtualSize,
+        rateLimit: config.convertRateLimit,
         signal,
         onProgress: (pct) => report(30 + Math.floor(pct * 0.4)),
       },

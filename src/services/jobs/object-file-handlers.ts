@@ -41,7 +41,7 @@ import type { Job } from '../../domain/job.ts';
 export interface ObjectFileDeps {
   repos: Repositories;
   clock: Clock;
-  config: Pick<Config, 'dataDir' | 'maxVirtualSize'>;
+  config: Pick<Config, 'dataDir' | 'maxVirtualSize' | 'convertRateLimit'>;
   stores: StoreRegistry;
   ingest: IngestPipeline;
   quotas: QuotaService;
@@ -327,6 +327,7 @@ export function objectExportHandler(
             targetFormat: p.fileFormat,
             workDir: path.join(deps.config.dataDir, 'work', job.id),
             maxVirtualSize: deps.config.maxVirtualSize,
+            rateLimit: deps.config.convertRateLimit,
             signal,
             onProgress: (pct) => report(Math.floor(pct * 0.6)),
           },
