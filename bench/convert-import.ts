@@ -15,8 +15,6 @@
  * The machine is shared by other work: compare the ratios, within one run. Build first
  * (`npm run build`) so that the server runs `dist/`.
  */
-import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -24,6 +22,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { adminToken, benchServer, call, json, must, putFile, quantile, type BenchServer } from './harness.ts';
+import { makeSources, run } from './images.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -61,18 +60,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${code}: ${err}`))));
-  });
-}
-
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 /** CPU ms of a process: own (utime+stime) and its reaped children's (cutime+cstime). */
 function cpuMs(pid: number | 'self'): { own: number; children: number } {
@@ -83,24 +70,6 @@ function cpuMs(pid: number | 'self'): { own: number; children: number } {
     .map(Number);
   // Fields 14-17 of proc(5), counted from the state field (3) here.
   return { own: (f[11]! + f[12]!) * TICK_MS, children: (f[13]! + f[14]!) * TICK_MS };
-}
-
-/** A sparse raw image with DATA bytes of random data in 64 MiB runs spread evenly over SIZE (as bench/convert.ts). */
-async function makeRawSource(file: string): Promise<void> {
-  const fh = await fs.open(file, 'w');
-  try {
-    await fh.truncate(SIZE);
-    const runLen = 64 * MiB;
-    const runs = Math.floor(DATA / runLen);
-    const stride = Math.floor(SIZE / runs / MiB) * MiB;
-    const buf = Buffer.alloc(runLen);
-    for (let i = 0; i < runs; i++) {
-      randomFillSync(buf);
-      await fh.write(buf, 0, runLen, i * stride);
-    }
-  } finally {
-    await fh.close();
-  }
 }
 
 interface Sample {
@@ -174,10 +143,6 @@ const s = (ms: number) => (ms / 1000).toFixed(2).padStart(6);
 
 async function main(): Promise<void> {
   workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-bench-convert-import-'));
-  const sources: Record<string, string> = {
-    raw: path.join(workDir, 'src.raw'),
-    qcow2: path.join(workDir, 'src.qcow2'),
-  };
   console.log(`qemu-img: ${(await run('qemu-img', ['--version'])).split('\n')[0]}`);
   console.log(
     `${os.cpus().length} CPUs, load ${os
@@ -186,8 +151,7 @@ async function main(): Promise<void> {
       .join(' ')}; ${argv.db}`,
   );
   console.log(`source: ${SIZE / GiB} GiB virtual, ${DATA / GiB} GiB of random data; ${RUNS} runs, medians`);
-  await makeRawSource(sources.raw!);
-  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', sources.raw!, sources.qcow2!]);
+  const sources: Record<string, string> = await makeSources(workDir, SIZE, DATA);
 
   const cases = argv.cases.split(',').map((c) => c.split(':') as [string, string]);
   const rows: string[] = [];

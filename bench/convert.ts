@@ -19,8 +19,7 @@
  * The sources are in the page cache (the machine has far more RAM than the images), as they are
  * right after an upload. Needs about 8 GiB of temp disk; the temp dir is removed on every exit.
  */
-import { spawn } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +32,7 @@ import {
   type QemuTargetDriver,
 } from '../src/adapters/qemu-img.ts';
 import type { QemuDriver } from '../src/formats/index.ts';
+import { makeSources, run } from './images.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -62,18 +62,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${code}: ${err}`))));
-  });
-}
-
 /**
  * sha512 of a file as IMS would compute it: 1 MiB reads, the next one already in flight (libuv
  * thread pool) while this thread hashes the current one, so reading and hashing overlap.
@@ -99,24 +87,6 @@ async function sha512Node(file: string): Promise<string> {
     await fh.close();
   }
   return hash.digest('hex');
-}
-
-/** A sparse raw image with DATA bytes of random data in 64 MiB runs spread evenly over SIZE. */
-async function makeRawSource(file: string): Promise<void> {
-  const fh = await fs.open(file, 'w');
-  try {
-    await fh.truncate(SIZE);
-    const run = 64 * MiB;
-    const runs = Math.floor(DATA / run);
-    const stride = Math.floor(SIZE / runs / MiB) * MiB;
-    const buf = Buffer.alloc(run);
-    for (let i = 0; i < runs; i++) {
-      randomFillSync(buf);
-      await fh.write(buf, 0, run, i * stride);
-    }
-  } finally {
-    await fh.close();
-  }
 }
 
 interface Case {
@@ -186,13 +156,11 @@ const fmt = (ms: number) => (ms / 1000).toFixed(2).padStart(6);
 
 async function main(): Promise<void> {
   workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-bench-convert-'));
-  const sources = { raw: path.join(workDir, 'src.raw'), qcow2: path.join(workDir, 'src.qcow2') };
   const target = path.join(workDir, 'out.img');
   console.log(`qemu-img: ${(await run('qemu-img', ['--version'])).split('\n')[0]}`);
   console.log(`${os.cpus().length} CPUs, ${(os.totalmem() / GiB).toFixed(0)} GiB RAM; work dir ${workDir}`);
   console.log(`source: ${SIZE / GiB} GiB virtual, ${DATA / GiB} GiB of random data`);
-  await makeRawSource(sources.raw);
-  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', sources.raw, sources.qcow2]);
+  const sources = await makeSources(workDir, SIZE, DATA);
   const rawDigest = (await run('sha512sum', [sources.raw])).split(' ')[0];
   // Warm the page cache for both sources, as right after an upload.
   await sha512Node(sources.qcow2);

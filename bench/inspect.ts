@@ -13,7 +13,6 @@
  *
  *   npx tsx bench/inspect.ts [--runs 21] [--size-gib 10]
  */
-import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -24,6 +23,7 @@ import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createInspectionStream, inspectReader, openFileReader } from '../src/formats/index.ts';
 import { quantile } from './harness.ts';
+import { makeQcow2, run } from './images.ts';
 
 const { values: argv } = parseArgs({
   options: { runs: { type: 'string', default: '21' }, 'size-gib': { type: 'string', default: '10' } },
@@ -32,18 +32,6 @@ const RUNS = Number(argv.runs);
 const SIZE_GIB = Number(argv['size-gib']);
 const LIMIT = 16n << 40n;
 const TARGET_MS = 50;
-
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${code}: ${err}`))));
-  });
-}
 
 async function storedFile(file: string): Promise<void> {
   const reader = await openFileReader(file);
@@ -102,23 +90,13 @@ async function main(): Promise<void> {
     const files: Array<[string, string]> = [];
     // Nearly empty: data at both ends only.
     const ends = path.join(dir, 'ends.qcow2');
-    await run('qemu-img', ['create', '-q', '-f', 'qcow2', ends, `${SIZE_GIB}G`]);
-    await run('qemu-io', [
-      '-f',
-      'qcow2',
-      '-c',
-      'write -P 0x5a 0 1M',
-      '-c',
-      `write -P 0xa5 ${SIZE_GIB * 1024 - 1}M 1M`,
-      ends,
-    ]);
+    await makeQcow2(ends, SIZE_GIB, ['write -P 0x5a 0 1M', `write -P 0xa5 ${SIZE_GIB * 1024 - 1}M 1M`]);
     files.push(['data at both ends', ends]);
     // 64 KiB every 16 MiB: live entries in every L2 table.
     const spread = path.join(dir, 'spread.qcow2');
-    await run('qemu-img', ['create', '-q', '-f', 'qcow2', spread, `${SIZE_GIB}G`]);
     const writes: string[] = [];
-    for (let mib = 0; mib < SIZE_GIB * 1024; mib += 16) writes.push('-c', `write -P 0x11 ${mib}M 64K`);
-    await run('qemu-io', ['-f', 'qcow2', ...writes, spread]);
+    for (let mib = 0; mib < SIZE_GIB * 1024; mib += 16) writes.push(`write -P 0x11 ${mib}M 64K`);
+    await makeQcow2(spread, SIZE_GIB, writes);
     files.push(['64 KiB every 16 MiB', spread]);
 
     const rows: string[] = [];
