@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Clock } from '../adapters/clock.ts';
 import type { Repositories } from '../adapters/db/repositories.ts';
 import type { ImageData } from '../adapters/db/image-repository.ts';
-import type { ByteRange } from '../adapters/storage/blob-store.ts';
+import { countBytesRead, type ByteRange } from '../adapters/storage/blob-store.ts';
 import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
 import { expectedFromProperties, type ExpectedHash } from '../domain/expected-hash.ts';
 import { isAdmin, type RequestContext } from '../domain/context.ts';
@@ -120,7 +120,7 @@ export class ImageDataService {
       });
     }
     const stream = await store.read(blob.store_key, range ?? undefined);
-    stream.on('data', (chunk: Buffer) => this.observer.bytesOut(chunk.length));
+    countBytesRead(stream, (n) => this.observer.bytesOut(n));
     return { kind: 'data', image, stream, range, total };
   }
 

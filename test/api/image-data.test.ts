@@ -95,6 +95,29 @@ describe(`image data (${TEST_DB})`, () => {
     expect(res.headers.get('content-range')).toBe('bytes */10000');
   });
 
+  it('counts the bytes it receives and sends in /metrics, ranges included', async () => {
+    const counter = async (name: string) => {
+      const text = await (await s.request('GET', '/metrics', { token: null })).text();
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    };
+    const [inBefore, outBefore] = [
+      await counter('ims_image_bytes_in_total'),
+      await counter('ims_image_bytes_out_total'),
+    ];
+    const id = await newImage();
+    const data = randomBytes(2 * 1024 * 1024 + 5);
+    expect((await upload(id, data)).status).toBe(204);
+    const whole = await s.request('GET', `/v2/images/${id}/file`, { token: owner.token });
+    expect(Buffer.from(await whole.arrayBuffer()).equals(data)).toBe(true);
+    const part = await s.request('GET', `/v2/images/${id}/file`, {
+      token: owner.token,
+      headers: { range: 'bytes=1048570-1048589' },
+    });
+    expect(Buffer.from(await part.arrayBuffer()).equals(data.subarray(1048570, 1048590))).toBe(true);
+    expect(await counter('ims_image_bytes_in_total')).toBe(inBefore + data.length);
+    expect(await counter('ims_image_bytes_out_total')).toBe(outBefore + data.length + 20);
+  });
+
   it('answers 204 for an image without data, and 409 for a second upload', async () => {
     const id = await newImage();
     expect((await s.request('GET', `/v2/images/${id}/file`, { token: owner.token })).status).toBe(204);

@@ -49,6 +49,16 @@ export interface BlobStore {
   adoptLocal?(key: string, file: string): Promise<BlobCommit | null>;
 }
 
+/**
+ * Calls `fn` with the length of each chunk the stream hands out. A store's stream may report
+ * them itself (`reportBytes`), for it may hand them out without 'data' events.
+ */
+export function countBytesRead(stream: Readable, fn: (n: number) => void): void {
+  const reporting = stream as Readable & { reportBytes?: (fn: (n: number) => void) => void };
+  if (typeof reporting.reportBytes === 'function') reporting.reportBytes(fn);
+  else stream.on('data', (chunk: Buffer) => fn(chunk.length));
+}
+
 /** Inclusive on both ends, as HTTP Range is. */
 export interface ByteRange {
   start: number;

@@ -21,13 +21,12 @@ import { finished } from 'node:stream/promises';
 import { assertValidKey, assertValidPrefix, BlobNotFoundError } from './blob-store.ts';
 import type { BlobCommit, BlobStore, BlobWriter, ByteRange } from './blob-store.ts';
 import { SparseHandleWriter } from '../sparse-file-writer.ts';
+import { FileObjectStream } from './file-object-stream.ts';
 
 /** Bytes buffered ahead of the disk while an upload streams in. */
 const WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
 /** Data written before a background fdatasync: the commit's fsync then waits for at most this much. */
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
-/** Large reads: fewer system calls and socket writes per GiB downloaded. */
-const READ_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * BlobStore on a local (or NFS) file system. Committed objects live at `<root>/objects/<key>`;
@@ -69,10 +68,9 @@ export class FileBlobStore implements BlobStore {
       // Opening a directory succeeds on Linux; it is a prefix of other keys, not an object.
       if (!info.isFile()) throw new BlobNotFoundError(key);
       if (range) checkRange(range, info.size);
-      return handle.createReadStream({
-        highWaterMark: READ_CHUNK_BYTES,
-        ...(range ? { start: range.start, end: range.end } : {}),
-      });
+      return range
+        ? new FileObjectStream(handle, range.start, range.end + 1)
+        : new FileObjectStream(handle, 0, info.size);
     } catch (err) {
       await handle.close();
       throw err;
