@@ -1,15 +1,8 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { BlobWriter } from './blob-store.ts';
+import { s3Sdk } from './s3-client.ts';
 import { isS3Status } from './s3-errors.ts';
 
 /** Where the object goes and how it is cut. */
@@ -130,7 +123,7 @@ export class S3BlobWriter implements BlobWriter {
       if (this.#uploadId) {
         const uploadId = await this.#uploadId;
         await client.send(
-          new CompleteMultipartUploadCommand({
+          new (s3Sdk().CompleteMultipartUploadCommand)({
             Bucket: bucket,
             Key: key,
             UploadId: uploadId,
@@ -140,7 +133,7 @@ export class S3BlobWriter implements BlobWriter {
       } else {
         const body = this.#current?.subarray(0, this.#filled) ?? Buffer.alloc(0);
         await client.send(
-          new PutObjectCommand({
+          new (s3Sdk().PutObjectCommand)({
             Bucket: bucket,
             Key: key,
             Body: body,
@@ -191,9 +184,12 @@ export class S3BlobWriter implements BlobWriter {
     this.#filled = 0;
     const { client, bucket, key } = this.#t;
     this.#uploadId ??= client
-      .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: CONTENT_TYPE }), {
-        abortSignal: this.#cancel.signal,
-      })
+      .send(
+        new (s3Sdk().CreateMultipartUploadCommand)({ Bucket: bucket, Key: key, ContentType: CONTENT_TYPE }),
+        {
+          abortSignal: this.#cancel.signal,
+        },
+      )
       .then(async (out) => {
         const uploadId = out.UploadId;
         if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
@@ -201,7 +197,7 @@ export class S3BlobWriter implements BlobWriter {
           await this.#t.onUploadStarted?.(uploadId);
         } catch (err) {
           await client
-            .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+            .send(new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: bucket, Key: key, UploadId: uploadId }))
             .catch(() => undefined);
           throw err;
         }
@@ -211,7 +207,7 @@ export class S3BlobWriter implements BlobWriter {
       .then((uploadId) => {
         this.#checkOpen();
         return client.send(
-          new UploadPartCommand({
+          new (s3Sdk().UploadPartCommand)({
             Bucket: bucket,
             Key: key,
             UploadId: uploadId,
@@ -288,7 +284,9 @@ export class S3BlobWriter implements BlobWriter {
       if (uploadId === undefined) return;
       const { client, bucket, key } = this.#t;
       try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+        await client.send(
+          new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: bucket, Key: key, UploadId: uploadId }),
+        );
       } catch (err) {
         // Already aborted (or purged): nothing left to free.
         if (!isS3Status(err, 404)) throw err;

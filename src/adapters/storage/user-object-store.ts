@@ -4,17 +4,11 @@
  * images to. Which bucket a project may use is the service's decision (granted
  * buckets); this adapter only reads and writes objects by bucket and key.
  */
-import {
-  AbortMultipartUploadCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { Config } from '../../config/config.ts';
 import type { BlobWriter } from './blob-store.ts';
-import { createS3Client, type S3ClientSettings } from './s3-client.ts';
+import { createS3Client, s3Sdk, type S3ClientSettings } from './s3-client.ts';
 import { S3BlobWriter } from './s3-blob-writer.ts';
 import { s3Status } from './s3-errors.ts';
 
@@ -60,7 +54,7 @@ export class UserObjectStore {
   /** The object's size, or null when it does not exist. */
   async stat(bucket: string, key: string): Promise<{ size: number } | null> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const out = await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: key }));
       return { size: Number(out.ContentLength ?? 0) };
     } catch (err) {
       const e = classify(err, `${bucket}:${key}`);
@@ -73,7 +67,7 @@ export class UserObjectStore {
   async read(bucket: string, key: string, signal?: AbortSignal): Promise<{ stream: Readable; size: number }> {
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: bucket, Key: key }),
+        new (s3Sdk().GetObjectCommand)({ Bucket: bucket, Key: key }),
         signal ? { abortSignal: signal } : {},
       );
       return { stream: out.Body as Readable, size: Number(out.ContentLength ?? 0) };
@@ -105,7 +99,7 @@ export class UserObjectStore {
   async abortUpload(bucket: string, key: string, uploadId: string): Promise<void> {
     try {
       await this.client.send(
-        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+        new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: bucket, Key: key, UploadId: uploadId }),
       );
     } catch (err) {
       if (s3Status(err) === 404) return;
@@ -119,7 +113,7 @@ export class UserObjectStore {
     let uploadIdMarker: string | undefined;
     for (;;) {
       const out = await this.client.send(
-        new ListMultipartUploadsCommand({
+        new (s3Sdk().ListMultipartUploadsCommand)({
           Bucket: bucket,
           Prefix: prefix,
           ...(keyMarker ? { KeyMarker: keyMarker } : {}),
