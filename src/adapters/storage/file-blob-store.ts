@@ -69,7 +69,7 @@ export class FileBlobStore implements BlobStore {
       if (!info.isFile()) throw new BlobNotFoundError(key);
       if (range) checkRange(range, info.size);
       return range
-        ? new FileObjectStream(handle, range.start, range.end + 1)
+        ? new FileObjectStream(handle, range.start, Math.min(range.end + 1, info.size))
         : new FileObjectStream(handle, 0, info.size);
     } catch (err) {
       await handle.close();
@@ -139,6 +139,11 @@ export class FileBlobStore implements BlobStore {
     // purgeStaleUploads ages a session by its mtime: this one starts now, not when the file was written.
     const now = new Date();
     await utimes(tmpPath, now, now);
+    // The bytes may still be only in the page cache (whoever wrote the file did not sync). The file
+    // no longer changes, so its sync starts now and the disk works while the caller reads the file
+    // (to hash and inspect it); commit() waits for it.
+    const synced = fsync(tmpPath, 'r');
+    synced.catch(() => {}); // commit() or abort() owns the outcome
     let committing: Promise<{ size: number }> | undefined;
     const discard = () =>
       unlink(tmpPath).catch((err: unknown) => {
@@ -148,8 +153,7 @@ export class FileBlobStore implements BlobStore {
       commit: () =>
         (committing ??= (async () => {
           try {
-            // The bytes may still be only in the page cache (whoever wrote the file did not sync).
-            await fsync(tmpPath, 'r');
+            await synced;
             const { size } = await stat(tmpPath);
             await this.#place(tmpPath, key);
             return { size };
@@ -161,7 +165,9 @@ export class FileBlobStore implements BlobStore {
       // A commit that already renamed wins: the object stays, as with openWriter.
       abort: async () => {
         await committing?.catch(() => undefined);
-        if (!committing) await discard();
+        if (committing) return;
+        await synced.catch(() => undefined);
+        await discard();
       },
     };
   }
