@@ -94,6 +94,49 @@ describe(`worker (${TEST_DB})`, () => {
     });
   });
 
+  it('writes progress at most once per interval, and the last value reported soon after', async () => {
+    const clock = new ManualClock();
+    const kind = kindOf<null>();
+    const reported = deferred();
+    const finish = deferred();
+    startWorker(
+      kind,
+      async (_job, report) => {
+        // The clock stands still: only the first is due, the rest come within the interval.
+        for (const p of [10, 20, 30, 70]) await report(p);
+        reported.resolve();
+        await finish.promise;
+      },
+      clock,
+      { progressIntervalMs: 300 },
+    );
+    const id = await enqueue(kind, null, clock);
+    await reported.promise;
+    expect((await find(id)).progress).toBe(10);
+    // 70 is not lost while the handler works on without reporting (70 was its conversion's end).
+    await until(async () => expect(await find(id)).toMatchObject({ status: 'RUNNING', progress: 70 }));
+    finish.resolve();
+    await until(async () => expect(await find(id)).toMatchObject({ status: 'SUCCESS', progress: 100 }));
+  });
+
+  it('writes no late progress over a job that has ended', async () => {
+    const clock = new ManualClock();
+    const kind = kindOf<null>();
+    startWorker(
+      kind,
+      async (_job, report) => {
+        await report(10);
+        await report(50); // deferred, then dropped: the run ends first
+      },
+      clock,
+      { progressIntervalMs: 200 },
+    );
+    const id = await enqueue(kind, null, clock);
+    await until(async () => expect((await find(id)).status).toBe('SUCCESS'));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await find(id)).toMatchObject({ status: 'SUCCESS', progress: 100 });
+  });
+
   it('runs up to `concurrency` jobs at a time', async () => {
     const clock = new ManualClock();
     const kind = kindOf<number>();

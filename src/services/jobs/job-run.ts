@@ -42,6 +42,9 @@ export class ActiveRun {
   private readonly controller = new AbortController();
   private lastProgress: number;
   private lastProgressAt = -Infinity;
+  /** A value that came too soon after the last write: written when the interval has passed. */
+  private trailing: { value: number; timer: NodeJS.Timeout } | null = null;
+  private trailingWrite: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly job: Job,
@@ -81,10 +84,12 @@ export class ActiveRun {
       entities = entry.entities ? { ...job.entities, ...entry.entities(result, input) } : null;
     } catch (err) {
       stopHeartbeat();
+      await this.dropTrailingProgress();
       await this.settleFailure(err);
       return;
     }
     stopHeartbeat();
+    await this.dropTrailingProgress();
     // A run that finished although it was aborted still did its work: record
     // it if the lease allows (after a stop it does; after a lost lease it does not).
     if (await ctx.jobs.complete(this.lease, result ?? null, entities, ctx.clock.now())) {
@@ -154,8 +159,38 @@ export class ActiveRun {
     if (signal.aborted) throw signal.reason;
     const progress = Math.max(0, Math.min(100, Math.round(value)));
     const now = this.ctx.clock.now();
+    if (this.trailing) this.trailing.value = progress;
     if (progress === this.lastProgress) return;
-    if (now.getTime() - this.lastProgressAt < this.ctx.progressIntervalMs) return;
+    const wait = this.lastProgressAt + this.ctx.progressIntervalMs - now.getTime();
+    // Too soon for a write, but not lost: a handler may report its last value long before it ends
+    // (a conversion at 100% and then the hashing of its output), and the job would show the one before.
+    if (wait > 0) return this.deferProgress(progress, wait);
+    await this.writeProgress(progress, now);
+  }
+
+  private deferProgress(value: number, wait: number): void {
+    if (this.trailing) return;
+    const timer = setTimeout(() => {
+      const pending = this.trailing;
+      this.trailing = null;
+      if (!pending || pending.value === this.lastProgress || this.controller.signal.aborted) return;
+      this.trailingWrite = this.writeProgress(pending.value, this.ctx.clock.now()).catch(() => {});
+    }, wait);
+    timer.unref();
+    this.trailing = { value, timer };
+  }
+
+  /** The run has ended: no progress write may follow (nor race) the write of its end. */
+  private async dropTrailingProgress(): Promise<void> {
+    if (this.trailing) clearTimeout(this.trailing.timer);
+    this.trailing = null;
+    await this.trailingWrite;
+  }
+
+  private async writeProgress(progress: number, now: Date): Promise<void> {
+    const { signal } = this.controller;
+    if (this.trailing) clearTimeout(this.trailing.timer);
+    this.trailing = null;
     this.lastProgress = progress;
     this.lastProgressAt = now.getTime();
     try {
