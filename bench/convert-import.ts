@@ -12,6 +12,14 @@
  * Each run does the baseline and IMS one after the other, the order alternating, and reports
  * medians of wall time and of CPU time (the bare commands' from /proc/self/stat of this process,
  * whose only reaped children they are; the server's, qemu-img included, from its /proc/PID/stat).
+ * `--cold` (root only) syncs and drops the page cache right before each timed part, bare and IMS
+ * alike: both then read their source from disk and write into memory the kernel has just freed.
+ * On a VM that hands freed memory back to its host, writing a GiB into memory not used recently
+ * costs seconds of system time (a first `qemu-img convert` of a freshly written file: 4.1 s, the
+ * same again: 0.6 s), and without `--cold` that cost falls on whichever side needs more memory
+ * than the other just freed: IMS, which keeps the staged and the converted image where the bare
+ * side deletes its output after each sample.
+ *
  * The machine is shared by other work: compare the ratios, within one run. Build first
  * (`npm run build`) so that the server runs `dist/`.
  */
@@ -34,6 +42,7 @@ const { values: argv } = parseArgs({
     'data-gib': { type: 'string', default: '1' },
     cases: { type: 'string', default: 'raw:qcow2,qcow2:raw,raw:vhdx,qcow2:vhd' },
     db: { type: 'string', default: 'sqlite' },
+    cold: { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(argv.runs);
@@ -77,8 +86,16 @@ interface Sample {
   cpuMs: number;
 }
 
+/** With --cold: the page cache written back and dropped, so that the timed part starts from disk. */
+async function startCold(): Promise<void> {
+  if (!argv.cold) return;
+  await run('sync', []);
+  await fs.writeFile('/proc/sys/vm/drop_caches', '3');
+}
+
 async function bare(from: string, to: string, source: string): Promise<Sample & { digest: string }> {
   const out = path.join(workDir, 'bare.out');
+  await startCold();
   const cpu0 = cpuMs('self').children;
   const t0 = performance.now();
   await run('qemu-img', ['convert', '-f', DRIVER[from]!, '-O', DRIVER[to]!, ...TUNING, source, out]);
@@ -109,6 +126,7 @@ async function ims(
     ),
   ).id as string;
   must(await putFile(port, `/v2/images/${id}/stage`, token, source, size), 204, 'stage');
+  await startCold();
   const pid = server!.child().pid!;
   const before = cpuMs(pid);
   const t0 = performance.now();
@@ -150,7 +168,10 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ')}; ${argv.db}`,
   );
-  console.log(`source: ${SIZE / GiB} GiB virtual, ${DATA / GiB} GiB of random data; ${RUNS} runs, medians`);
+  console.log(
+    `source: ${SIZE / GiB} GiB virtual, ${DATA / GiB} GiB of random data; ${RUNS} runs, medians` +
+      (argv.cold ? '; page cache dropped before each timed part' : ''),
+  );
   const sources: Record<string, string> = await makeSources(workDir, SIZE, DATA);
 
   const cases = argv.cases.split(',').map((c) => c.split(':') as [string, string]);
