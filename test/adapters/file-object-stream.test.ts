@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileObjectStream } from '../../src/adapters/storage/file-object-stream.ts';
 
@@ -98,6 +99,35 @@ describe('FileObjectStream', () => {
       for await (const c of await streamOf(0, data.length + 10)) void c;
     };
     await expect(iterated()).rejects.toThrow(/ended at byte/);
+  });
+
+  it('sent by Fastify, a client going away mid-download closes the file and logs no error', async () => {
+    const logged: string[] = [];
+    const app = Fastify({
+      logger: { level: 'warn', stream: { write: (line: string) => logged.push(line) } },
+    });
+    let served: FileObjectStream | null = null;
+    app.get('/', async (_req, reply) => {
+      served = await streamOf();
+      return reply.header('content-length', data.length).send(served);
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const fds = openFds();
+    try {
+      for (let i = 0; i < 5; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = http.get(url, (res) => res.once('data', () => req.destroy()));
+          req.on('error', () => {});
+          req.on('close', resolve);
+          setTimeout(() => reject(new Error('no data')), 5000);
+        });
+        await vi.waitFor(() => expect(served?.destroyed).toBe(true), { timeout: 5000 });
+      }
+      await vi.waitFor(() => expect(openFds()).toBe(fds), { timeout: 5000 });
+      expect(logged).toEqual([]);
+    } finally {
+      await app.close();
+    }
   });
 
   it('stops reading and closes the file when the client goes away mid-download', async () => {

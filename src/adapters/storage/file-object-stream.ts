@@ -102,8 +102,10 @@ export class FileObjectStream extends Readable {
     dest.once('close', wake);
     try {
       for (;;) {
-        if (failure) throw failure;
+        // A client that went away is not an error of this stream: whoever piped it ends it (Fastify
+        // destroys the payload once the response closes), and a write's failure then says no more.
         if (this.destroyed || dest.destroyed) return;
+        if (failure) throw failure;
         if (free.length === 0 && made < POOL_SIZE) {
           free.push(Buffer.allocUnsafeSlow(CHUNK_BYTES));
           made++;
@@ -132,8 +134,8 @@ export class FileObjectStream extends Readable {
       }
       // Every buffer back means every write completed.
       while (free.length < made) {
+        if (this.destroyed || dest.destroyed) return;
         if (failure) throw failure;
-        if (dest.destroyed) return;
         await returned();
       }
       if (end) dest.end();
