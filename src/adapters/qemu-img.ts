@@ -399,6 +399,62 @@ export async function qemuInfo(
 }
 
 // ---------------------------------------------------------------------------------------------
+// map
+// ---------------------------------------------------------------------------------------------
+
+/** A stretch of a raw file: data to read, or a hole (reads as zeros and need not be read). */
+export interface FileExtent {
+  readonly start: number;
+  readonly length: number;
+  readonly hole: boolean;
+}
+
+/**
+ * Where a raw file of ours has data and where it has holes: `qemu-img map --output=json -f raw`,
+ * under the `info` limits. Null when the answer does not cover [0, size) exactly in order, or is
+ * too long to keep: the caller then reads the whole file, as it would without a map. Only
+ * stretches qemu-img reports as zero and not data count as holes.
+ */
+export async function qemuMapRaw(
+  path: string,
+  size: number,
+  options: QemuRunOptions,
+): Promise<FileExtent[] | null> {
+  const limits = resolveLimits(INFO_LIMITS, options.limits);
+  await refuseUnsafe(checkSourcePath(options.workDir, path));
+  if (options.signal?.aborted) throw abortedError();
+  const what = 'qemu-img map (raw)';
+  const { result, attempts } = await runWithRetry(
+    what,
+    ['map', '--output=json', '-f', 'raw', path],
+    options,
+    limits,
+    { maxStdoutBytes: MAX_JSON_OUTPUT },
+  );
+  if (classify(result, what, attempts, limits)) return null;
+  let doc: JsonValue;
+  try {
+    doc = parseJsonLossless(result.stdout);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(doc)) return null;
+  const extents: FileExtent[] = [];
+  let at = 0;
+  for (const entry of doc) {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return null;
+    const { start, length, data, zero } = entry;
+    if (typeof start !== 'number' || typeof length !== 'number' || start !== at || length <= 0) return null;
+    const hole = zero === true && data === false;
+    const last = extents[extents.length - 1];
+    if (last && last.hole === hole) extents[extents.length - 1] = { ...last, length: last.length + length };
+    else extents.push({ start, length, hole });
+    at += length;
+  }
+  return at === size ? extents : null;
+}
+
+// ---------------------------------------------------------------------------------------------
 // check
 // ---------------------------------------------------------------------------------------------
 

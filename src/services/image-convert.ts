@@ -6,7 +6,7 @@
  * one, convert with explicit -f/-O under limits, and ingest the output, which
  * inspects it again as the target format and hashes it.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -14,6 +14,7 @@ import {
   qemuCheck,
   qemuConvert,
   qemuInfo,
+  qemuMapRaw,
   type QemuImgLogger,
   type QemuTargetDriver,
 } from '../adapters/qemu-img.ts';
@@ -61,6 +62,13 @@ export function needsConversion(diskFormat: string, target: string | null): bool
 /** What a conversion to a local file needs: a ConvertStep without the target blob. */
 export type ConvertToFileStep = Omit<ConvertStep, 'target'>;
 
+/** How qemu-img runs for a step: in its work directory, stopped by its signal. */
+const runOptions = (step: ConvertToFileStep) => ({
+  workDir: step.workDir,
+  ...(step.signal ? { signal: step.signal } : {}),
+  ...(step.log ? { log: step.log } : {}),
+});
+
 /** Converts stored data and ingests the output as a new blob of the target store. */
 export async function convertStoredImage(
   step: ConvertStep,
@@ -69,9 +77,14 @@ export async function convertStoredImage(
 ): Promise<IngestedBlob> {
   // The output is new data: inspected again, as the target format, while it is hashed. A file store
   // on the same file system adopts the output file itself instead of a copy.
-  return withConvertedFile(step, stores, (output) =>
+  return withConvertedFile(step, stores, async (output) =>
     ingest.ingestFile({
       file: output,
+      // A raw output keeps the source's holes: they are hashed as the zeros they are, not read.
+      extents:
+        step.targetFormat === 'raw'
+          ? await qemuMapRaw(output, (await stat(output)).size, runOptions(step))
+          : null,
       declaredFormat: step.targetFormat,
       store: step.target.store,
       blobId: step.target.blobId,
@@ -144,11 +157,7 @@ export async function withConvertedFile<T>(
       throw refuse(`Image data refused before conversion: ${why || 'no qemu driver'}`);
     }
     const driver: QemuDriver = verdict.qemuFormat;
-    const run = {
-      workDir,
-      ...(step.signal ? { signal: step.signal } : {}),
-      ...(step.log ? { log: step.log } : {}),
-    };
+    const run = runOptions(step);
     const info = await qemuInfo(input, driver, run);
     const disagreements = crossCheckInfo(info, verdict, { maxVirtualSize: step.maxVirtualSize });
     if (disagreements.length) {

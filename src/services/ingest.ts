@@ -19,7 +19,9 @@ import { Transform, Writable, type Readable, type TransformCallback } from 'node
 import { pipeline } from 'node:stream/promises';
 import type { Insertable } from 'kysely';
 import type { Database } from '../adapters/db/schema.ts';
+import { ExtentReadStream } from '../adapters/extent-read-stream.ts';
 import { HashingMeter } from '../adapters/hashing.ts';
+import type { FileExtent } from '../adapters/qemu-img.ts';
 import type { BlobCommit } from '../adapters/storage/blob-store.ts';
 import type { StoreRegistry } from '../adapters/storage/store-registry.ts';
 import { DomainError, fail } from '../domain/errors.ts';
@@ -134,13 +136,20 @@ export class IngestPipeline {
    * them streamed as `ingest` does. The file must not change once this is called.
    */
   async ingestFile(
-    req: Omit<IngestRequest, 'source' | 'declaredLength'> & { file: string },
+    req: Omit<IngestRequest, 'source' | 'declaredLength'> & {
+      file: string;
+      /** Where the file has data and holes (`qemuMapRaw`): holes are then not read. */
+      extents?: readonly FileExtent[] | null;
+    },
   ): Promise<IngestedBlob> {
     const storeName = req.store ?? this.stores.defaultName;
     const store = this.stores.get(storeName);
     const blobId = req.blobId ?? randomUUID();
     const key = req.key ?? `images/${blobId}`;
-    const read = () => createReadStream(req.file, { highWaterMark: 1024 * 1024 });
+    const read = () =>
+      req.extents
+        ? new ExtentReadStream(req.file, req.extents)
+        : createReadStream(req.file, { highWaterMark: 1024 * 1024 });
     const adopted = store.adoptLocal ? await store.adoptLocal(key, req.file) : null;
     if (!adopted) return this.ingest({ ...req, source: read(), store: storeName, blobId, key });
     // The store holds the bytes already: this pass only hashes and inspects them.
