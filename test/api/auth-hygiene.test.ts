@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTempSdkHome } from '../helpers/huawei-sdk.ts';
 import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core';
 import { ClientBuilder } from '@huaweicloud/huaweicloud-sdk-core/ClientBuilder.js';
 import type { HcClient } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
@@ -40,18 +41,12 @@ const login = (url: string, password: string, headers: Record<string, string> = 
 
 describe(`login and signature failures are rate-limited per source (${TEST_DB})`, () => {
   let s: TestServer;
-  let home: string;
-  let savedHome: string | undefined;
+  useTempSdkHome();
   beforeAll(async () => {
-    savedHome = process.env.HOME;
-    home = await fs.mkdtemp(path.join(os.tmpdir(), 'ims-throttle-home-'));
-    process.env.HOME = home;
     s = await startTestServer({ IMS_AUTH_FAILURE_LIMIT: '3/1h', IMS_TRUSTED_PROXIES: '127.0.0.1' });
   });
   afterAll(async () => {
     await s?.close();
-    process.env.HOME = savedHome;
-    await fs.rm(home, { recursive: true, force: true });
   });
 
   it('answers 429 with Retry-After after the limit, even to the right password, per forwarded address', async () => {
