@@ -51,7 +51,10 @@ describe('FileObjectStream', () => {
     const counted: number[] = [];
     stream.reportBytes((n) => counted.push(n));
     const { sink, copies, memories } = recorder(1);
+    const pipedFrom: unknown[] = [];
+    sink.on('pipe', (src) => pipedFrom.push(src));
     stream.pipe(sink);
+    expect(pipedFrom).toEqual([stream]);
     await finished(sink);
     await finished(stream);
     expect(Buffer.concat(copies).equals(data)).toBe(true);

@@ -82,7 +82,7 @@ export class FileObjectStream extends Readable {
     const fresh =
       this.readableFlowing === null && this.readableLength === 0 && this.listenerCount('data') === 0;
     if (!fresh || !isNodeWritable(dest)) return super.pipe(dest, options);
-    this.emit('pipe', dest);
+    dest.emit('pipe', this); // as Readable.pipe does: the event is the destination's
     void this.#pump(dest, options?.end !== false);
     return dest;
   }
